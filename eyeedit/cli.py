@@ -1,0 +1,96 @@
+"""The `eyeedit` command line: parse options, build a config, call the library, render results.
+
+Heavy libraries (torch, mediapipe) are imported inside the commands that need them, so that
+`eyeedit --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .ui import console, fail, files_table, warn
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="eyeedit")
+def cli() -> None:
+    """Edit the eye region of faces with a conditional GAN (pix2pix).
+
+    \b
+    Pipeline:
+      samples   write sample faces made from the bundled public-domain astronaut
+      crop      detect faces and write aligned eye-region crops with landmark overlays
+      demo      run the pipeline on the sample face and write the results to a folder
+
+    Run `eyeedit COMMAND --help` for the options of each command.
+    """
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def samples(folder: Path) -> None:
+    """Write a small set of sample faces into FOLDER.
+
+    The base image is scikit-image's public-domain astronaut portrait; the variants (rotated,
+    scaled, mirrored, at the frame edge, two faces, no face) are generated from it.
+    """
+    from .samples import write_samples
+
+    files_table("Sample images", write_samples(folder))
+
+
+@cli.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("crops"), show_default=True, help="Folder for crops and overlays.")
+@click.option("--region", type=click.Choice(["eyes", "glasses", "left-eye", "right-eye"]),
+              default="eyes", show_default=True, help="Which eye region to crop.")
+@click.option("--size", default=None, metavar="WxH", help="Crop size, e.g. 256x128 (default: the region's).")
+@click.option("--max-faces", default=4, show_default=True, help="Most faces to look for per image.")
+def crop(images: tuple[Path, ...], out_dir: Path, region: str, size: str | None, max_faces: int) -> None:
+    """Detect faces in IMAGES and write each face's aligned crop and a landmark overlay.
+
+    Outputs go to OUT as <name>_face<i>.png (the crop) and <name>_landmarks.png.
+    Exits 1 if any image could not be read or had no face.
+    """
+    from .config import parse_size, region_spec
+    from .cropping import crop_images
+
+    try:
+        spec = region_spec(region, parse_size(size) if size else None)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--size") from None
+    written, problems = crop_images(images, out_dir, spec, max_faces)
+    files_table("Crops", written)
+    for problem in problems:
+        warn(problem)
+    if problems:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("demo"), show_default=True, help="Folder for the demo outputs.")
+def demo(out_dir: Path) -> None:
+    """Run the pipeline on the bundled sample face (the astronaut) and write the results."""
+    from .demo import run_demo
+
+    try:
+        result = run_demo(out_dir)
+    except RuntimeError as exc:
+        fail(str(exc))
+    files_table("Demo outputs", result.files)
+    console.print(f"Open [bold]{out_dir}/[/] to see them.")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="eyeedit")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""The paired dataset on disk, shared by `prepare` and `synth` and read by `train`.
+
+Layout::
+
+    pairs/
+      dataset.json          region spec, size, channels, counts, source, eyeedit version
+      manifest.jsonl        one JSON line per input item (written as the run goes)
+      report.csv            status counts per input (written at the end)
+      run.json              the options of the run that made the folder (for resuming)
+      train/A/<name>.png    input crops (lossless)
+      train/B/<name>.png    target crops, pixel-aligned with A
+      val/A, val/B          the held-out split
+
+Resuming: every crop is written atomically before its manifest line is appended, so after a
+kill the manifest lists only finished items; a restarted run skips those and redoes the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .config import RegionSpec
+from .imageio import atomic_write, write_image, write_text
+
+DATASET_FORMAT = "eyeedit-pairs/1"
+SPLITS = ("train", "val")
+OK = "ok"
+
+
+class DatasetError(Exception):
+    """The output folder cannot be used as asked (one-line message naming the folder)."""
+
+
+def split_of(key: str, val_fraction: float) -> str:
+    """Deterministic train/val split from a hash of ``key`` (e.g. a person's file stem)."""
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val fraction must be in [0, 1), got {val_fraction}")
+    h = int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:8], "big") / 2**64
+    return "val" if h < val_fraction else "train"
+
+
+def pair_paths(root: Path, split: str, name: str) -> tuple[Path, Path]:
+    """Where the A and B crops of pair ``name`` (may contain '/') live."""
+    return root / split / "A" / f"{name}.png", root / split / "B" / f"{name}.png"
+
+
+def write_pair(root: Path, split: str, name: str, a: np.ndarray, b: np.ndarray) -> tuple[Path, Path]:
+    """Write one pair atomically (B first, then A: a pair is complete once A exists)."""
+    path_a, path_b = pair_paths(root, split, name)
+    write_image(path_b, b)
+    write_image(path_a, a)
+    return path_a, path_b
+
+
+def read_manifest(root: Path) -> list[dict[str, Any]]:
+    """Manifest records, ignoring a torn last line left by a killed run."""
+    path = Path(root) / "manifest.jsonl"
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def load_info(root: str | os.PathLike) -> dict[str, Any]:
+    """``dataset.json`` of a finished dataset folder."""
+    path = Path(root) / "dataset.json"
+    if not path.exists():
+        raise DatasetError(f"{root}: not an eyeedit dataset (no dataset.json; run prepare or synth)")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: unreadable dataset description ({exc})") from None
+    if info.get("format") != DATASET_FORMAT:
+        raise DatasetError(f"{path}: unknown dataset format {info.get('format')!r}")
+    return info
+
+
+@dataclass
+class DatasetWriter:
+    """Creates or resumes a dataset folder and records each item's outcome.
+
+    ``settings`` are the options that determine the output; resuming with different settings
+    is refused unless ``overwrite`` is set, in which case the folder's previous pairs are removed.
+    """
+
+    root: Path
+    settings: dict[str, Any]
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        run_file = self.root / "run.json"
+        previous = json.loads(run_file.read_text()) if run_file.exists() else None
+        if previous is not None and previous != self.settings and not self.overwrite:
+            raise DatasetError(
+                f"{self.root}: made with different options; pass --overwrite to rebuild it"
+            )
+        if self.overwrite:
+            self._clear()
+        elif previous is None and self.root.exists() and any(self.root.iterdir()):
+            raise DatasetError(f"{self.root}: folder is not empty and is not an eyeedit dataset")
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_text(run_file, json.dumps(self.settings, indent=2, sort_keys=True))
+        self.records: dict[str, dict[str, Any]] = {r["key"]: r for r in read_manifest(self.root)}
+        # Rewrite the manifest without a torn last line before appending to it.
+        self._rewrite_manifest()
+
+    def _clear(self) -> None:
+        for split in SPLITS:
+            for side in ("A", "B"):
+                folder = self.root / split / side
+                for f in sorted(folder.rglob("*"), reverse=True) if folder.exists() else []:
+                    f.rmdir() if f.is_dir() else f.unlink()
+        for name in ("manifest.jsonl", "report.csv", "dataset.json", "run.json"):
+            (self.root / name).unlink(missing_ok=True)
+
+    def _rewrite_manifest(self) -> None:
+        lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records.values())
+        write_text(self.root / "manifest.jsonl", lines)
+
+    def is_done(self, key: str) -> bool:
+        """Whether ``key`` was recorded by an earlier (possibly interrupted) run."""
+        return key in self.records
+
+    def record(self, rec: dict[str, Any]) -> None:
+        """Append one item's record (must hold ``key`` and ``status``); durable once it returns."""
+        if "key" not in rec or "status" not in rec:
+            raise ValueError("a manifest record needs 'key' and 'status'")
+        self.records[rec["key"]] = rec
+        with open(self.root / "manifest.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(rec, sort_keys=True) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def counts(self) -> Counter:
+        return Counter(r["status"] for r in self.records.values())
+
+    def finish(self, region: RegionSpec, channels: int = 3, **extra: Any) -> dict[str, Any]:
+        """Write ``report.csv`` and ``dataset.json`` from all records; returns the dataset info."""
+        self._rewrite_manifest()
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(["key", "status", "split", "reason"])
+        for rec in sorted(self.records.values(), key=lambda r: r["key"]):
+            writer.writerow([rec["key"], rec["status"], rec.get("split", ""), rec.get("reason", "")])
+        write_text(self.root / "report.csv", buf.getvalue())
+        ok = [r for r in self.records.values() if r["status"] == OK]
+        info = {
+            "format": DATASET_FORMAT,
+            "region": region.to_dict(),
+            "size": [region.width, region.height],
+            "channels": channels,
+            "counts": {s: sum(1 for r in ok if r.get("split") == s) for s in SPLITS},
+            "statuses": dict(sorted(self.counts().items())),
+            "eyeedit_version": __version__,
+            **extra,
+        }
+        with atomic_write(self.root / "dataset.json", "w") as fh:
+            json.dump(info, fh, indent=2, sort_keys=True)
+        return info
+
+
+def status_rows(counts: Counter, order: Iterable[str]) -> list[tuple[str, int]]:
+    """(status, count) rows in a fixed order, then any other statuses alphabetically."""
+    order = list(order)
+    rows = [(s, counts.get(s, 0)) for s in order]
+    rows += sorted((s, n) for s, n in counts.items() if s not in order)
+    return rows

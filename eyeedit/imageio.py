@@ -1,0 +1,177 @@
+"""Safe image reading and atomic writing.
+
+Every image enters eyeedit through :func:`read_image` as (H, W, 3) uint8 RGB with EXIF
+orientation applied, and leaves through :func:`write_image`, which never leaves a half-written
+file behind. Errors are :class:`ImageError` with a one-line message naming the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Larger than any camera sensor we expect (~100 MP) and small enough to refuse decompression
+# bombs before any pixel is decoded.
+MAX_PIXELS = 120_000_000
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+_PIL_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
+                ".tif": "TIFF", ".tiff": "TIFF"}
+
+
+class ImageError(Exception):
+    """An image could not be read or written; ``str()`` is ``"<path>: <reason>"``."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+def is_image_path(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _to_rgb8(img: Image.Image) -> np.ndarray:
+    """Any PIL mode to (H, W, 3) uint8 RGB; alpha is composited over white, 16-bit is scaled."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if arr.max() > 255 or img.mode.startswith("I;16") else 255.0
+        arr8 = np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(arr8[:, :, None], 3, axis=2)
+    if img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        scale = 255.0 if arr.max() <= 1.0 else 1.0
+        arr8 = np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(arr8[:, :, None], 3, axis=2)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
+    return np.asarray(img.convert("RGB"))
+
+
+def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read an image file as (H, W, 3) uint8 RGB.
+
+    Applies EXIF orientation; converts grayscale, palette, CMYK, RGBA (over white) and 16-bit
+    images to 8-bit RGB; takes the first frame of animations. Raises :class:`ImageError` for a
+    missing, unreadable, truncated, oversized or non-image file.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise ImageError(p, "is a directory, not an image")
+    if not p.exists():
+        raise ImageError(p, "no such file" + (" (broken link)" if p.is_symlink() else ""))
+    try:
+        if p.stat().st_size == 0:
+            raise ImageError(p, "empty file")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as img:
+                w, h = img.size
+                if w * h > max_pixels:
+                    raise ImageError(p, f"too large ({w}x{h} pixels, limit {max_pixels:,})")
+                if w < 1 or h < 1:
+                    raise ImageError(p, f"has no pixels ({w}x{h})")
+                img.seek(0)
+                img.load()
+                img = ImageOps.exif_transpose(img)
+                return np.ascontiguousarray(_to_rgb8(img))
+    except ImageError:
+        raise
+    except PermissionError:
+        raise ImageError(p, "permission denied") from None
+    except UnidentifiedImageError:
+        raise ImageError(p, "not an image (unrecognised format)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(p, "too large (decompression bomb)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "truncated" in reason.lower():
+            reason = "truncated or corrupt image data"
+        raise ImageError(p, f"cannot decode: {reason}") from None
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator:
+    """Open a temp file beside ``path`` and rename it over ``path`` only if the block succeeds.
+
+    Readers never see a partial file, and a crash or kill leaves at most a ``.tmp`` file that
+    the next run ignores and overwrites.
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_image(
+    path: str | os.PathLike, image: np.ndarray, *, quality: int = 95, overwrite: bool = True
+) -> Path:
+    """Atomically write an (H, W, 3) or (H, W) uint8 image; the format follows the suffix."""
+    p = Path(path)
+    fmt = _PIL_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise ImageError(p, f"unsupported output format {p.suffix!r} (use {', '.join(IMAGE_SUFFIXES)})")
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError(f"expected an (H, W[, 3]) uint8 image, got {image.shape} {image.dtype}")
+    if not overwrite and p.exists():
+        raise ImageError(p, "exists already (pass overwrite to replace it)")
+    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    if fmt == "PNG":
+        options = {"compress_level": 1}  # fast; PNG stays lossless at any level
+    try:
+        with atomic_write(p) as fh:
+            Image.fromarray(np.ascontiguousarray(image)).save(fh, format=fmt, **options)
+    except PermissionError:
+        raise ImageError(p, "permission denied (cannot write here)") from None
+    except OSError as exc:
+        raise ImageError(p, f"cannot write: {exc.strerror or exc}") from None
+    return p
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Atomically write a UTF-8 text file."""
+    with atomic_write(path, "w") as fh:
+        fh.write(text)
+    return Path(path)
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when two paths name the same existing file (through links or relative parts)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def find_images(root: str | os.PathLike) -> list[Path]:
+    """Image-suffixed paths under ``root`` (recursive, sorted, hidden files skipped).
+
+    Directories and broken links whose names look like images are included on purpose, so the
+    caller reports them as unreadable instead of silently ignoring them.
+    """
+    base = Path(root)
+    found = []
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames + [d for d in dirnames if is_image_path(Path(d))]:
+            if not name.startswith(".") and is_image_path(Path(name)):
+                found.append(Path(dirpath) / name)
+    return sorted(set(found))

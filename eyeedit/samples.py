@@ -1,0 +1,58 @@
+"""Sample faces made from what the installed packages provide; no third-party photos are shipped.
+
+The base image is scikit-image's ``astronaut`` (Eileen Collins, NASA, public domain). The
+variants exercise the pipeline: rotation, scale, mirroring, a face at the frame edge, two faces
+and no face at all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .imageio import write_image
+
+# Where the astronaut's face is (pixel box x0, y0, x1, y1), measured with Face Mesh.
+ASTRONAUT_FACE = (179, 71, 271, 178)
+
+
+def astronaut() -> np.ndarray:
+    """(512, 512, 3) uint8 RGB public-domain portrait bundled with scikit-image."""
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut())
+
+
+def rotate(image: np.ndarray, angle_deg: float, center: tuple[float, float] | None = None) -> np.ndarray:
+    """Rotate counter-clockwise on screen about ``center`` (default: image centre), same size."""
+    h, w = image.shape[:2]
+    c = center if center is not None else ((w - 1) / 2, (h - 1) / 2)
+    m = cv2.getRotationMatrix2D(c, angle_deg, 1.0)
+    return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+
+
+def sample_images() -> dict[str, np.ndarray]:
+    """Name -> (H, W, 3) uint8 RGB sample image."""
+    base = astronaut()
+    x0, y0, x1, y1 = ASTRONAUT_FACE
+    face_center = ((x0 + x1) / 2, (y0 + y1) / 2)
+    h, w = base.shape[:2]
+    return {
+        "astronaut": base,
+        "astronaut-rot30": rotate(base, 30, face_center),
+        "astronaut-small": cv2.resize(base, (w * 3 // 5, h * 3 // 5), interpolation=cv2.INTER_AREA),
+        "astronaut-flip": np.ascontiguousarray(base[:, ::-1]),
+        # The face touches the left border: crops reach outside the frame.
+        "astronaut-edge": np.ascontiguousarray(base[:, x0 - 4 :]),
+        "two-faces": np.concatenate([base[:, 96:416], base[:, 96:416][:, ::-1]], axis=1),
+        # The rocket and flag corner of the same photo: no face.
+        "no-face": np.ascontiguousarray(base[300:, 300:]),
+    }
+
+
+def write_samples(folder: str | Path) -> list[Path]:
+    """Write every sample image as PNG into ``folder``; returns the paths written."""
+    out = Path(folder)
+    return [write_image(out / f"{name}.png", img) for name, img in sample_images().items()]

@@ -1,0 +1,53 @@
+import subprocess
+import sys
+
+import numpy as np
+from click.testing import CliRunner
+
+from eyeedit.cli import cli
+from eyeedit.imageio import read_image
+
+
+def test_help_lists_commands():
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for name in ("samples", "crop", "demo"):
+        assert name in result.output
+
+
+def test_python_dash_m_works():
+    proc = subprocess.run([sys.executable, "-m", "eyeedit", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "eyeedit" in proc.stdout
+
+
+def test_samples_and_crop(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(cli, ["samples", str(tmp_path / "s")])
+    assert res.exit_code == 0, res.output
+    names = sorted(p.stem for p in (tmp_path / "s").iterdir())
+    assert {"astronaut", "astronaut-rot30", "astronaut-small", "astronaut-flip", "astronaut-edge",
+            "two-faces", "no-face"} == set(names)
+    res = runner.invoke(cli, ["crop", str(tmp_path / "s" / "two-faces.png"), str(tmp_path / "s" / "no-face.png"),
+                              "-o", str(tmp_path / "c"), "--size", "128x64"])
+    assert res.exit_code == 1  # one image had no face
+    assert "no-face.png: no face found" in res.output
+    crops = sorted(p.name for p in (tmp_path / "c").iterdir())
+    assert crops == ["two-faces_face0.png", "two-faces_face1.png", "two-faces_landmarks.png"]
+    assert read_image(tmp_path / "c" / "two-faces_face0.png").shape == (64, 128, 3)
+
+
+def test_crop_bad_size_is_usage_error(tmp_path):
+    res = CliRunner().invoke(cli, ["crop", "x.png", "--size", "big"])
+    assert res.exit_code == 2 and "WIDTHxHEIGHT" in res.output
+
+
+def test_demo_writes_aligned_crop(tmp_path):
+    res = CliRunner().invoke(cli, ["demo", "-o", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    crop = read_image(tmp_path / "astronaut_eyes.png")
+    assert crop.shape == (128, 256, 3)
+    overlay = read_image(tmp_path / "astronaut_landmarks.png")
+    assert overlay.shape == (512, 512, 3)
+    # the eyes sit on the template row: darker iris pixels near y = 0.58 * 128
+    row_dark = crop[60:90].mean() < crop[100:].mean()
+    assert row_dark and np.isfinite(crop).all()
