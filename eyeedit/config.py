@@ -83,3 +83,23 @@ def parse_size(text: str) -> tuple[int, int]:
     if len(nums) != 2 or min(nums) <= 0:
         raise ValueError(f"size {text!r} is not WIDTHxHEIGHT (e.g. 256x128)")
     return nums[0], nums[1]
+
+
+@dataclass(frozen=True)
+class EditOptions:
+    """How the editor blends a translated crop back into a photo."""
+
+    blend: str = "feather"  # feather | laplacian | poisson
+    strength: float = 1.0  # 0 = no change, 1 = the generator's output inside the mask
+    color_match: bool = False  # Reinhard colour transfer from the unedited ring
+    max_faces: int = 4
+    face_index: int | None = None  # edit only this face (left to right), else every face
+    mask: str | None = None  # eyes | eyes-brows | crop; None = the model's or the region's default
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.strength <= 1:
+            raise ValueError(f"strength must be between 0 and 1, got {self.strength}")
+        if self.max_faces < 1:
+            raise ValueError(f"max faces must be >= 1, got {self.max_faces}")
+        if self.face_index is not None and self.face_index < 0:
+            raise ValueError(f"face index must be >= 0, got {self.face_index}")

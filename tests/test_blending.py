@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+
+from eyeedit.blending import BLEND_MODES, border_fade, composite, crop_mask, match_colors
+from eyeedit.config import region_spec
+from eyeedit.geometry import fit_crop_from_image, transform_points
+
+
+@pytest.fixture
+def crop_points(astronaut_face):
+    spec = region_spec("eyes")
+    m = fit_crop_from_image(astronaut_face.eye_corners, spec)
+    return transform_points(m, astronaut_face.points), spec
+
+
+@pytest.mark.parametrize("kind", ["eyes", "eyes-brows", "crop"])
+def test_crop_mask_range_and_border(crop_points, kind):
+    pts, spec = crop_points
+    m = crop_mask(pts, spec, kind)
+    assert m.shape == (spec.height, spec.width) and m.dtype == np.float32
+    assert m.min() >= 0 and m.max() <= 1 and m.max() > 0.95
+    # fades to exactly zero on the crop border
+    assert m[0].max() == 0 and m[-1].max() == 0 and m[:, 0].max() == 0 and m[:, -1].max() == 0
+
+
+def test_eyes_brows_mask_covers_features(crop_points):
+    pts, spec = crop_points
+    m = crop_mask(pts, spec, "eyes-brows")
+    for x, y in pts[[468, 473, 105, 334]]:  # iris centres and mid-brows
+        assert m[round(y), round(x)] > 0.9
+    assert m[spec.height - 3, spec.width // 2] < 0.05  # nose below the eyes stays out
+    assert crop_mask(pts, spec, "eyes").sum() < m.sum()
+
+
+def test_mask_bad_kind(crop_points):
+    pts, spec = crop_points
+    with pytest.raises(ValueError):
+        crop_mask(pts, spec, "nose")
+    with pytest.raises(ValueError):
+        crop_mask(None, spec, "eyes")
+
+
+def test_border_fade():
+    f = border_fade((10, 6), 2)
+    assert f[0].max() == 0 and f[3, 4] == 1 and f[1, 5] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("mode", BLEND_MODES)
+def test_composite_keeps_pixels_outside_alpha(mode):
+    rng = np.random.default_rng(1)
+    bg = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    bg = (bg // 2 + 64).astype(np.uint8)  # keep headroom so the edit does not clip
+    fg = bg.copy()
+    fg[15:25, 20:30] += 60  # the edit: a brighter square inside the mask
+    alpha = np.zeros((40, 50), np.float32)
+    alpha[8:32, 12:38] = 1.0
+    out = composite(bg, fg, alpha, mode)
+    outside = alpha == 0
+    assert np.array_equal(out[outside], bg[outside])
+    # the edit shows up against the rest of the mask (Poisson keeps it as a gradient)
+    ring = alpha.astype(bool)
+    ring[15:25, 20:30] = False
+    gain = out[15:25, 20:30].astype(float).mean() - out[ring].astype(float).mean()
+    base = bg[15:25, 20:30].astype(float).mean() - bg[ring].astype(float).mean()
+    assert gain > base + 40
+
+
+def test_composite_alpha_one_gives_foreground():
+    bg = np.zeros((16, 16, 3), np.uint8)
+    fg = np.full((16, 16, 3), 200, np.uint8)
+    out = composite(bg, fg, np.ones((16, 16), np.float32), "feather")
+    assert np.array_equal(out, fg)
+    with pytest.raises(ValueError):
+        composite(bg, fg, np.ones((16, 16), np.float32), "median")
+    with pytest.raises(ValueError):
+        composite(bg, fg[:8], np.ones((16, 16), np.float32))
+
+
+def test_match_colors_removes_cast_but_keeps_edit():
+    rng = np.random.default_rng(2)
+    src = np.clip(rng.normal(150, 10, (64, 64, 3)), 0, 255).astype(np.uint8)
+    mask = np.zeros((64, 64), np.float32)
+    mask[8:56, 8:56] = 0.3  # the ring: partial mask
+    mask[20:44, 20:44] = 1.0  # the edit
+    gen = src.copy()
+    gen[20:44, 20:44] = (40, 40, 200)  # the edit: blue block
+    gen = np.clip(gen.astype(int) + (30, -20, 0), 0, 255).astype(np.uint8)  # plus a colour cast
+    out = match_colors(gen, src, mask)
+    ring = (mask > 0.02) & (mask < 0.5)
+    assert np.abs(out[ring].astype(float).mean(0) - src[ring].mean(0)).max() < 3
+    assert out[25:40, 25:40, 2].mean() > out[25:40, 25:40, 0].mean() + 80  # still blue

@@ -1,0 +1,141 @@
+import numpy as np
+import pytest
+
+from eyeedit.config import EditOptions, region_spec
+from eyeedit.editor import Editor
+from eyeedit.samples import sample_images
+
+
+def identity(crops: np.ndarray) -> np.ndarray:
+    return crops.copy()
+
+
+def tint(crops: np.ndarray) -> np.ndarray:
+    """A mild edit: warmer and brighter everywhere in the crop."""
+    return np.clip(crops.astype(int) + (16, 6, -6), 0, 255).astype(np.uint8)
+
+
+def make_editor(translate, region="eyes", **opts) -> Editor:
+    return Editor(translate, region_spec(region), EditOptions(**opts))
+
+
+@pytest.mark.parametrize("blend", ["feather", "laplacian", "poisson"])
+@pytest.mark.parametrize("region", ["eyes", "glasses"])
+def test_identity_generator_changes_nothing_outside_mask(astronaut, blend, region):
+    editor = make_editor(identity, region, blend=blend)
+    res = editor.run(astronaut)
+    assert res.image.shape == astronaut.shape and res.image.dtype == np.uint8
+    (fe,) = res.faces
+    from eyeedit.geometry import unwarp_from_crop
+
+    alpha, coverage, (x0, y0, x1, y1) = unwarp_from_crop(fe.mask, fe.crop_from_image, astronaut.shape)
+    outside = np.ones(astronaut.shape[:2], bool)
+    outside[y0:y1, x0:x1] = (alpha * coverage) == 0
+    assert np.array_equal(res.image[outside], astronaut[outside])
+    # inside, an identity generator only costs resampling error
+    diff = np.abs(res.image.astype(int) - astronaut.astype(int))
+    assert diff.mean() < 0.5 and diff.max() < 60
+
+
+def test_edit_stays_inside_crop_box_and_shows(astronaut):
+    res = make_editor(tint).run(astronaut)
+    changed = np.any(res.image != astronaut, axis=2)
+    ys, xs = np.nonzero(changed)
+    fx0, fy0, fx1, fy1 = res.faces[0].face.bbox
+    assert xs.min() >= fx0 - 5 and xs.max() <= fx1 + 5 and ys.min() >= fy0 - 10 and ys.max() <= fy1
+    # the tint is visible around the eyes
+    cx, cy = res.faces[0].face.eye_centers.mean(0).round().astype(int)
+    patch = res.image[cy - 5 : cy + 5, cx - 20 : cx + 20].astype(int) - astronaut[cy - 5 : cy + 5, cx - 20 : cx + 20]
+    assert patch[..., 0].mean() > 8
+
+
+def _seam_and_own_gradients(image, editor_factory):
+    """Max gradient of the edit's contribution vs the 75th percentile of the photo's own."""
+    brighten = lambda crops: np.clip(crops.astype(int) + 40, 0, 255).astype(np.uint8)  # noqa: E731
+    edited = editor_factory(brighten).run(image)
+    base = editor_factory(identity).run(image)  # same resampling, so only the blend remains
+    delta = edited.image.astype(np.float32) - base.image.astype(np.float32)
+    change_grad = np.hypot(*np.gradient(delta.mean(axis=2)))
+    own_grad = np.hypot(*np.gradient(image.astype(np.float32).mean(axis=2)))
+    fx0, fy0, fx1, fy1 = (int(v) for v in edited.faces[0].face.bbox)
+    box = (slice(fy0, fy1), slice(fx0, fx1))
+    assert np.abs(delta[box]).max() > 30  # the edit is really there
+    return change_grad[box].max(), np.percentile(own_grad[box], 75)
+
+
+@pytest.mark.parametrize("region", ["eyes", "glasses"])
+def test_no_seam_at_mask_border(astronaut, region):
+    seam, own = _seam_and_own_gradients(astronaut, lambda t: make_editor(t, region))
+    assert seam <= own
+
+
+def test_seam_check_catches_a_hard_mask(astronaut, monkeypatch):
+    import eyeedit.editor as editor_module
+
+    soft = editor_module.crop_mask
+    monkeypatch.setattr(editor_module, "crop_mask", lambda p, s, k: (soft(p, s, k) > 0.3).astype(np.float32))
+    seam, own = _seam_and_own_gradients(astronaut, lambda t: make_editor(t, "eyes"))
+    assert seam > own
+
+
+def test_strength_scales_the_edit(astronaut):
+    full = make_editor(tint).edit(astronaut).astype(int) - astronaut
+    half = make_editor(tint, strength=0.5).edit(astronaut).astype(int) - astronaut
+    none = make_editor(tint, strength=0.0).edit(astronaut)
+    assert np.array_equal(none, astronaut)
+    assert abs(half[..., 0].sum() / full[..., 0].sum() - 0.5) < 0.05
+
+
+def test_every_face_edited_in_one_batch():
+    img = sample_images()["two-faces"]
+    sizes = []
+
+    def counting(crops):
+        sizes.append(len(crops))
+        return tint(crops)
+
+    res = make_editor(counting).run(img)
+    assert sizes == [2] and len(res.faces) == 2
+    left, right = res.faces
+    for fe in (left, right):
+        cx, cy = fe.face.eye_centers.mean(0).round().astype(int)
+        assert (res.image[cy, cx - 10 : cx + 10].astype(int) - img[cy, cx - 10 : cx + 10]).sum() > 0
+    only_right = make_editor(tint, face_index=1).run(img)
+    assert len(only_right.faces) == 1 and only_right.faces[0].face.center[0] > img.shape[1] / 2
+    assert make_editor(tint, face_index=5).run(img).faces == []
+
+
+def test_no_face_returns_copy():
+    img = sample_images()["no-face"]
+    res = make_editor(tint).run(img)
+    assert res.faces == [] and np.array_equal(res.image, img) and res.image is not img
+
+
+def test_face_at_frame_edge():
+    img = sample_images()["astronaut-edge"]
+    res = make_editor(tint, region="glasses").run(img)
+    assert len(res.faces) == 1 and res.image.shape == img.shape
+
+
+def test_timings_and_crops(astronaut):
+    res = make_editor(identity).run(astronaut)
+    assert set(res.timings_ms) == {"detect", "align", "generator", "blend"}
+    fe = res.faces[0]
+    assert fe.crop_in.shape == fe.crop_out.shape == (128, 256, 3)
+    assert fe.mask.shape == (128, 256)
+
+
+def test_color_match_option(astronaut):
+    res = make_editor(tint, color_match=True).run(astronaut)
+    plain = make_editor(tint).run(astronaut)
+    # matching the ring pulls the cast back toward the input colours
+    d_match = np.abs(res.image.astype(int) - astronaut).sum()
+    d_plain = np.abs(plain.image.astype(int) - astronaut).sum()
+    assert d_match < d_plain
+
+
+def test_bad_options():
+    with pytest.raises(ValueError):
+        EditOptions(strength=1.5)
+    with pytest.raises(ValueError):
+        EditOptions(max_faces=0)
