@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -163,6 +164,29 @@ def _quiet_stderr() -> Iterator[None]:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def silence_native_logs() -> None:
+    """Send file descriptor 2 to /dev/null for the rest of the process, keeping Python's stderr.
+
+    MediaPipe's C++ threads log straight to descriptor 2, sometimes well after the call that
+    caused it, so a temporary redirect cannot catch every line. The CLI calls this once at
+    start-up: Python-level output (rich, click, warnings) moves to a duplicate of the original
+    stderr and only native writes are dropped. Library users keep their stderr untouched.
+    """
+    if getattr(silence_native_logs, "done", False):
+        return
+    try:
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    sys.stderr.flush()
+    sys.stderr = os.fdopen(saved, "w", buffering=1, encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
+                           errors="backslashreplace")
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    silence_native_logs.done = True  # type: ignore[attr-defined]
 
 
 def _import_face_mesh():  # noqa: ANN202 - returns the mediapipe module

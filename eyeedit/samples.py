@@ -56,3 +56,48 @@ def write_samples(folder: str | Path) -> list[Path]:
     """Write every sample image as PNG into ``folder``; returns the paths written."""
     out = Path(folder)
     return [write_image(out / f"{name}.png", img) for name, img in sample_images().items()]
+
+
+def moving_face_video(
+    image: np.ndarray, frames: int, size: tuple[int, int] = (640, 480), seed: int = 0,
+    noise: float = 2.0, motion: float = 1.0,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A synthetic clip of a face photo drifting smoothly: translation, rotation and scale.
+
+    Returns (RGB frames of ``size`` = (width, height), the true ``frame_from_image`` 2x3
+    transform of each frame). Per-frame pixel noise (std ``noise`` levels) makes the landmark
+    detector jitter the way a camera sensor does, so smoothing can be measured against the
+    known motion. ``motion`` scales the amplitude (1: a head drifting a few percent of the
+    frame over the clip).
+    """
+    rng = np.random.default_rng(seed)
+    w, h = size
+    ih, iw = image.shape[:2]
+    out, transforms = [], []
+    for i in range(frames):
+        t = i / max(frames - 1, 1)
+        angle = 4 * motion * np.sin(2 * np.pi * t)  # degrees
+        scale = 1.0 + 0.08 * motion * np.sin(np.pi * t)
+        cx = w / 2 + 0.05 * motion * w * np.sin(2 * np.pi * t)
+        cy = h / 2 + 0.03 * motion * h * np.cos(2 * np.pi * t)
+        m = cv2.getRotationMatrix2D((iw / 2, ih / 2), angle, scale)
+        m[:, 2] += (cx - iw / 2, cy - ih / 2)
+        frame = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        if noise:
+            frame = np.clip(frame + rng.normal(0, noise, frame.shape), 0, 255).astype(np.uint8)
+        out.append(frame)
+        transforms.append(m)
+    return out, transforms
+
+
+def write_video(path: str | Path, frames_rgb: list[np.ndarray], fps: float = 30.0) -> Path:
+    """Write RGB frames as a video (MJPG in .avi, mp4v in .mp4)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    h, w = frames_rgb[0].shape[:2]
+    codec = "mp4v" if p.suffix.lower() == ".mp4" else "MJPG"
+    writer = cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*codec), fps, (w, h))
+    for f in frames_rgb:
+        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return p

@@ -1,0 +1,126 @@
+"""Video preview: tracking stability, headless replay and recording, error messages."""
+
+import cv2
+import numpy as np
+import pytest
+
+from eyeedit.config import EditOptions, region_spec
+from eyeedit.editor import Editor
+from eyeedit.geometry import compose, invert, transform_points
+from eyeedit.preview import Previewer, PreviewConfig, SourceError, run_preview
+from eyeedit.samples import moving_face_video, sample_images, write_video
+from eyeedit.tracking import OneEuroFilter, SmoothingConfig
+
+FRAMES = 90
+
+
+def tint(crops):
+    return np.clip(crops.astype(int) + (40, 10, -20), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    from eyeedit.samples import astronaut
+
+    frames, truth = moving_face_video(astronaut(), FRAMES, motion=0.3, seed=3)
+    path = write_video(tmp_path_factory.mktemp("video") / "clip.avi", frames, fps=30)
+    return path, frames, truth
+
+
+def _corner_jitter(video, truth, smooth):
+    """Mean frame-to-frame movement (pixels of the source photo) of the crop corners, with
+    the clip's true motion removed."""
+    editor = Editor(tint, region_spec("eyes"), EditOptions(max_faces=1))
+    spec = editor.region
+    box = np.array([[0, 0], [spec.width, 0], [spec.width, spec.height], [0, spec.height]], float)
+    corners = []
+
+    def record(pv):
+        (track,) = pv.tracker.tracks
+        frame_from_image = truth[len(corners)]
+        corners.append(transform_points(compose(invert(frame_from_image), invert(track.transform)), box))
+
+    cfg = PreviewConfig(video=video, headless=True, sync=False, smooth=smooth)
+    stats = run_preview(editor, cfg, on_frame=record)
+    assert stats.frames == FRAMES
+    return np.linalg.norm(np.diff(np.array(corners), axis=0), axis=2).mean()
+
+
+def test_smoothing_cuts_jitter(clip):
+    path, _, truth = clip
+    raw = _corner_jitter(path, truth, smooth=False)
+    smooth = _corner_jitter(path, truth, smooth=True)
+    # the astronaut's eyes are ~42 px apart: smoothed crops move < 0.5% of that per frame
+    assert smooth < 0.2
+    assert smooth < 0.5 * raw
+
+
+def test_headless_replay_records_every_frame_with_the_edit(clip, tmp_path):
+    path, frames, _ = clip
+    out = tmp_path / "out.mp4"
+    editor = Editor(tint, region_spec("eyes"), EditOptions(max_faces=1))
+    stats = run_preview(editor, PreviewConfig(video=path, output=out, headless=True, sync=False))
+    assert stats.frames == FRAMES and stats.faces == FRAMES
+    cap = cv2.VideoCapture(str(out))
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    ok, first = cap.read()
+    cap.release()
+    assert ok and n == FRAMES and first.shape == (480, 640, 3)
+    assert not list(tmp_path.glob(".*partial*"))  # the temporary recording was renamed
+    # the edit (red tint) is present around the eyes of the recorded frame
+    src = cv2.VideoCapture(str(path))
+    _, original = src.read()
+    src.release()
+    diff = first.astype(int) - original.astype(int)  # BGR
+    assert diff[..., 2].max() > 25 and np.abs(diff).mean() < 3
+
+
+def test_synced_replay_runs(clip):
+    path, _, _ = clip
+    editor = Editor(tint, region_spec("eyes"))
+    stats = run_preview(editor, PreviewConfig(video=path, headless=True, sync=True, max_frames=10))
+    assert 1 <= stats.frames <= 10
+
+
+def test_frames_without_face_pass_through():
+    editor = Editor(tint, region_spec("eyes"))
+    pv = Previewer(editor, PreviewConfig(headless=True))
+    frame = cv2.cvtColor(sample_images()["no-face"], cv2.COLOR_RGB2BGR)
+    assert np.array_equal(pv.process(frame, 0.0), frame)
+
+
+def test_keys_toggle_effect_strength_view(astronaut, tmp_path):
+    editor = Editor(tint, region_spec("eyes"))
+    pv = Previewer(editor, PreviewConfig(headless=True))
+    frame = cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR)
+    assert pv.handle_key(ord(" "), frame, tmp_path) and not pv.enabled
+    assert np.array_equal(pv.process(frame, 0.0), frame)  # effect off: unchanged
+    pv.handle_key(ord("["), frame, tmp_path)
+    assert editor.options.strength == pytest.approx(0.9)
+    pv.handle_key(ord("v"), frame, tmp_path)
+    assert pv.view == "single"
+    pv.handle_key(ord("s"), frame, tmp_path)
+    assert len(list(tmp_path.glob("eyeedit-*.png"))) == 1
+    assert not pv.handle_key(ord("q"), frame, tmp_path) and not pv.handle_key(27, frame, tmp_path)
+
+
+def test_one_euro_still_signal_settles_and_follows_steps():
+    f = OneEuroFilter(SmoothingConfig())
+    rng = np.random.default_rng(0)
+    outs = [f(np.array([[100.0, 50.0]]) + rng.normal(0, 1, (1, 2)), i / 30, unit=40) for i in range(60)]
+    assert np.std(np.array(outs[30:])[:, 0, 0]) < 0.5  # noise of std 1 px is at least halved
+    for i in range(60, 120):  # a jump of two eye distances is followed within a second
+        out = f(np.array([[180.0, 50.0]]), i / 30, unit=40)
+    assert abs(out[0, 0] - 180) < 2
+
+
+def test_source_errors(tmp_path):
+    editor = Editor(tint, region_spec("eyes"))
+    with pytest.raises(SourceError, match="no such video"):
+        run_preview(editor, PreviewConfig(video=tmp_path / "nope.mp4", headless=True))
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video")
+    with pytest.raises(SourceError, match="bad.mp4: cannot read video"):
+        run_preview(editor, PreviewConfig(video=bad, headless=True))
+    with pytest.raises(SourceError, match="camera 97 could not be opened; replay a file with --video"):
+        run_preview(editor, PreviewConfig(camera=97, headless=True))
