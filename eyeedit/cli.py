@@ -25,6 +25,7 @@ def cli() -> None:
       samples   write sample faces made from the bundled public-domain astronaut
       crop      detect faces and write aligned eye-region crops with landmark overlays
       demo      run the pipeline on the sample face and write the results to a folder
+      prepare   turn real before/after photos into an aligned paired dataset
 
     Run `eyeedit COMMAND --help` for the options of each command.
     """
@@ -85,6 +86,11 @@ def demo(out_dir: Path) -> None:
         fail(str(exc))
     files_table("Demo outputs", result.files)
     console.print(f"Open [bold]{out_dir}/[/] to see them.")
+
+
+from .commands.prepare import prepare  # noqa: E402
+
+cli.add_command(prepare)
 
 
 def main() -> None:
