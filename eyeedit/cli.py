@@ -26,6 +26,7 @@ def cli() -> None:
       crop      detect faces and write aligned eye-region crops with landmark overlays
       demo      run the pipeline on the sample face and write the results to a folder
       prepare   turn real before/after photos into an aligned paired dataset
+      synth     draw glasses, eye colour or makeup on plain faces to make paired data
 
     Run `eyeedit COMMAND --help` for the options of each command.
     """
@@ -91,6 +92,10 @@ def demo(out_dir: Path) -> None:
 from .commands.prepare import prepare  # noqa: E402
 
 cli.add_command(prepare)
+
+from .commands.synth import synth  # noqa: E402
+
+cli.add_command(synth)
 
 
 def main() -> None:

@@ -1,0 +1,126 @@
+"""`eyeedit synth`: parse options, build a SynthConfig, run the library, render the result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+EFFECT_NAMES = ("glasses", "eye-color", "makeup")
+GLASSES_STYLES = ("round", "rectangular", "browline", "aviator", "cat-eye")
+
+
+@click.command()
+@click.argument("faces", type=click.Path(exists=True, path_type=Path))
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--effect", type=click.Choice(EFFECT_NAMES), required=True,
+              help="What to draw on each face.")
+@click.option("--reverse", is_flag=True,
+              help="Swap the sides: A is the edited face, B the original (e.g. glasses removal).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Random seed; the same seed gives the same dataset.")
+@click.option("--variants", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Pairs per face, each with different random effect parameters.")
+@click.option("--style", type=click.Choice(GLASSES_STYLES), default=None,
+              help="Glasses only: use this frame shape for every face [default: random].")
+@click.option("--color", default=None, metavar="NAME|HEX",
+              help="Eye-color only: blue, green, brown, grey, hazel or a hex value like #3a6ea5 "
+                   "[default: a random named colour].")
+@click.option("--size", default=None, metavar="WxH",
+              help="Crop size, e.g. 256x128 (default: the effect's region size).")
+@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1,
+              show_default=True,
+              help="Share of people held out for validation (split by file stem, so all variants "
+                   "and photos of one person land in the same split).")
+@click.option("--min-eye-distance", type=click.FloatRange(1), default=32.0, show_default=True,
+              help="Skip faces whose eye centres are closer than this many pixels.")
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="Worker processes [default: all cores].")
+@click.option("--overwrite", is_flag=True,
+              help="Rebuild OUT from scratch (needed when it was made with other options).")
+def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variants: int,
+          style: str | None, color: str | None, size: str | None, val_fraction: float,
+          min_eye_distance: float, workers: int | None, overwrite: bool) -> None:
+    """Draw an effect on the plain face photos in FACES and write before/after pairs to OUT.
+
+    \b
+    Effects (drawn from the Face Mesh landmarks at full resolution, then cropped):
+      glasses    frames of several shapes, metal or plastic, with lens tint,
+                 reflections and a shadow; crops use the wider `glasses` region
+      eye-color  iris recoloured in Lab, keeping its texture, pupil and highlights
+      makeup     eyeshadow toward the crease and eyeliner with a small wing
+    \b
+    FACES is a folder (searched recursively) or one image. OUT gets
+    {train,val}/{A,B}/<name>__v<k>.png crops (A = original, B = edited, swapped by
+    --reverse), dataset.json, manifest.jsonl (one line per pair with the render
+    parameters, or per skipped photo with the reason) and report.csv. Photos are
+    skipped as unreadable, no-face, multiple-faces, eyes-closed or face-too-small.
+    An interrupted run resumes where it stopped. Exits 0 if the dataset has at
+    least one pair, 1 if none, 2 for bad options.
+    """
+    from ..config import parse_size
+    from ..dataset import DatasetError
+    from ..effects.eye_color import parse_target
+    from ..synth import (InputError, SynthConfig, default_region, default_workers, finish_dataset,
+                         open_dataset)
+    from ..ui import fail
+
+    if color is not None:
+        try:
+            parse_target(color)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--color") from None
+    try:
+        spec = default_region(effect, parse_size(size) if size else None)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--size") from None
+    try:
+        config = SynthConfig(effect=effect, region=spec, reverse=reverse, seed=seed,
+                             variants=variants, val_fraction=val_fraction, style=style,
+                             color=color, min_eye_distance=min_eye_distance)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        writer, todo = open_dataset(faces, out, config, overwrite)
+    except (InputError, DatasetError) as exc:
+        raise click.UsageError(str(exc)) from None
+    _run(writer, todo, config, workers or default_workers())
+    info = finish_dataset(writer, config)
+    _render(writer, info)
+    if not writer.counts().get("ok"):
+        fail(f"{faces}: no pair could be synthesized (reasons in {out / 'report.csv'})")
+
+
+def _run(writer, todo, config, workers: int) -> None:  # noqa: ANN001 - library types, lazily imported
+    from ..synth import run_photos
+    from ..ui import console, progress, warn
+
+    if writer.records:
+        console.print(f"Resuming {writer.root}: {len(writer.records)} records done earlier, "
+                      f"{len(todo)} photos to go.", soft_wrap=True)
+    with progress("faces") as bar:
+        task = bar.add_task(f"Synthesizing {config.effect}", total=len(todo))
+        for records in run_photos(todo, config, writer.root, workers):
+            for rec in records:
+                writer.record(rec)
+                if rec["status"] != "ok":
+                    warn(rec["reason"])
+            bar.advance(task)
+
+
+def _render(writer, info: dict) -> None:  # noqa: ANN001
+    from rich.table import Table
+
+    from ..dataset import status_rows
+    from ..synth import STATUSES
+    from ..ui import console, out
+
+    table = Table(title=f"Synthesized {writer.root} ({info['effect']})")
+    table.add_column("status")
+    table.add_column("records", justify="right")
+    for status, count in status_rows(writer.counts(), STATUSES):
+        table.add_row(status, str(count))
+    out.print(table)
+    train, val = info["counts"]["train"], info["counts"]["val"]
+    console.print(f"{train} train + {val} val pairs; details in {writer.root / 'report.csv'}",
+                  soft_wrap=True)

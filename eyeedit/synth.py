@@ -1,0 +1,315 @@
+"""Plain face photos -> synthesized before/after pairs (`eyeedit synth`).
+
+The steps, in order:
+
+1. :func:`find_inputs` lists the photos; a photo's key is its path relative to the input folder
+   without the suffix, and its *person* is the file stem (``neutral/007`` and ``smiling/007`` are
+   one person), which decides the train/val split, so no person is in both splits.
+2. :func:`synth_photo` reads a photo, picks its face, and for each of ``variants`` draws the
+   effect's parameters from a generator seeded by hash(seed, key, variant), renders the effect on
+   the full-resolution photo, and crops the original and the edited photo with the *same*
+   transform: pixels the effect did not touch are identical in A and B.
+3. :func:`run_photos` does step 2 in worker processes (one Face Mesh graph each); workers write
+   the crops atomically and the main process appends the manifest lines.
+4. :class:`~eyeedit.dataset.DatasetWriter` handles resuming and writes ``dataset.json``.
+
+A photo that cannot take the effect gets one record under its own key with a skip status
+(:data:`STATUSES`); an ok photo gets one record per variant, keyed ``<key>__v<k>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import REGIONS, RegionSpec
+from .dataset import OK, SPLITS, DatasetWriter, split_of, write_pair
+from .effects import Pins, get_effect, params_dict
+from .geometry import fit_crop_from_image, warp_to_crop
+from .imageio import ImageError, find_images, read_image
+from .landmarks import Face, detect_faces
+
+UNREADABLE = "unreadable"
+NO_FACE = "no-face"
+MULTIPLE_FACES = "multiple-faces"
+EYES_CLOSED = "eyes-closed"
+FACE_TOO_SMALL = "face-too-small"
+STATUSES = (OK, UNREADABLE, NO_FACE, MULTIPLE_FACES, EYES_CLOSED, FACE_TOO_SMALL)
+
+# Same rule as `prepare`: a second face at least half the largest one's area makes the choice
+# ambiguous, and the photo is skipped rather than guessed.
+AMBIGUOUS_AREA_RATIO = 0.5
+
+# Below ~32 px between the eyes the 256-px crop is a 3x+ upscale of a blur: not worth training on.
+DEFAULT_MIN_EYE_DISTANCE = 32.0
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Everything that determines the dataset `synth` writes (saved as its ``run.json``)."""
+
+    effect: str
+    region: RegionSpec = field(default_factory=lambda: REGIONS["eyes"])
+    reverse: bool = False  # A = edited, B = original (e.g. a glasses-removal dataset)
+    seed: int = 0
+    variants: int = 1
+    val_fraction: float = 0.1
+    style: str | None = None  # glasses shape pinned by --style
+    color: str | None = None  # eye colour pinned by --color
+    min_eye_distance: float = DEFAULT_MIN_EYE_DISTANCE  # pixels
+    max_faces: int = 4
+
+    def __post_init__(self) -> None:
+        get_effect(self.effect)  # ValueError naming the choices
+        if self.variants < 1:
+            raise ValueError(f"variants must be >= 1, got {self.variants}")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val fraction must be in [0, 1), got {self.val_fraction}")
+        if self.style is not None and self.effect != "glasses":
+            raise ValueError("--style only applies to --effect glasses")
+        if self.color is not None and self.effect != "eye-color":
+            raise ValueError("--color only applies to --effect eye-color")
+
+    @property
+    def pins(self) -> Pins:
+        return Pins(style=self.style, color=self.color)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # the region becomes a nested dict
+
+
+def default_region(effect: str, size: tuple[int, int] | None = None) -> RegionSpec:
+    """The crop region an effect's pairs use (``glasses`` for glasses, ``eyes`` otherwise)."""
+    spec = REGIONS[get_effect(effect).region]
+    return spec.with_size(*size) if size else spec
+
+
+@dataclass(frozen=True)
+class Photo:
+    """One input photo: its key (relative path without suffix), person (file stem) and path."""
+
+    key: str
+    person: str
+    path: Path
+
+
+class InputError(Exception):
+    """The input cannot be used (one-line message naming it)."""
+
+
+class _Skip(Exception):
+    def __init__(self, status: str, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Inputs and randomness
+
+
+def find_inputs(source: Path) -> list[Photo]:
+    """The photos in a folder (recursive) or a single image file, sorted by key."""
+    source = Path(source)
+    if source.is_file():
+        return [Photo(source.stem, source.stem, source)]
+    if not source.is_dir():
+        raise InputError(f"{source}: no such file or folder")
+    photos = [Photo(p.relative_to(source).with_suffix("").as_posix(), p.stem, p)
+                  for p in find_images(source)]
+    keys = [p.key for p in photos]
+    if len(set(keys)) != len(keys):
+        dup = sorted(k for k in keys if keys.count(k) > 1)[0]
+        raise InputError(f"{source}: several images named {dup}.*; rename them")
+    if not photos:
+        raise InputError(f"{source}: no images found (looked for .jpg, .png, .webp, .bmp, .tif)")
+    return photos
+
+
+def variant_key(key: str, variant: int) -> str:
+    return f"{key}__v{variant}"
+
+
+def variant_rng(seed: int, key: str, variant: int) -> np.random.Generator:
+    """A generator that depends only on (seed, key, variant): stable across runs and workers."""
+    digest = hashlib.sha256(f"{seed}\0{key}\0{variant}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "big"))
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. One photo
+
+
+def choose_face(faces: list[Face], path: Path) -> Face:
+    """The clearly largest face; raises :class:`_Skip` for none or several of similar size."""
+    if not faces:
+        raise _Skip(NO_FACE, f"{path}: no face found")
+    by_area = sorted(faces, key=lambda f: f.area, reverse=True)
+    if len(by_area) > 1 and by_area[1].area >= AMBIGUOUS_AREA_RATIO * by_area[0].area:
+        raise _Skip(MULTIPLE_FACES, f"{path}: {len(faces)} faces of similar size")
+    return by_area[0]
+
+
+def check_face(face: Face, config: SynthConfig, path: Path) -> None:
+    """Raise :class:`_Skip` when the effect cannot be rendered on ``face``."""
+    if face.eye_distance < config.min_eye_distance:
+        raise _Skip(FACE_TOO_SMALL, f"{path}: eyes {face.eye_distance:.0f} px apart "
+                                    f"(minimum {config.min_eye_distance:g})")
+    status = get_effect(config.effect).unusable(face)
+    if status == EYES_CLOSED:
+        raise _Skip(status, f"{path}: eyes closed (openness {face.eye_openness().min():.2f})")
+    if status is not None:
+        raise _Skip(status, f"{path}: irises too small to recolour ({face.iris_radii.min():.1f} px)")
+
+
+@dataclass
+class Pair:
+    """One rendered variant: its manifest record and the (H, W, 3) uint8 A and B crops."""
+
+    record: dict[str, Any]
+    a: np.ndarray
+    b: np.ndarray
+
+
+def render_pairs(image: np.ndarray, face: Face, photo: Photo, config: SynthConfig) -> list[Pair]:
+    """Render every variant of the effect on ``face`` and crop A and B with one transform."""
+    effect, spec = get_effect(config.effect), config.region
+    crop_from_image = fit_crop_from_image(face.eye_corners, spec)
+    original = warp_to_crop(image, crop_from_image, spec.size)
+    pairs = []
+    for v in range(config.variants):
+        params = effect.sample(variant_rng(config.seed, photo.key, v), face, config.pins)
+        rendered = effect.render(image, face, params)
+        edited = warp_to_crop(rendered.image, crop_from_image, spec.size)
+        a, b = (edited, original) if config.reverse else (original, edited)
+        rec = _record(photo, v, config, params, crop_from_image, face)
+        rec["touched_pixels"] = int(rendered.mask.sum())
+        pairs.append(Pair(rec, a, b))
+    return pairs
+
+
+def _record(photo: Photo, variant: int, config: SynthConfig, params: Any, crop_from_image: np.ndarray,
+            face: Face) -> dict[str, Any]:
+    return {
+        "key": variant_key(photo.key, variant), "status": OK, "reason": "",
+        "split": split_of(photo.person, config.val_fraction), "source": photo.path.as_posix(),
+        "person": photo.person, "variant": variant, "effect": config.effect,
+        "a": "edited" if config.reverse else "original", "params": params_dict(params),
+        "crop_from_image": np.round(crop_from_image, 6).tolist(),
+        "eye_distance": round(face.eye_distance, 2), "roll": round(face.roll, 2),
+        "yaw": round(face.yaw, 2),
+    }
+
+
+def synth_photo(photo: Photo, config: SynthConfig) -> tuple[list[Pair], dict[str, Any] | None]:
+    """(pairs, None) for a usable photo, ([], skip record) otherwise. Never raises for bad input."""
+    try:
+        try:
+            image = read_image(photo.path)
+        except ImageError as exc:
+            raise _Skip(UNREADABLE, str(exc)) from None
+        face = choose_face(detect_faces(image, max_faces=config.max_faces), photo.path)
+        check_face(face, config, photo.path)
+    except _Skip as skip:
+        return [], {"key": photo.key, "status": skip.status, "reason": skip.reason,
+                    "split": split_of(photo.person, config.val_fraction),
+                    "source": photo.path.as_posix(), "person": photo.person}
+    return render_pairs(image, face, photo, config), None
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Writing and running
+
+
+def _work(photo: Photo, config: SynthConfig, root: Path) -> list[dict[str, Any]]:
+    """Worker entry point: render and write one photo's pairs; return its manifest records."""
+    pairs, skipped = synth_photo(photo, config)
+    for pair in pairs:
+        write_pair(root, pair.record["split"], pair.record["key"], pair.a, pair.b)
+    return [p.record for p in pairs] if skipped is None else [skipped]
+
+
+def run_photos(photos: list[Photo], config: SynthConfig, root: Path,
+               workers: int = 1) -> Iterator[list[dict[str, Any]]]:
+    """Process ``photos`` and yield each one's records in input order (a deterministic manifest).
+
+    With ``workers > 1`` the photos run in a pool of spawned processes, each with its own Face
+    Mesh graph. Spawn rather than fork: MediaPipe and the progress bar run threads, and forking
+    a threaded process can deadlock.
+    """
+    if workers <= 1 or len(photos) <= 1:
+        for photo in photos:
+            yield _work(photo, config, root)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(workers, len(photos)), mp_context=context) as pool:
+        try:
+            yield from pool.map(_work, photos, [config] * len(photos), [root] * len(photos))
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def default_workers() -> int:
+    """All the cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _is_done(writer: DatasetWriter, photo: Photo, config: SynthConfig) -> bool:
+    if writer.is_done(photo.key):  # skipped earlier
+        return True
+    return all(writer.is_done(variant_key(photo.key, v)) for v in range(config.variants))
+
+
+def _check_folders(source: Path, out: Path) -> None:
+    if source.is_dir() and (out.resolve() == source.resolve() or source.resolve() in out.resolve().parents):
+        raise InputError(f"{out}: the output folder must not be inside the input folder {source}")
+
+
+def open_dataset(source: Path, out: Path, config: SynthConfig,
+                 overwrite: bool = False) -> tuple[DatasetWriter, list[Photo]]:
+    """Check the input, create or resume ``out``; returns the writer and the photos still to do.
+
+    Raises :class:`InputError` for an unusable ``source`` and :class:`~eyeedit.dataset.DatasetError`
+    when ``out`` cannot be used with these options. Nothing is written before both checks pass.
+    """
+    source, out = Path(source), Path(out)
+    _check_folders(source, out)
+    photos = find_inputs(source)
+    settings = {"command": "synth", "source": str(source.resolve()), **config.to_dict()}
+    writer = DatasetWriter(out, settings, overwrite)
+    for split in SPLITS:  # crops a killed run left half-written
+        for tmp in (out / split).rglob(".*.tmp") if (out / split).is_dir() else []:
+            tmp.unlink(missing_ok=True)
+    return writer, [p for p in photos if not _is_done(writer, p, config)]
+
+
+def finish_dataset(writer: DatasetWriter, config: SynthConfig) -> dict[str, Any]:
+    """Write ``report.csv`` and ``dataset.json`` (with the effect and its options); returns the info."""
+    return writer.finish(
+        config.region, channels=3, source="synth", source_folder=writer.settings["source"],
+        effect=config.effect, reverse=config.reverse, seed=config.seed, variants=config.variants,
+        style=config.style, color=config.color,
+    )
+
+
+def synth(source: Path, out: Path, config: SynthConfig, workers: int = 1,
+          overwrite: bool = False) -> dict[str, Any]:
+    """The whole command without the terminal UI: returns ``dataset.json``'s content."""
+    writer, todo = open_dataset(source, out, config, overwrite)
+    for records in run_photos(todo, config, writer.root, workers):
+        for rec in records:
+            writer.record(rec)
+    return finish_dataset(writer, config)

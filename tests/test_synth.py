@@ -1,0 +1,176 @@
+"""`eyeedit synth`: pixel-aligned pairs, recorded parameters, seeds, variants, reverse, splits,
+skips and exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from eyeedit.cli import cli
+from eyeedit.commands.synth import EFFECT_NAMES, GLASSES_STYLES
+from eyeedit.dataset import load_info, read_manifest
+from eyeedit.effects import EFFECTS, glasses
+from eyeedit.geometry import fit_crop_from_image, warp_to_crop
+from eyeedit.imageio import read_image, write_image
+from eyeedit.landmarks import detect_faces
+from eyeedit.samples import sample_images
+from eyeedit.synth import Photo, SynthConfig, default_region, render_pairs, split_of, variant_rng
+
+
+@pytest.fixture(scope="module")
+def faces_dir(tmp_path_factory, astronaut):
+    """alice.png (the astronaut's head 2x), bob.png (mirrored), and a photo without a face."""
+    root = tmp_path_factory.mktemp("faces")
+    head = cv2.resize(astronaut[20:240, 110:340], None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    write_image(root / "alice.png", head)
+    write_image(root / "bob.png", np.ascontiguousarray(head[:, ::-1]))
+    write_image(root / "rocket.png", sample_images()["no-face"])
+    return root
+
+
+def _synth(*args: str):
+    return CliRunner().invoke(cli, ["synth", *map(str, args), "--workers", "1"])
+
+
+def test_command_choices_match_the_library():
+    assert set(EFFECT_NAMES) == set(EFFECTS) and GLASSES_STYLES == glasses.STYLES
+
+
+def test_synth_writes_a_dataset_with_params_and_skips(faces_dir, tmp_path):
+    out = tmp_path / "pairs"
+    res = _synth(faces_dir, out, "--effect", "glasses", "--variants", "2", "--seed", "7")
+    assert res.exit_code == 0, res.output
+    assert "rocket.png: no face found" in res.output
+    info = load_info(out)
+    assert info["region"]["name"] == "glasses" and info["size"] == [256, 128]
+    assert info["effect"] == "glasses" and info["variants"] == 2 and info["seed"] == 7
+    assert info["statuses"] == {"ok": 4, "no-face": 1}
+    records = {r["key"]: r for r in read_manifest(out)}
+    assert set(records) == {"alice__v0", "alice__v1", "bob__v0", "bob__v1", "rocket"}
+    for key in ("alice__v0", "alice__v1", "bob__v0", "bob__v1"):
+        rec = records[key]
+        assert rec["status"] == "ok" and rec["params"]["style"] in glasses.STYLES
+        a = read_image(out / rec["split"] / "A" / f"{key}.png")
+        b = read_image(out / rec["split"] / "B" / f"{key}.png")
+        assert a.shape == b.shape == (128, 256, 3) and not np.array_equal(a, b)
+    assert records["alice__v0"]["params"] != records["alice__v1"]["params"]  # variants differ
+    # Variants of one person share a split.
+    assert records["alice__v0"]["split"] == records["alice__v1"]["split"] == split_of("alice", 0.1)
+    assert "ok" in res.output and "no-face" in res.output  # the status table
+
+
+def test_same_seed_same_files_other_seed_other_params(faces_dir, tmp_path):
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        assert _synth(faces_dir / "alice.png", tmp_path / name, "--effect", "makeup", "--seed", seed).exit_code == 0
+    files = [tmp_path / n / "train" / "B" / "alice__v0.png" for n in "abc"]
+    assert files[0].read_bytes() == files[1].read_bytes()
+    params = [read_manifest(tmp_path / n)[0]["params"] for n in "abc"]
+    assert params[0] == params[1] != params[2]
+
+
+@pytest.fixture(scope="module")
+def alice(faces_dir):
+    image = read_image(faces_dir / "alice.png")
+    return image, detect_faces(image, max_faces=1)[0]
+
+
+ALICE = Photo("alice", "alice", Path("alice.png"))
+
+
+@pytest.mark.parametrize("effect", list(EFFECTS))
+def test_a_and_b_are_pixel_aligned_outside_the_edit(effect, alice):
+    image, face = alice
+    config = SynthConfig(effect=effect, region=default_region(effect), seed=3)
+    pair = render_pairs(image, face, ALICE, config)[0]
+    matrix = fit_crop_from_image(face.eye_corners, config.region)
+    assert np.allclose(pair.record["crop_from_image"], matrix, atol=1e-5)
+    # Re-render from the recorded parameters: the manifest alone reproduces the edit.
+    params = type(EFFECTS[effect].sample(variant_rng(3, "alice", 0), face, config.pins))(**pair.record["params"])
+    rendered = EFFECTS[effect].render(image, face, params)
+    # Bilinear resampling spreads a touched pixel over its crop neighbours, hence the > 0.
+    touched = warp_to_crop(rendered.mask.astype(np.float32), matrix, config.region.size) > 0
+    differs = (pair.a != pair.b).any(axis=2)
+    assert differs.any() and not (differs & ~touched).any()
+    assert np.array_equal(pair.a, warp_to_crop(image, matrix, config.region.size))  # A = original
+    assert np.array_equal(pair.b, warp_to_crop(rendered.image, matrix, config.region.size))
+
+
+def test_reverse_swaps_a_and_b(alice):
+    image, face = alice
+    plain = render_pairs(image, face, ALICE, SynthConfig(effect="eye-color", seed=5))[0]
+    swapped = render_pairs(image, face, ALICE, SynthConfig(effect="eye-color", seed=5, reverse=True))[0]
+    assert np.array_equal(plain.a, swapped.b) and np.array_equal(plain.b, swapped.a)
+    assert plain.record["a"] == "original" and swapped.record["a"] == "edited"
+
+
+def test_variants_and_pins(alice):
+    image, face = alice
+    config = SynthConfig(effect="glasses", region=default_region("glasses"), variants=3, style="aviator")
+    pairs = render_pairs(image, face, ALICE, config)
+    assert [p.record["key"] for p in pairs] == ["alice__v0", "alice__v1", "alice__v2"]
+    assert {p.record["params"]["style"] for p in pairs} == {"aviator"}
+    assert len({json.dumps(p.record["params"], sort_keys=True) for p in pairs}) == 3
+    colored = render_pairs(image, face, ALICE, SynthConfig(effect="eye-color", color="#2e8b57"))
+    assert colored[0].record["params"]["color"] == "#2e8b57"
+
+
+def test_resume_skips_finished_photos_and_other_options_are_refused(faces_dir, tmp_path):
+    out = tmp_path / "pairs"
+    assert _synth(faces_dir, out, "--effect", "makeup").exit_code == 0
+    before = (out / "manifest.jsonl").read_text()
+    again = _synth(faces_dir, out, "--effect", "makeup")
+    assert again.exit_code == 0 and "0 photos to go" in again.output
+    assert (out / "manifest.jsonl").read_text() == before
+    other = _synth(faces_dir, out, "--effect", "makeup", "--seed", "9")
+    assert other.exit_code == 2 and "--overwrite" in other.output
+
+
+def test_no_pair_at_all_exits_1(faces_dir, tmp_path):
+    res = _synth(faces_dir / "rocket.png", tmp_path / "out", "--effect", "glasses")
+    assert res.exit_code == 1 and "no pair could be synthesized" in res.output
+    assert "rocket.png: no face found" in res.output
+
+
+def test_small_faces_are_skipped_with_a_reason(faces_dir, tmp_path):
+    res = _synth(faces_dir / "alice.png", tmp_path / "out", "--effect", "makeup",
+                 "--min-eye-distance", "500")
+    assert res.exit_code == 1 and re.search(r"alice.png: eyes \d+ px apart \(minimum 500\)", res.output)
+    assert read_manifest(tmp_path / "out")[0]["status"] == "face-too-small"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--effect", "makeup", "--style", "round"], "--style only applies to --effect glasses"),
+    (["--effect", "glasses", "--color", "blue"], "--color only applies to --effect eye-color"),
+    (["--effect", "eye-color", "--color", "purple-ish"], "neither one of blue"),
+    (["--effect", "sparkles"], "'sparkles' is not one of"),
+    (["--effect", "glasses", "--size", "big"], "WIDTHxHEIGHT"),
+    (["--effect", "glasses", "--variants", "0"], "--variants"),
+])
+def test_bad_options_are_usage_errors(faces_dir, tmp_path, args, message):
+    res = _synth(faces_dir, tmp_path / "out", *args)
+    assert res.exit_code == 2 and message in res.output, res.output
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_bad_folders_are_usage_errors(faces_dir, tmp_path):
+    res = _synth(tmp_path / "missing", tmp_path / "out", "--effect", "glasses")
+    assert res.exit_code == 2 and "does not exist" in res.output
+    res = _synth(faces_dir, faces_dir / "pairs", "--effect", "glasses")
+    assert res.exit_code == 2 and "must not be inside the input folder" in res.output
+    assert not (faces_dir / "pairs").exists()
+    (tmp_path / "empty").mkdir()
+    res = _synth(tmp_path / "empty", tmp_path / "out", "--effect", "glasses")
+    assert res.exit_code == 2 and "no images found" in res.output
+
+
+def test_help_documents_the_options():
+    res = CliRunner().invoke(cli, ["synth", "--help"])
+    assert res.exit_code == 0
+    for word in ("--effect", "--reverse", "--variants", "--seed", "--style", "--color", "eye-color"):
+        assert word in res.output
