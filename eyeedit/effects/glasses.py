@@ -39,6 +39,8 @@ _SHAPES = {"round": (2.0, 0.9), "rectangular": (4.5, 0.62), "browline": (3.2, 0.
 _HALF_WIDTHS = {"round": (0.33, 0.39), "rectangular": (0.38, 0.45), "browline": (0.38, 0.44),
                 "aviator": (0.4, 0.46), "cat-eye": (0.38, 0.44)}
 _CONTOUR_POINTS = 96
+# How far out (face units) an arm may run; past the temple the head hides it anyway.
+ARM_REACH = 1.3
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,8 @@ def _arms(face: Face, params: GlassesParams, lenses: list[np.ndarray], m: np.nda
         temple = to_face(face, face.points[[temple_idx]])[0]
         direction = temple - hinge
         end = temple + 0.08 * direction / max(np.linalg.norm(direction), 1e-6)
+        if abs(end[0]) > ARM_REACH:  # stay inside the `glasses` crop (+-1.45)
+            end = hinge + direction * (ARM_REACH - abs(hinge[0])) / max(abs(direction[0]), 1e-6)
         arms.append(to_image(m, np.stack([hinge - np.array([side * 0.05, 0.0]), hinge, end])))
     return arms
 
