@@ -299,20 +299,37 @@ def _work(job: PairJob, config: PrepareConfig, root: Path) -> dict[str, Any]:
     return result.record
 
 
+# Imported once by the fork server, so that workers start with it loaded (saves ~0.6 s of CPU
+# per worker). Only a name: eyeedit.landmarks stays the one module that imports mediapipe.
+_FACE_MESH_MODULE = "mediapipe.python.solutions.face_mesh"
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """Fork server where available, else spawn; never plain fork.
+
+    Plain fork would copy a process that runs threads (the progress bar, MediaPipe), which can
+    deadlock. A fork server is a fresh single-threaded process that imports the heavy modules
+    once and forks each worker from there: workers start in ~0.4 s instead of ~1.3 s.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__, _FACE_MESH_MODULE])  # ignored once it runs
+    return context
+
+
 def run_pairs(jobs: list[PairJob], config: PrepareConfig, root: Path,
               workers: int = 1) -> Iterator[dict[str, Any]]:
     """Process ``jobs`` and yield their records in input order (so the manifest is deterministic).
 
-    With ``workers > 1`` the pairs run in a pool of spawned processes, each with its own Face
-    Mesh graph (built on its first pair). Spawn rather than fork: MediaPipe and the progress bar
-    run threads, and forking a threaded process can deadlock.
+    With ``workers > 1`` the pairs run in a pool of worker processes, each with its own Face
+    Mesh graph (built on its first pair).
     """
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
             yield _work(job, config, root)
         return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=_pool_context()) as pool:
         try:
             yield from pool.map(_work, jobs, [config] * len(jobs), [root] * len(jobs))
         except BaseException:

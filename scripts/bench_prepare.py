@@ -35,6 +35,7 @@ def make_raw(faces: Path, folder: Path) -> Path:
 
 
 def end_to_end(raw: Path, out: Path, workers: int) -> float:
+    """Wall-clock pairs/s, worker start-up included (other programs on the machine slow it)."""
     n = len(find_images(raw / "before"))
     start = time.perf_counter()
     info = prepare(raw, out, PrepareConfig(), workers=workers)
@@ -82,6 +83,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         raw = make_raw(args.faces.resolve(), Path(tmp))
         end_to_end(raw, Path(tmp) / "pairs", args.workers)
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
         if args.profile:
             (Path(tmp) / "profile").mkdir()
             profile(raw, Path(tmp) / "profile")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 
 import click
@@ -76,6 +78,12 @@ def prepare(raw: Path, out: Path, region: str, size: str | None, val_fraction: f
         fail(f"{raw}: no pair could be prepared (reasons in {out / 'report.csv'})")
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    # SIGTERM's default kills only this process and orphans the workers; exiting normally
+    # shuts the pool down (workers finish their current pair) before the program ends.
+    raise SystemExit(128 + signum)
+
+
 def _run(writer, todo, config, workers: int) -> None:  # noqa: ANN001 - types imported lazily
     from ..prepare import run_pairs
     from ..ui import console, progress, warn
@@ -84,13 +92,19 @@ def _run(writer, todo, config, workers: int) -> None:  # noqa: ANN001 - types im
     if done:
         console.print(f"Resuming {writer.root}: {done} pairs done earlier, {len(todo)} to go.",
                       soft_wrap=True)
-    with progress("pairs") as bar:
-        task = bar.add_task("Preparing", total=len(todo))
-        for rec in run_pairs(todo, config, writer.root, workers):
-            writer.record(rec)
-            if rec["status"] != "ok":
-                warn(rec["reason"])
-            bar.advance(task)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm) if on_main_thread else None
+    try:
+        with progress("pairs") as bar:
+            task = bar.add_task("Preparing", total=len(todo))
+            for rec in run_pairs(todo, config, writer.root, workers):
+                writer.record(rec)
+                if rec["status"] != "ok":
+                    warn(rec["reason"])
+                bar.advance(task)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _render(writer, info: dict) -> None:  # noqa: ANN001
