@@ -1,0 +1,97 @@
+"""GAN objectives and image-quality metrics used by training.
+
+Logits come from the PatchGAN (one per patch); every loss is a mean over patches and batch.
+Losses are computed in float32 even under autocast, because bf16/fp16 logits lose the
+precision that BCE and squared errors need near their optimum.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+GAN_LOSSES = ("vanilla", "lsgan", "hinge")
+
+
+def _check(kind: str) -> None:
+    if kind not in GAN_LOSSES:
+        raise ValueError(f"gan loss must be one of {', '.join(GAN_LOSSES)}, got {kind!r}")
+
+
+def _target_loss(kind: str, logits: torch.Tensor, real: bool) -> torch.Tensor:
+    target = torch.full_like(logits, 1.0 if real else 0.0)
+    if kind == "vanilla":
+        return F.binary_cross_entropy_with_logits(logits, target)
+    return F.mse_loss(logits, target)  # lsgan (Mao et al.)
+
+
+def discriminator_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """D loss on real and fake patches, halved as in pix2pix so D learns slower than G."""
+    _check(kind)
+    real_logits, fake_logits = real_logits.float(), fake_logits.float()
+    if kind == "hinge":
+        loss = F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+    else:
+        loss = _target_loss(kind, real_logits, True) + _target_loss(kind, fake_logits, False)
+    return 0.5 * loss
+
+
+def discriminator_fake_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
+    """The fake half of :func:`discriminator_loss` (already halved), for split backward passes."""
+    _check(kind)
+    fake_logits = fake_logits.float()
+    if kind == "hinge":
+        return 0.5 * F.relu(1.0 + fake_logits).mean()
+    return 0.5 * _target_loss(kind, fake_logits, False)
+
+
+def discriminator_real_loss(kind: str, real_logits: torch.Tensor) -> torch.Tensor:
+    """The real half of :func:`discriminator_loss` (already halved)."""
+    _check(kind)
+    real_logits = real_logits.float()
+    if kind == "hinge":
+        return 0.5 * F.relu(1.0 - real_logits).mean()
+    return 0.5 * _target_loss(kind, real_logits, True)
+
+
+def generator_adversarial_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
+    """G's adversarial term: make D call the fakes real (non-saturating for vanilla)."""
+    _check(kind)
+    fake_logits = fake_logits.float()
+    if kind == "hinge":
+        return -fake_logits.mean()
+    return _target_loss(kind, fake_logits, True)
+
+
+def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR in dB of (B, C, H, W) images in [-1, 1], measured on the [0, 1] scale. (B,)"""
+    mse = ((pred.float() - target.float()) / 2).pow(2).flatten(1).mean(1)
+    return 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5, device: torch.device | None = None) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float32, device=device) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-image SSIM of (B, C, H, W) images in [-1, 1] on the [0, 1] scale, channel mean. (B,)
+
+    Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03 (Wang et al. 2004); only positions where
+    the whole window fits are averaged, like scikit-image's ``gaussian_weights=True``.
+    """
+    x, y = (pred.float() + 1) / 2, (target.float() + 1) / 2
+    c = x.shape[1]
+    g = _gaussian_window(device=x.device)
+    kernel_h = g.view(1, 1, 1, -1).repeat(c, 1, 1, 1)  # (C, 1, 1, 11)
+    kernel_v = g.view(1, 1, -1, 1).repeat(c, 1, 1, 1)  # (C, 1, 11, 1)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.conv2d(t, kernel_h, groups=c), kernel_v, groups=c)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cov = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    return s.flatten(1).mean(1)

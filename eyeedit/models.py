@@ -1,0 +1,295 @@
+"""The pix2pix networks: a U-Net generator and a PatchGAN discriminator.
+
+Both are plain ``nn.Module`` objects built from frozen configs, so a model file can say exactly
+how to rebuild its generator (``GeneratorConfig.to_dict()`` goes into the metadata).
+
+Convention: images are float tensors (B, C, H, W) in [-1, 1]; the generator ends in ``tanh``
+and the discriminator returns raw logits, one per patch, shape (B, 1, H', W').
+
+Recipe (Isola et al., "Image-to-Image Translation with Conditional Adversarial Networks"):
+4x4 stride-2 convolutions, LeakyReLU(0.2) on the way down, ReLU on the way up, no norm on the
+outermost encoder layer nor on the bottleneck, dropout 0.5 as the generator's noise source,
+weights drawn from Normal(0, 0.02).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+from torch import nn
+
+NORMS = ("batch", "instance")
+UPSAMPLES = ("transpose", "resize")
+DISCRIMINATORS = ("patch", "pixel")
+MAX_WIDTH_MULT = 8  # channels stop doubling at 8 * ngf, as in the reference recipe
+
+
+def _level_channels(base: int, level: int) -> int:
+    """Channels produced by encoder level ``level`` (0 = outermost)."""
+    return base * min(2**level, MAX_WIDTH_MULT)
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    # affine=True so that every norm layer has parameters to learn, like batch norm.
+    return nn.InstanceNorm2d(channels, affine=True)
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def _from_dict(cls: type, data: dict[str, Any]) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__} needs a dict, got {type(data).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown field(s) {', '.join(unknown)}")
+    return cls(**data)
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """U-Net generator architecture.
+
+    ``depth`` is the number of stride-2 levels; the bottleneck is (H / 2**depth, W / 2**depth),
+    so 8 levels on 256x256 (the reference ``unet_256``) or 7 on 256x128 reach 1 or 2 pixels.
+    """
+
+    in_channels: int = 3
+    out_channels: int = 3
+    ngf: int = 64
+    depth: int = 7
+    norm: str = "batch"
+    upsample: str = "transpose"
+    dropout: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("in_channels", "out_channels"):
+            if getattr(self, name) not in (1, 3):
+                raise ValueError(f"{name} must be 1 or 3, got {getattr(self, name)}")
+        if self.ngf < 1 or self.depth < 2:
+            raise ValueError(f"ngf must be >= 1 and depth >= 2, got ngf={self.ngf} depth={self.depth}")
+        _check_choice("norm", self.norm, NORMS)
+        _check_choice("upsample", self.upsample, UPSAMPLES)
+
+    @property
+    def multiple(self) -> int:
+        """Width and height must be multiples of this (one halving per level)."""
+        return 2**self.depth
+
+    def check_size(self, width: int, height: int) -> None:
+        """Raise ValueError, naming sizes that would work, if (width, height) cannot pass the U-Net."""
+        m = self.multiple
+        if width % m == 0 and height % m == 0 and min(width, height) >= m:
+            return
+        fits = max_depth(width, height)
+        hint = f"depth {fits} fits {width}x{height}" if fits >= 2 else "no depth >= 2 fits it"
+        raise ValueError(
+            f"size {width}x{height} does not fit a {self.depth}-level U-Net: width and height must "
+            f"be multiples of 2**{self.depth} = {m} (e.g. {' or '.join(_nearby_sizes(width, height, m))}); "
+            f"or lower --depth ({hint})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GeneratorConfig:
+        """Rebuild from ``to_dict()`` output; unknown keys or bad values raise ValueError."""
+        return _from_dict(cls, data)
+
+
+def _nearby_sizes(width: int, height: int, multiple: int) -> list[str]:
+    """The working sizes just below (if any) and just above (width, height)."""
+    up = [max(multiple, -(-v // multiple) * multiple) for v in (width, height)]
+    down = [max(multiple, v // multiple * multiple) for v in (width, height)]
+    return list(dict.fromkeys(f"{w}x{h}" for w, h in (down, up)))
+
+
+def max_depth(width: int, height: int) -> int:
+    """The deepest U-Net that accepts (width, height): both sides divisible by 2**depth."""
+    depth = 0
+    while width % 2 ** (depth + 1) == 0 and height % 2 ** (depth + 1) == 0:
+        depth += 1
+    return depth
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """PatchGAN discriminator conditioned on the input: it sees concat(A, B) channels.
+
+    ``kind="patch"`` with ``n_layers=3`` has a 70x70 receptive field; ``kind="pixel"`` judges
+    each pixel alone (1x1 convolutions) and ignores ``n_layers``.
+    """
+
+    in_channels: int = 6
+    ndf: int = 64
+    n_layers: int = 3
+    norm: str = "batch"
+    kind: str = "patch"
+
+    def __post_init__(self) -> None:
+        if self.in_channels < 2 or self.ndf < 1 or self.n_layers < 1:
+            raise ValueError(f"bad discriminator config {self}")
+        _check_choice("norm", self.norm, NORMS)
+        _check_choice("discriminator kind", self.kind, DISCRIMINATORS)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DiscriminatorConfig:
+        return _from_dict(cls, data)
+
+
+def _down(c_in: int, c_out: int, norm: str | None, act: bool) -> nn.Sequential:
+    """[LeakyReLU] -> 4x4 stride-2 conv -> [norm]; halves H and W."""
+    layers: list[nn.Module] = [nn.LeakyReLU(0.2, inplace=True)] if act else []
+    # A bias in front of a norm layer is cancelled by its mean subtraction, so drop it.
+    layers.append(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, bias=norm is None))
+    if norm:
+        layers.append(_norm(norm, c_out))
+    return nn.Sequential(*layers)
+
+
+def _upconv(c_in: int, c_out: int, mode: str, bias: bool) -> list[nn.Module]:
+    if mode == "transpose":
+        return [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=bias)]
+    # Resize then convolve: avoids the checkerboard pattern of overlapping transposed kernels
+    # (Odena et al., https://distill.pub/2016/deconv-checkerboard/).
+    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1, bias=bias)]
+
+
+def _up(c_in: int, c_out: int, cfg: GeneratorConfig, outermost: bool, dropout: bool) -> nn.Sequential:
+    """ReLU -> upsample x2 conv -> norm [-> dropout], or -> tanh for the outermost level."""
+    layers: list[nn.Module] = [nn.ReLU(inplace=True)]
+    layers += _upconv(c_in, c_out, cfg.upsample, bias=outermost)
+    if outermost:
+        layers.append(nn.Tanh())
+        return nn.Sequential(*layers)
+    layers.append(_norm(cfg.norm, c_out))
+    if dropout:
+        layers.append(nn.Dropout(0.5))
+    return nn.Sequential(*layers)
+
+
+def dropout_levels(depth: int) -> set[int]:
+    """Decoder levels that get dropout 0.5.
+
+    As in the reference: the levels between the bottleneck and level 4 whose input and output
+    both have 8*ngf channels (two for depth 7, three for depth 8). Shallower nets keep the
+    level just above the bottleneck so the generator still has its noise source.
+    """
+    levels = set(range(4, depth - 1))
+    return levels or ({depth - 2} if depth >= 3 else set())
+
+
+class UNetGenerator(nn.Module):
+    """U-Net: encoder level i is concatenated to the decoder input at the mirrored level.
+
+    Input (B, in_channels, H, W) float in [-1, 1]; output (B, out_channels, H, W) in [-1, 1].
+    H and W must satisfy ``cfg.check_size``.
+    """
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        self.cfg = cfg
+        n = cfg.depth
+        chans = [_level_channels(cfg.ngf, i) for i in range(n)]
+        self.down = nn.ModuleList(
+            [_down(cfg.in_channels, chans[0], None, act=False)]
+            + [_down(chans[i - 1], chans[i], None if i == n - 1 else cfg.norm, act=True)
+               for i in range(1, n)]
+        )
+        drop = dropout_levels(n) if cfg.dropout else set()
+        ups = []
+        for i in range(n):  # up[i] mirrors down[i]; it outputs what down[i] received
+            c_in = chans[i] if i == n - 1 else 2 * chans[i]
+            c_out = cfg.out_channels if i == 0 else chans[i - 1]
+            ups.append(_up(c_in, c_out, cfg, outermost=i == 0, dropout=i in drop))
+        self.up = nn.ModuleList(ups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        if h % self.cfg.multiple or w % self.cfg.multiple:
+            self.cfg.check_size(w, h)
+        skips = []
+        for layer in self.down:
+            x = layer(x)
+            skips.append(x)
+        x = self.up[-1](skips[-1])
+        for i in range(self.cfg.depth - 2, -1, -1):
+            x = self.up[i](torch.cat([x, skips[i]], dim=1))  # (B, 2*C_i, H_i, W_i)
+        return x
+
+
+class PatchDiscriminator(nn.Module):
+    """Conditional PatchGAN: input concat(A, B) (B, in_channels, H, W) in [-1, 1], output logits.
+
+    ``patch`` returns (B, 1, H/2**n - 2, W/2**n - 2) for n = n_layers >= 3 (one logit per
+    overlapping patch); ``pixel`` returns (B, 1, H, W).
+    """
+
+    def __init__(self, cfg: DiscriminatorConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.net = nn.Sequential(*(_pixel_layers(cfg) if cfg.kind == "pixel" else _patch_layers(cfg)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def _patch_layers(cfg: DiscriminatorConfig) -> list[nn.Module]:
+    layers: list[nn.Module] = [nn.Conv2d(cfg.in_channels, cfg.ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+    c = cfg.ndf
+    for i in range(1, cfg.n_layers + 1):
+        # The last of these keeps stride 1: it widens the receptive field without shrinking.
+        stride = 1 if i == cfg.n_layers else 2
+        c_next = _level_channels(cfg.ndf, i)
+        layers += [nn.Conv2d(c, c_next, 4, stride, 1, bias=False), _norm(cfg.norm, c_next),
+                   nn.LeakyReLU(0.2, True)]
+        c = c_next
+    layers.append(nn.Conv2d(c, 1, 4, 1, 1))
+    return layers
+
+
+def _pixel_layers(cfg: DiscriminatorConfig) -> list[nn.Module]:
+    return [
+        nn.Conv2d(cfg.in_channels, cfg.ndf, 1), nn.LeakyReLU(0.2, True),
+        nn.Conv2d(cfg.ndf, 2 * cfg.ndf, 1, bias=False), _norm(cfg.norm, 2 * cfg.ndf),
+        nn.LeakyReLU(0.2, True),
+        nn.Conv2d(2 * cfg.ndf, 1, 1),
+    ]
+
+
+def init_weights(model: nn.Module, std: float = 0.02) -> nn.Module:
+    """pix2pix init: conv weights ~ N(0, std), norm scales ~ N(1, std), biases 0. Returns model."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) and m.weight is not None:
+            nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)
+    return model
+
+
+def build_generator(cfg: GeneratorConfig) -> UNetGenerator:
+    """A freshly initialised U-Net generator (on CPU, fp32)."""
+    return init_weights(UNetGenerator(cfg))
+
+
+def build_discriminator(cfg: DiscriminatorConfig) -> PatchDiscriminator:
+    """A freshly initialised conditional discriminator (on CPU, fp32)."""
+    return init_weights(PatchDiscriminator(cfg))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
