@@ -25,6 +25,10 @@ def cli() -> None:
       samples   write sample faces made from the bundled public-domain astronaut
       crop      detect faces and write aligned eye-region crops with landmark overlays
       demo      run the pipeline on the sample face and write the results to a folder
+      apply     edit photos with an effect model (detect, align, translate, blend)
+      models    list the effect models found in the model stores
+      preview   live webcam (or video file) preview of an effect
+      export    export a model to ONNX
       prepare   turn real before/after photos into an aligned paired dataset
       synth     draw glasses, eye colour or makeup on plain faces to make paired data
 
@@ -89,6 +93,16 @@ def demo(out_dir: Path) -> None:
     console.print(f"Open [bold]{out_dir}/[/] to see them.")
 
 
+from .commands.apply import apply  # noqa: E402
+from .commands.models import models  # noqa: E402
+from .commands.export import export  # noqa: E402
+from .commands.preview import preview  # noqa: E402
+
+cli.add_command(apply)
+cli.add_command(models)
+cli.add_command(preview)
+cli.add_command(export)
+
 from .commands.prepare import prepare  # noqa: E402
 
 cli.add_command(prepare)
@@ -100,6 +114,9 @@ cli.add_command(synth)
 
 def main() -> None:
     """Console-script entry point."""
+    from .landmarks import silence_native_logs
+
+    silence_native_logs()
     cli(prog_name="eyeedit")
 
 

@@ -117,7 +117,7 @@ class Editor:
         # 4 + 5. un-warp and blend, face by face
         result = image.copy()
         for e, out in zip(edits, outputs):
-            self._blend_face(result, e, out)
+            self.blend_face(result, e, out)
         clock.lap("blend")
         return EditResult(result, edits, clock.ms)
 
@@ -136,7 +136,7 @@ class Editor:
             edits.append(FaceEdit(face, m, warp_to_crop(image, m, spec.size)))
         return edits
 
-    def _blend_face(self, result: np.ndarray, e: FaceEdit, generated: np.ndarray) -> None:
+    def blend_face(self, result: np.ndarray, e: FaceEdit, generated: np.ndarray) -> None:
         """Blend one translated crop into ``result`` in place (only its bounding box)."""
         pts = transform_points(e.crop_from_image, e.face.points) if self.mask_kind != "crop" else None
         mask = crop_mask(pts, self.region, self.mask_kind)

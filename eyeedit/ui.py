@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 # Progress and messages go to stderr so that stdout stays clean for tables and --json output.
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False)
 
 

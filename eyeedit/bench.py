@@ -1,0 +1,141 @@
+"""`eyeedit bench`: measure this machine, stage by stage.
+
+Every figure is the median of several timed repeats after warm-up runs, reported with its
+spread (the 10th-90th percentile range), so one slow outlier does not move it.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Timing:
+    name: str
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    repeats: int
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def measure(name: str, fn: Callable[[], Any], repeats: int = 20, warmup: int = 3, note: str = "") -> Timing:
+    """Time ``fn()`` ``repeats`` times after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    q = np.percentile(samples, [10, 90])
+    return Timing(name, statistics.median(samples), float(q[0]), float(q[1]), repeats, note)
+
+
+def bench_frame(size: tuple[int, int]) -> np.ndarray:
+    """A (H, W, 3) test frame of ``size`` with the sample face at a webcam-like scale."""
+    from .samples import astronaut, moving_face_video
+
+    w, h = size
+    face = astronaut()
+    # The astronaut's eyes are 42 px apart at 512 px; scale so a face fills a webcam frame.
+    import cv2
+
+    scaled = cv2.resize(face, (round(512 * h / 480), round(512 * h / 480)))
+    frames, _ = moving_face_video(scaled, 1, size=(w, h), noise=0)
+    return frames[0]
+
+
+def bench_inference(model_path: Path | None, size: tuple[int, int], repeats: int = 20) -> dict[str, Any]:
+    """Per-stage timings of the editor and the generator on each backend and precision."""
+    from .backends import OnnxTranslator, TorchTranslator, load_translator
+        from .config import EditOptions, RegionSpec
+    from .editor import Editor, FaceEdit
+    from .geometry import fit_crop_from_image, warp_to_crop
+    from .landmarks import FaceMeshDetector
+
+    frame = bench_frame(size)
+    detector = FaceMeshDetector(max_faces=1, video=False)
+    faces = detector.detect(frame)
+    if not faces:
+        raise RuntimeError("no face found in the benchmark frame")
+    face = faces[0]
+    model_path = model_path or _random_model()
+    translators: dict[str, Any] = {}
+    for backend, precision in (("torch", "fp32"), ("torch", "bf16"), ("onnx", "fp32")):
+        try:
+            translators[f"{backend} {precision}"], meta = load_translator(model_path, backend, "cpu", precision)
+        except ImportError as exc:  # e.g. onnxruntime missing
+            translators[f"{backend} {precision}"] = exc
+    region = RegionSpec.from_dict(meta["region"])
+    m = fit_crop_from_image(face.eye_corners, region)
+    crop = warp_to_crop(frame, m, region.size)
+    batch = crop[None]
+    rows = [measure("Face Mesh (detect)", lambda: detector.detect(frame), repeats),
+            measure("align (fit + warp)", lambda: warp_to_crop(frame, fit_crop_from_image(face.eye_corners, region), region.size), repeats)]
+    gen: dict[str, Timing] = {}
+    for name, tr in translators.items():
+        if isinstance(tr, Exception):
+            continue
+        gen[name] = measure(f"generator {name}", lambda tr=tr: tr(batch), repeats)
+        rows.append(gen[name])
+    identity = Editor(lambda c: c, region)
+    rows.append(measure("un-warp + blend", lambda: identity.blend_face(frame.copy(), FaceEdit(face, m, crop), crop),
+                        repeats))
+    best = min(gen, key=lambda k: gen[k].median_ms)
+    editor = Editor(translators[best], region, EditOptions(max_faces=1), detector=detector)
+    e2e = measure(f"end to end ({best})", lambda: editor.run(frame), repeats)
+    rows.append(e2e)
+    torch_fp32 = gen.get("torch fp32")
+    return {
+        "size": list(size), "region": region.to_dict(), "model": str(model_path),
+        "rows": [r.to_dict() for r in rows],
+        "fps": 1000 / e2e.median_ms, "backend": best,
+        "speedup_vs_torch_fp32": (torch_fp32.median_ms / gen[best].median_ms) if torch_fp32 else None,
+        "backend_psnr_db": _backend_psnr(translators, batch),
+        "is_onnx": isinstance(translators.get("onnx fp32"), OnnxTranslator),
+        "is_torch": isinstance(translators.get("torch fp32"), TorchTranslator),
+    }
+
+
+def _backend_psnr(translators: dict[str, Any], batch: np.ndarray) -> dict[str, float]:
+    """PSNR of each backend's output against eager PyTorch fp32 on the same crop."""
+    ref = translators.get("torch fp32")
+    if ref is None or isinstance(ref, Exception):
+        return {}
+    base = ref(batch).astype(np.float64)
+    out = {}
+    for name, tr in translators.items():
+        if name == "torch fp32" or isinstance(tr, Exception):
+            continue
+        mse = float(((tr(batch).astype(np.float64) - base) ** 2).mean())
+        out[name] = float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
+    return out
+
+
+def _random_model() -> Path:
+    """A model file with the default architecture and random weights (timing only)."""
+    import tempfile
+
+    import torch
+
+    from .config import region_spec
+    from .models import GeneratorConfig, build_generator
+    from .store import save_generator
+
+    torch.manual_seed(0)
+    cfg = GeneratorConfig()
+    spec = region_spec("eyes")
+    path = Path(tempfile.mkdtemp(prefix="eyeedit-bench-")) / "random.safetensors"
+    meta = {"effect": "random", "generator": cfg.to_dict(), "region": spec.to_dict(), "size": list(spec.size)}
+    return save_generator(path, build_generator(cfg).eval(), meta)

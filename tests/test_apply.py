@@ -1,0 +1,174 @@
+"""`eyeedit apply`, `eyeedit models`, the model store and the Python API."""
+
+import hashlib
+import pickle
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from eyeedit.cli import cli
+from eyeedit.config import region_spec
+from eyeedit.imageio import read_image, write_image
+from eyeedit.samples import sample_images
+
+
+def _model_file(path, effect="tiny", region="eyes"):
+    """A tiny random generator saved as a real model file (output is noise, shapes are real)."""
+    import torch
+
+    from eyeedit.models import GeneratorConfig, build_generator
+    from eyeedit.store import save_generator
+
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(ngf=4, depth=5)
+    spec = region_spec(region)
+    meta = {"effect": effect, "generator": cfg.to_dict(), "region": spec.to_dict(),
+            "size": list(spec.size), "metrics": {"val_psnr": 21.5}}
+    return save_generator(path, build_generator(cfg).eval(), meta)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("models")
+    _model_file(d / "tiny.safetensors")
+    _model_file(d / "wide.safetensors", effect="wide", region="glasses")
+    return d
+
+
+@pytest.fixture
+def env(model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("EYEEDIT_MODELS", str(model_dir))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return model_dir
+
+
+@pytest.fixture
+def photos(tmp_path):
+    imgs = sample_images()
+    d = tmp_path / "in"
+    write_image(d / "astro.jpg", imgs["astronaut"])
+    write_image(d / "sub" / "two.png", imgs["two-faces"])
+    write_image(d / "sub" / "empty.png", imgs["no-face"])
+    (d / "broken.jpg").write_text("not really a jpeg")
+    return d
+
+
+def _digest(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_single_file_to_named_output(env, photos, tmp_path):
+    before = _digest(photos)
+    out = tmp_path / "out.jpg"
+    res = CliRunner().invoke(cli, ["apply", str(photos / "astro.jpg"), "-e", "tiny", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    img, src = read_image(out), read_image(photos / "astro.jpg")
+    assert img.shape == src.shape and out.read_bytes()[:2] == b"\xff\xd8"  # still a JPEG
+    assert _digest(photos) == before  # inputs untouched
+
+
+def test_folder_keeps_relative_paths_and_reports_failures(env, photos, tmp_path):
+    before = _digest(photos)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, ["apply", str(photos), "-e", "tiny", "-o", str(out)])
+    assert res.exit_code == 1  # the no-face photo and the broken file
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["astro.jpg", "sub/two.png"]
+    assert "broken.jpg: cannot decode" in res.output or "broken.jpg: not an image" in res.output
+    assert "empty.png: no face found" in res.output
+    assert "Traceback" not in res.output
+    assert not list(out.rglob("*.tmp")) and _digest(photos) == before
+
+
+def test_keep_unedited_writes_face_less_photo_unchanged(env, photos, tmp_path):
+    out = tmp_path / "o"
+    res = CliRunner().invoke(cli, ["apply", str(photos / "sub" / "empty.png"), "-e", "tiny", "-o", str(out),
+                                   "--keep-unedited"])
+    assert res.exit_code == 0, res.output
+    assert np.array_equal(read_image(out / "empty.png"), read_image(photos / "sub" / "empty.png"))
+
+
+def test_default_output_beside_input_and_side_by_side(env, photos):
+    res = CliRunner().invoke(cli, ["apply", str(photos / "astro.jpg"), "-e", "wide", "--side-by-side",
+                                   "--save-crops"])
+    assert res.exit_code == 0, res.output
+    out = photos / "astro_wide.jpg"
+    src = read_image(photos / "astro.jpg")
+    assert read_image(out).shape == (src.shape[0], src.shape[1] * 2, 3)
+    crops = sorted(p.name for p in (photos / "astro_wide_crops").iterdir())
+    assert crops == ["face0_in.png", "face0_mask.png", "face0_out.png"]
+    assert read_image(photos / "astro_wide_crops" / "face0_in.png").shape == (128, 256, 3)
+
+
+def test_refuses_to_overwrite_input(env, photos):
+    res = CliRunner().invoke(cli, ["apply", str(photos / "astro.jpg"), "-e", "tiny", "-o", str(photos / "astro.jpg")])
+    assert res.exit_code == 2 and "overwrite an input" in res.output
+
+
+def test_usage_errors(env, photos, tmp_path):
+    runner = CliRunner()
+    assert runner.invoke(cli, ["apply", str(photos / "astro.jpg")]).exit_code == 2
+    res = runner.invoke(cli, ["apply", str(photos), "-e", "tiny", "-o", str(tmp_path / "x.png")])
+    assert res.exit_code == 2 and "exactly one input" in res.output
+    res = runner.invoke(cli, ["apply", str(photos / "astro.jpg"), "-e", "tiny", "--strength", "2"])
+    assert res.exit_code == 2
+
+
+def test_unknown_effect_lists_available(env, photos):
+    res = CliRunner().invoke(cli, ["apply", str(photos / "astro.jpg"), "-e", "nope"])
+    assert res.exit_code == 1
+    assert "unknown effect 'nope'" in res.output and "tiny" in res.output and "eyeedit train" in res.output
+
+
+def test_models_lists_sources(env, tmp_path):
+    from eyeedit.store import install_model
+
+    install_model(env / "tiny.safetensors", "tiny")  # into the user store: shadowed by $EYEEDIT_MODELS
+    res = CliRunner().invoke(cli, ["models", "--json"])
+    assert res.exit_code == 0
+    import json
+
+    rows = json.loads(res.output)
+    tiny = [r for r in rows if r["effect"] == "tiny"]
+    assert [r["source"] for r in tiny] == ["$EYEEDIT_MODELS", "user"]
+    assert [r["active"] for r in tiny] == [True, False]
+    assert tiny[0]["region"] == "eyes 256x128" and tiny[0]["metrics"]["val_psnr"] == 21.5
+    table = CliRunner().invoke(cli, ["models"])
+    assert table.exit_code == 0 and "wide" in table.output
+
+
+def test_python_api(env, astronaut):
+    from eyeedit import Editor
+
+    edited = Editor.load("tiny").edit(astronaut)
+    assert edited.shape == astronaut.shape and edited.dtype == np.uint8
+    assert not np.array_equal(edited, astronaut)
+    # far from the eyes nothing changes
+    assert np.array_equal(edited[400:], astronaut[400:])
+
+
+@pytest.mark.parametrize("kind", ["pickle", "no-meta", "shapes", "text"])
+def test_bad_model_files_are_refused(env, photos, tmp_path, kind):
+    import torch
+    from safetensors.torch import save_file
+
+    bad = tmp_path / "bad.safetensors"
+    if kind == "pickle":
+        bad.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    elif kind == "no-meta":
+        save_file({"w": torch.zeros(2)}, str(bad))
+    elif kind == "shapes":
+        from eyeedit.models import GeneratorConfig, build_generator
+        from eyeedit.store import save_generator
+
+        meta = {"effect": "x", "generator": GeneratorConfig(ngf=8, depth=5).to_dict(),
+                "region": region_spec("eyes").to_dict()}
+        save_generator(bad, build_generator(GeneratorConfig(ngf=4, depth=5)), meta)
+    else:
+        bad.write_text("hello")
+    res = CliRunner().invoke(cli, ["apply", str(photos / "astro.jpg"), "-m", str(bad), "-o", str(tmp_path / "o.jpg")])
+    assert res.exit_code == 1
+    assert str(bad) in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "o.jpg").exists()

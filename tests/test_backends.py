@@ -1,0 +1,90 @@
+"""ONNX export and the inference backends agree with eager PyTorch."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from eyeedit.backends import OnnxTranslator, TorchTranslator, choose_backend, load_translator
+from eyeedit.cli import cli
+from eyeedit.config import region_spec
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    import torch
+
+    from eyeedit.models import GeneratorConfig, build_generator
+    from eyeedit.store import save_generator
+
+    torch.manual_seed(1)
+    cfg = GeneratorConfig(ngf=8, depth=5)
+    model = build_generator(cfg)
+    # give batch norm non-trivial running statistics, as a trained model has
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.rand(4, 3, 128, 256) * 2 - 1)
+    spec = region_spec("eyes")
+    meta = {"effect": "t", "generator": cfg.to_dict(), "region": spec.to_dict(), "size": list(spec.size)}
+    return save_generator(tmp_path_factory.mktemp("m") / "t.safetensors", model.eval(), meta)
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def test_export_matches_pytorch(model_path, tmp_path):
+    import onnx
+
+    from eyeedit.export import export_onnx
+
+    info = export_onnx(model_path, tmp_path / "m.onnx")
+    assert info["max_abs_diff"] <= 1e-4
+    proto = onnx.load(str(tmp_path / "m.onnx"))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(meta["eyeedit"])["effect"] == "t"
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+
+
+def test_backends_agree_on_crops(model_path, astronaut, astronaut_face):
+    from eyeedit.geometry import fit_crop_from_image, warp_to_crop
+
+    spec = region_spec("eyes")
+    crop = warp_to_crop(astronaut, fit_crop_from_image(astronaut_face.eye_corners, spec), spec.size)
+    batch = np.stack([crop, crop[:, ::-1]])  # two faces in one batch
+    torch_tr, _ = load_translator(model_path, "torch")
+    onnx_tr, _ = load_translator(model_path, "onnx")
+    assert isinstance(torch_tr, TorchTranslator) and isinstance(onnx_tr, OnnxTranslator)
+    a, b = torch_tr(batch), onnx_tr(batch)
+    assert a.shape == b.shape == batch.shape and a.dtype == b.dtype == np.uint8
+    mse = ((a.astype(float) - b.astype(float)) ** 2).mean()
+    assert mse == 0 or 10 * np.log10(255**2 / mse) >= 45
+
+
+def test_auto_rule():
+    assert choose_backend("auto", "cpu") == "onnx"
+    assert choose_backend("auto", "cuda") == "torch"
+    assert choose_backend("torch", "cpu") == "torch"
+    with pytest.raises(ValueError):
+        choose_backend("tensorrt", "cpu")
+
+
+def test_onnx_cache_reused(model_path, tmp_path):
+    from eyeedit.export import cache_dir, cached_onnx
+
+    first = cached_onnx(model_path)
+    mtime = first.stat().st_mtime_ns
+    assert cached_onnx(model_path) == first and first.stat().st_mtime_ns == mtime
+    assert first.parent == cache_dir()
+
+
+def test_export_cli(model_path, tmp_path):
+    out = tmp_path / "x.onnx"
+    res = CliRunner().invoke(cli, ["export", str(model_path), "--onnx", str(out)])
+    assert res.exit_code == 0, res.output
+    assert out.stat().st_size > 1000 and "max |PyTorch - ONNX|" in res.output
+    bad = CliRunner().invoke(cli, ["export", str(tmp_path / "missing.safetensors"), "--onnx", str(out)])
+    assert bad.exit_code == 1 and "missing.safetensors" in bad.output
