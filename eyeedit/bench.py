@@ -59,7 +59,7 @@ def bench_frame(size: tuple[int, int]) -> np.ndarray:
 def bench_inference(model_path: Path | None, size: tuple[int, int], repeats: int = 20) -> dict[str, Any]:
     """Per-stage timings of the editor and the generator on each backend and precision."""
     from .backends import OnnxTranslator, TorchTranslator, load_translator
-        from .config import EditOptions, RegionSpec
+    from .config import EditOptions, RegionSpec
     from .editor import Editor, FaceEdit
     from .geometry import fit_crop_from_image, warp_to_crop
     from .landmarks import FaceMeshDetector

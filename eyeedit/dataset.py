@@ -33,14 +33,69 @@ import numpy as np
 from . import __version__
 from .config import RegionSpec
 from .imageio import atomic_write, write_image, write_text
+from .landmarks import Face
 
 DATASET_FORMAT = "eyeedit-pairs/1"
 SPLITS = ("train", "val")
+
+# Statuses every dataset-making command shares; each command adds its own.
 OK = "ok"
+UNREADABLE = "unreadable"
+NO_FACE = "no-face"
+MULTIPLE_FACES = "multiple-faces"
+
+# Two faces are "of similar size" (ambiguous without --face-index) when the smaller one's
+# landmark box has at least this fraction of the larger one's area (~0.7x its width).
+AMBIGUOUS_AREA_RATIO = 0.5
 
 
 class DatasetError(Exception):
     """The output folder cannot be used as asked (one-line message naming the folder)."""
+
+
+class InputError(Exception):
+    """The input folder cannot be used (one-line message naming it)."""
+
+
+class Skip(Exception):
+    """One input is skipped: ``status`` for the report, ``reason`` a line naming the file."""
+
+    def __init__(self, status: str, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def pick_face(faces: list[Face], path: Path, face_index: int | None = None, hint: str = "") -> int:
+    """Index of the face to use: ``face_index`` if given, else the clearly largest face.
+
+    Raises :class:`Skip` for no face, or for several faces of similar size (``hint`` tells the
+    user how to choose).
+    """
+    if not faces:
+        raise Skip(NO_FACE, f"{path}: no face found")
+    if face_index is not None:
+        if face_index >= len(faces):
+            raise Skip(NO_FACE, f"{path}: no face number {face_index} (found {len(faces)})")
+        return face_index
+    by_area = sorted(range(len(faces)), key=lambda i: faces[i].area, reverse=True)
+    if len(faces) > 1 and faces[by_area[1]].area >= AMBIGUOUS_AREA_RATIO * faces[by_area[0]].area:
+        raise Skip(MULTIPLE_FACES, f"{path}: {len(faces)} faces of similar size{hint}")
+    return by_area[0]
+
+
+def check_output_outside(inputs: list[Path], out: Path) -> None:
+    """Refuse an output folder equal to or inside an input folder (it would read its own output)."""
+    for folder in inputs:
+        if folder.is_dir() and (out.resolve() == folder.resolve() or folder.resolve() in out.resolve().parents):
+            raise InputError(f"{out}: the output folder must not be inside the input folder {folder}")
+
+
+def remove_stale_temp_files(root: Path, folders: Iterable[str] = SPLITS) -> None:
+    """Delete ``.*.tmp`` files a killed run left in the output folders (atomic writes in flight)."""
+    for sub in (root / f for f in folders):
+        for tmp in sub.rglob(".*.tmp") if sub.is_dir() else []:
+            tmp.unlink(missing_ok=True)
 
 
 def split_of(key: str, val_fraction: float) -> str:

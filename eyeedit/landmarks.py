@@ -166,6 +166,11 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+# The Face Mesh solution module, by name, for worker pools to preload; importing it is this
+# module's job alone.
+MEDIAPIPE_MODULE = "mediapipe.python.solutions.face_mesh"
+
+
 def silence_native_logs() -> None:
     """Send file descriptor 2 to /dev/null for the rest of the process, keeping Python's stderr.
 
@@ -196,7 +201,9 @@ def _import_face_mesh():  # noqa: ANN202 - returns the mediapipe module
 
     with warnings.catch_warnings(), _quiet_stderr():
         warnings.simplefilter("ignore")
-        from mediapipe.python.solutions import face_mesh
+        import importlib
+
+        face_mesh = importlib.import_module(MEDIAPIPE_MODULE)
     return face_mesh
 
 

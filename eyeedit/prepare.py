@@ -18,10 +18,7 @@ a one-line reason naming the file.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,14 +26,13 @@ from typing import Any
 import numpy as np
 
 from .config import REGIONS, RegionSpec
-from .dataset import OK, SPLITS, DatasetWriter, split_of, write_pair
+from .dataset import (MULTIPLE_FACES, NO_FACE, OK, SPLITS, UNREADABLE, DatasetWriter, InputError, Skip,
+                      check_output_outside, pick_face, remove_stale_temp_files, split_of, write_pair)
 from .geometry import alignment_residual, fit_crop_from_image, transform_points, warp_to_crop
 from .imageio import ImageError, find_images, read_image, write_image
+from .workers import ordered_map
 from .landmarks import LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE, Face, detect_faces
 
-UNREADABLE = "unreadable"
-NO_FACE = "no-face"
-MULTIPLE_FACES = "multiple-faces"
 PROFILE = "profile"
 MISALIGNED = "misaligned"
 MISSING_PARTNER = "missing-partner"
@@ -44,10 +40,6 @@ STATUSES = (OK, UNREADABLE, NO_FACE, MULTIPLE_FACES, PROFILE, MISALIGNED, MISSIN
 
 # Accepted names for the (before, after) input folders, in order of preference.
 SIDE_FOLDERS = (("before", "after"), ("A", "B"), ("a", "b"))
-
-# Two faces are "of similar size" (ambiguous without --face-index) when the smaller one's
-# landmark box has at least this fraction of the larger one's area (~0.7x its width).
-AMBIGUOUS_AREA_RATIO = 0.5
 
 # Landmarks compared between the two aligned crops: eyelid contours and brows, the content the
 # model has to keep in register. Corners alone are what the alignment fitted, so they say little.
@@ -103,17 +95,6 @@ class PairJob:
     after: Path | None
 
 
-class InputError(Exception):
-    """The raw folder cannot be used (one-line message naming it)."""
-
-
-class _Skip(Exception):
-    def __init__(self, status: str, reason: str):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
 # ---------------------------------------------------------------------------------------------
 # 1. Pairing
 
@@ -155,33 +136,18 @@ def find_pairs(raw: Path) -> list[PairJob]:
 # 2. One pair
 
 
-def choose_face(faces: list[Face], face_index: int | None, path: Path) -> int:
-    """Index of the face to use: ``face_index`` if given, else the clearly largest face."""
-    if not faces:
-        raise _Skip(NO_FACE, f"{path}: no face found")
-    if face_index is not None:
-        if face_index >= len(faces):
-            raise _Skip(NO_FACE, f"{path}: no face number {face_index} (found {len(faces)})")
-        return face_index
-    by_area = sorted(range(len(faces)), key=lambda i: faces[i].area, reverse=True)
-    if len(faces) > 1 and faces[by_area[1]].area >= AMBIGUOUS_AREA_RATIO * faces[by_area[0]].area:
-        raise _Skip(MULTIPLE_FACES,
-                    f"{path}: {len(faces)} faces of similar size; choose one with --face-index")
-    return by_area[0]
-
-
 def _locate(path: Path, config: PrepareConfig) -> tuple[np.ndarray, Face, int]:
-    """Read a photo and pick its face; raises :class:`_Skip` with the reason otherwise."""
+    """Read a photo and pick its face; raises :class:`Skip` with the reason otherwise."""
     try:
         image = read_image(path)
     except ImageError as exc:
-        raise _Skip(UNREADABLE, str(exc)) from None
+        raise Skip(UNREADABLE, str(exc)) from None
     faces = detect_faces(image, max_faces=config.max_faces)
-    index = choose_face(faces, config.face_index, path)
+    index = pick_face(faces, path, config.face_index, hint="; choose one with --face-index")
     yaw = faces[index].yaw
     if abs(yaw) > config.max_yaw:
         limit = f"limit --max-yaw {config.max_yaw:g}"
-        raise _Skip(PROFILE, f"{path}: head turned {yaw:+.0f} degrees ({limit})")
+        raise Skip(PROFILE, f"{path}: head turned {yaw:+.0f} degrees ({limit})")
     return image, faces[index], index
 
 
@@ -227,9 +193,9 @@ def process_pair(job: PairJob, config: PrepareConfig) -> PairResult:
     try:
         if job.before is None or job.after is None:
             present, side = (job.before, "after") if job.after is None else (job.after, "before")
-            raise _Skip(MISSING_PARTNER, f"{present}: no photo with the same name in {side}/")
+            raise Skip(MISSING_PARTNER, f"{present}: no photo with the same name in {side}/")
         crops = _align_pair(job, config, rec)
-    except _Skip as skip:
+    except Skip as skip:
         rec.update(status=skip.status, reason=skip.reason)
         return PairResult(rec)
     rec.update(status=OK, reason="")
@@ -238,7 +204,7 @@ def process_pair(job: PairJob, config: PrepareConfig) -> PairResult:
 
 def _align_pair(job: PairJob, config: PrepareConfig,
                 rec: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Fill ``rec`` with faces, transforms and residuals; return the crops or raise _Skip."""
+    """Fill ``rec`` with faces, transforms and residuals; return the crops or raise Skip."""
     spec = config.region
     image_a, face_a, index_a = _locate(job.before, config)
     image_b, face_b, index_b = _locate(job.after, config)
@@ -262,10 +228,10 @@ def _align_pair(job: PairJob, config: PrepareConfig,
     )
     if config.same_frame and image_a.shape != image_b.shape:
         (ha, wa), (hb, wb) = image_a.shape[:2], image_b.shape[:2]
-        raise _Skip(MISALIGNED, f"{job.after}: size {wb}x{hb} differs from {job.before} "
+        raise Skip(MISALIGNED, f"{job.after}: size {wb}x{hb} differs from {job.before} "
                                 f"({wa}x{ha}) with --same-frame")
     if error > config.max_misalignment:
-        raise _Skip(MISALIGNED, f"{job.after}: eyes and brows differ from {job.before} by "
+        raise Skip(MISALIGNED, f"{job.after}: eyes and brows differ from {job.before} by "
                                 f"{error:.3f} eye distances after alignment "
                                 f"(limit {config.max_misalignment:g})")
     crop_a = warp_to_crop(image_a, crop_from_a, spec.size)
@@ -299,25 +265,6 @@ def _work(job: PairJob, config: PrepareConfig, root: Path) -> dict[str, Any]:
     return result.record
 
 
-# Imported once by the fork server, so that workers start with it loaded (saves ~0.6 s of CPU
-# per worker). Only a name: eyeedit.landmarks stays the one module that imports mediapipe.
-_FACE_MESH_MODULE = "mediapipe.python.solutions.face_mesh"
-
-
-def _pool_context() -> multiprocessing.context.BaseContext:
-    """Fork server where available, else spawn; never plain fork.
-
-    Plain fork would copy a process that runs threads (the progress bar, MediaPipe), which can
-    deadlock. A fork server is a fresh single-threaded process that imports the heavy modules
-    once and forks each worker from there: workers start in ~0.4 s instead of ~1.3 s.
-    """
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__, _FACE_MESH_MODULE])  # ignored once it runs
-    return context
-
-
 def run_pairs(jobs: list[PairJob], config: PrepareConfig, root: Path,
               workers: int = 1) -> Iterator[dict[str, Any]]:
     """Process ``jobs`` and yield their records in input order (so the manifest is deterministic).
@@ -325,39 +272,13 @@ def run_pairs(jobs: list[PairJob], config: PrepareConfig, root: Path,
     With ``workers > 1`` the pairs run in a pool of worker processes, each with its own Face
     Mesh graph (built on its first pair).
     """
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            yield _work(job, config, root)
-        return
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=_pool_context()) as pool:
-        try:
-            yield from pool.map(_work, jobs, [config] * len(jobs), [root] * len(jobs))
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-
-
-def default_workers() -> int:
-    """All the cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _remove_stale_temp_files(root: Path) -> None:
-    """Delete ``.*.tmp`` files a killed run left in the output folders (atomic writes in flight)."""
-    for sub in [root / s for s in SPLITS] + [root / "aligned"]:
-        for tmp in sub.rglob(".*.tmp") if sub.is_dir() else []:
-            tmp.unlink(missing_ok=True)
+    return ordered_map(_work, jobs, workers, config, root, preload=[__name__])
 
 
 def _check_folders(raw: Path, out: Path) -> None:
     if not raw.is_dir():
         raise InputError(f"{raw}: no such folder")
-    for side in side_folders(raw):
-        if out.resolve() == side.resolve() or side.resolve() in out.resolve().parents:
-            raise InputError(f"{out}: the output folder must not be inside the input folder {side}")
+    check_output_outside(list(side_folders(raw)), out)
 
 
 def open_dataset(raw: Path, out: Path, config: PrepareConfig,
@@ -375,7 +296,7 @@ def open_dataset(raw: Path, out: Path, config: PrepareConfig,
     if overwrite and (out / "aligned").exists():
         for f in sorted((out / "aligned").rglob("*"), reverse=True):
             f.rmdir() if f.is_dir() else f.unlink()
-    _remove_stale_temp_files(out)
+    remove_stale_temp_files(out, [*SPLITS, "aligned"])
     return writer, [job for job in jobs if not writer.is_done(job.key)]
 
 

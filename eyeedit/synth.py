@@ -20,8 +20,6 @@ A photo that cannot take the effect gets one record under its own key with a ski
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,22 +28,17 @@ from typing import Any
 import numpy as np
 
 from .config import REGIONS, RegionSpec
-from .dataset import OK, SPLITS, DatasetWriter, split_of, write_pair
+from .dataset import (MULTIPLE_FACES, NO_FACE, OK, UNREADABLE, DatasetWriter, InputError, Skip,
+                      check_output_outside, pick_face, remove_stale_temp_files, split_of, write_pair)
 from .effects import Pins, get_effect, params_dict
 from .geometry import fit_crop_from_image, warp_to_crop
 from .imageio import ImageError, find_images, read_image
 from .landmarks import Face, detect_faces
+from .workers import ordered_map
 
-UNREADABLE = "unreadable"
-NO_FACE = "no-face"
-MULTIPLE_FACES = "multiple-faces"
 EYES_CLOSED = "eyes-closed"
 FACE_TOO_SMALL = "face-too-small"
 STATUSES = (OK, UNREADABLE, NO_FACE, MULTIPLE_FACES, EYES_CLOSED, FACE_TOO_SMALL)
-
-# Same rule as `prepare`: a second face at least half the largest one's area makes the choice
-# ambiguous, and the photo is skipped rather than guessed.
-AMBIGUOUS_AREA_RATIO = 0.5
 
 # Below ~32 px between the eyes the 256-px crop is a 3x+ upscale of a blur: not worth training on.
 DEFAULT_MIN_EYE_DISTANCE = 32.0
@@ -100,17 +93,6 @@ class Photo:
     path: Path
 
 
-class InputError(Exception):
-    """The input cannot be used (one-line message naming it)."""
-
-
-class _Skip(Exception):
-    def __init__(self, status: str, reason: str):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
 # ---------------------------------------------------------------------------------------------
 # 1. Inputs and randomness
 
@@ -147,26 +129,16 @@ def variant_rng(seed: int, key: str, variant: int) -> np.random.Generator:
 # 2. One photo
 
 
-def choose_face(faces: list[Face], path: Path) -> Face:
-    """The clearly largest face; raises :class:`_Skip` for none or several of similar size."""
-    if not faces:
-        raise _Skip(NO_FACE, f"{path}: no face found")
-    by_area = sorted(faces, key=lambda f: f.area, reverse=True)
-    if len(by_area) > 1 and by_area[1].area >= AMBIGUOUS_AREA_RATIO * by_area[0].area:
-        raise _Skip(MULTIPLE_FACES, f"{path}: {len(faces)} faces of similar size")
-    return by_area[0]
-
-
 def check_face(face: Face, config: SynthConfig, path: Path) -> None:
-    """Raise :class:`_Skip` when the effect cannot be rendered on ``face``."""
+    """Raise :class:`Skip` when the effect cannot be rendered on ``face``."""
     if face.eye_distance < config.min_eye_distance:
-        raise _Skip(FACE_TOO_SMALL, f"{path}: eyes {face.eye_distance:.0f} px apart "
+        raise Skip(FACE_TOO_SMALL, f"{path}: eyes {face.eye_distance:.0f} px apart "
                                     f"(minimum {config.min_eye_distance:g})")
     status = get_effect(config.effect).unusable(face)
     if status == EYES_CLOSED:
-        raise _Skip(status, f"{path}: eyes closed (openness {face.eye_openness().min():.2f})")
+        raise Skip(status, f"{path}: eyes closed (openness {face.eye_openness().min():.2f})")
     if status is not None:
-        raise _Skip(status, f"{path}: irises too small to recolour ({face.iris_radii.min():.1f} px)")
+        raise Skip(status, f"{path}: irises too small to recolour ({face.iris_radii.min():.1f} px)")
 
 
 @dataclass
@@ -214,10 +186,11 @@ def synth_photo(photo: Photo, config: SynthConfig) -> tuple[list[Pair], dict[str
         try:
             image = read_image(photo.path)
         except ImageError as exc:
-            raise _Skip(UNREADABLE, str(exc)) from None
-        face = choose_face(detect_faces(image, max_faces=config.max_faces), photo.path)
+            raise Skip(UNREADABLE, str(exc)) from None
+        faces = detect_faces(image, max_faces=config.max_faces)
+        face = faces[pick_face(faces, photo.path)]
         check_face(face, config, photo.path)
-    except _Skip as skip:
+    except Skip as skip:
         return [], {"key": photo.key, "status": skip.status, "reason": skip.reason,
                     "split": split_of(photo.person, config.val_fraction),
                     "source": photo.path.as_posix(), "person": photo.person}
@@ -240,42 +213,16 @@ def run_photos(photos: list[Photo], config: SynthConfig, root: Path,
                workers: int = 1) -> Iterator[list[dict[str, Any]]]:
     """Process ``photos`` and yield each one's records in input order (a deterministic manifest).
 
-    With ``workers > 1`` the photos run in a pool of spawned processes, each with its own Face
-    Mesh graph. Spawn rather than fork: MediaPipe and the progress bar run threads, and forking
-    a threaded process can deadlock.
+    With ``workers > 1`` the photos run in a pool of worker processes, each with its own Face
+    Mesh graph.
     """
-    if workers <= 1 or len(photos) <= 1:
-        for photo in photos:
-            yield _work(photo, config, root)
-        return
-    from concurrent.futures import ProcessPoolExecutor
-
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(photos)), mp_context=context) as pool:
-        try:
-            yield from pool.map(_work, photos, [config] * len(photos), [root] * len(photos))
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-
-
-def default_workers() -> int:
-    """All the cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    return ordered_map(_work, photos, workers, config, root, preload=[__name__])
 
 
 def _is_done(writer: DatasetWriter, photo: Photo, config: SynthConfig) -> bool:
     if writer.is_done(photo.key):  # skipped earlier
         return True
     return all(writer.is_done(variant_key(photo.key, v)) for v in range(config.variants))
-
-
-def _check_folders(source: Path, out: Path) -> None:
-    if source.is_dir() and (out.resolve() == source.resolve() or source.resolve() in out.resolve().parents):
-        raise InputError(f"{out}: the output folder must not be inside the input folder {source}")
 
 
 def open_dataset(source: Path, out: Path, config: SynthConfig,
@@ -286,13 +233,11 @@ def open_dataset(source: Path, out: Path, config: SynthConfig,
     when ``out`` cannot be used with these options. Nothing is written before both checks pass.
     """
     source, out = Path(source), Path(out)
-    _check_folders(source, out)
+    check_output_outside([source], out)
     photos = find_inputs(source)
     settings = {"command": "synth", "source": str(source.resolve()), **config.to_dict()}
     writer = DatasetWriter(out, settings, overwrite)
-    for split in SPLITS:  # crops a killed run left half-written
-        for tmp in (out / split).rglob(".*.tmp") if (out / split).is_dir() else []:
-            tmp.unlink(missing_ok=True)
+    remove_stale_temp_files(out)  # crops a killed run left half-written
     return writer, [p for p in photos if not _is_done(writer, p, config)]
 
 

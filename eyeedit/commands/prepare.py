@@ -57,7 +57,8 @@ def prepare(raw: Path, out: Path, region: str, size: str | None, val_fraction: f
     """
     from ..config import parse_size, region_spec
     from ..dataset import DatasetError
-    from ..prepare import InputError, PrepareConfig, default_workers, finish_dataset, open_dataset
+    from ..prepare import InputError, PrepareConfig, finish_dataset, open_dataset
+    from ..workers import default_workers
     from ..ui import fail
 
     try:

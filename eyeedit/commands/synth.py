@@ -61,7 +61,8 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
     from ..config import parse_size
     from ..dataset import DatasetError
     from ..effects.eye_color import parse_target
-    from ..synth import (InputError, SynthConfig, default_region, default_workers, finish_dataset,
+    from ..workers import default_workers
+    from ..synth import (InputError, SynthConfig, default_region, finish_dataset,
                          open_dataset)
     from ..ui import fail
 
