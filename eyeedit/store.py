@@ -155,3 +155,46 @@ def install_model(path: str | os.PathLike, effect: str) -> Path:
     shutil.copyfile(path, tmp)
     os.replace(tmp, dest)
     return dest
+
+
+def save_generator(path: str | os.PathLike, model: Any, metadata: dict[str, Any]) -> Path:
+    """Write a generator ``nn.Module``'s weights (fp32, CPU) with its metadata, atomically.
+
+    ``metadata["generator"]`` must be the config dict the model was built from.
+    """
+    tensors = {k: v.float() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    return save_model(path, tensors, metadata)
+
+
+def load_generator(path: str | os.PathLike, device: str = "cpu") -> tuple[Any, dict[str, Any]]:
+    """Rebuild a model file's generator (in eval mode, on ``device``) and return it with its metadata.
+
+    The architecture comes from ``metadata["generator"]``; weights must match it exactly.
+    Raises ModelError (one line naming the file) otherwise. Never unpickles.
+    """
+    from .models import GeneratorConfig, UNetGenerator
+
+    tensors, meta = load_model_file(path)
+    try:
+        cfg = GeneratorConfig.from_dict(meta["generator"])
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{path}: bad generator config in metadata ({exc})") from None
+    model = UNetGenerator(cfg)
+    problem = _weights_mismatch(model.state_dict(), tensors)
+    if problem:
+        raise ModelError(f"{path}: weights do not match the generator config ({problem})")
+    model.load_state_dict(tensors, strict=True)
+    return model.to(device).eval(), meta
+
+
+def _weights_mismatch(expected: dict[str, Any], found: dict[str, Any]) -> str:
+    """'' if ``found`` has exactly the names and shapes of ``expected``, else a short reason."""
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    shapes = sorted(k for k in set(expected) & set(found) if expected[k].shape != found[k].shape)
+    parts = []
+    for label, names in (("missing", missing), ("unexpected", extra), ("wrong shape", shapes)):
+        if names:
+            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+            parts.append(f"{label} {', '.join(names[:3])}{more}")
+    return "; ".join(parts)
