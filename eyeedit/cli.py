@@ -31,6 +31,7 @@ def cli() -> None:
       export    export a model to ONNX
       prepare   turn real before/after photos into an aligned paired dataset
       synth     draw glasses, eye colour or makeup on plain faces to make paired data
+      train     train a pix2pix model on a paired dataset (CPU, GPU, or several via torchrun)
 
     Run `eyeedit COMMAND --help` for the options of each command.
     """
@@ -110,6 +111,10 @@ cli.add_command(prepare)
 from .commands.synth import synth  # noqa: E402
 
 cli.add_command(synth)
+
+from .commands.train import train  # noqa: E402
+
+cli.add_command(train)
 
 
 def main() -> None:
