@@ -195,14 +195,17 @@ class DatasetWriter:
         return key in self.records
 
     def record(self, rec: dict[str, Any]) -> None:
-        """Append one item's record (must hold ``key`` and ``status``); durable once it returns."""
+        """Append one item's record (must hold ``key`` and ``status``).
+
+        The line is written in one call after the item's crops are renamed into place, so a
+        killed run leaves either a whole line for a finished item or a torn last line, which
+        :func:`read_manifest` drops.
+        """
         if "key" not in rec or "status" not in rec:
             raise ValueError("a manifest record needs 'key' and 'status'")
         self.records[rec["key"]] = rec
         with open(self.root / "manifest.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(rec, sort_keys=True) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
 
     def counts(self) -> Counter:
         return Counter(r["status"] for r in self.records.values())
