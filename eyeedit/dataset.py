@@ -161,6 +161,8 @@ class DatasetWriter:
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
+        # Compare settings as they are stored (tuples become lists in JSON).
+        self.settings = json.loads(json.dumps(self.settings, sort_keys=True))
         run_file = self.root / "run.json"
         previous = json.loads(run_file.read_text()) if run_file.exists() else None
         if previous is not None and previous != self.settings and not self.overwrite:

@@ -19,7 +19,9 @@ A photo that cannot take the effect gets one record under its own key with a ski
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -58,6 +60,7 @@ class SynthConfig:
     color: str | None = None  # eye colour pinned by --color
     min_eye_distance: float = DEFAULT_MIN_EYE_DISTANCE  # pixels
     max_faces: int = 4
+    exclude: tuple[str, ...] = ()  # file names to leave out (e.g. people already wearing glasses)
 
     def __post_init__(self) -> None:
         get_effect(self.effect)  # ValueError naming the choices
@@ -97,15 +100,43 @@ class Photo:
 # 1. Inputs and randomness
 
 
-def find_inputs(source: Path) -> list[Photo]:
-    """The photos in a folder (recursive) or a single image file, sorted by key."""
+def read_exclusions(spec: str) -> tuple[str, ...]:
+    """File names listed by ``FILE`` or ``FILE:COLUMN=VALUE[,VALUE...]``, sorted.
+
+    ``FILE`` is a text file with one name per line, or a CSV file with a header whose first
+    column holds file names; with ``COLUMN=VALUES`` only the rows whose COLUMN is one of VALUES
+    count (e.g. ``congress/glasses.csv:glasses=1,?`` lists the people wearing glasses).
+    """
+    path_text, _, condition = spec.partition(":")
+    path = Path(path_text)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the exclusion list ({exc.__class__.__name__})") from None
+    if not condition:
+        return tuple(sorted({line.strip() for line in text.splitlines() if line.strip()}))
+    column, _, values = condition.partition("=")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows or column not in rows[0]:
+        raise InputError(f"{path}: no column {column!r} (columns: {', '.join(rows[0]) if rows else 'none'})")
+    first = next(iter(rows[0]))
+    wanted = set(values.split(","))
+    return tuple(sorted({r[first].strip() for r in rows if r[column].strip() in wanted}))
+
+
+def find_inputs(source: Path, exclude: tuple[str, ...] = ()) -> list[Photo]:
+    """The photos in a folder (recursive) or a single image file, sorted by key.
+
+    Files whose name is in ``exclude`` are left out.
+    """
     source = Path(source)
     if source.is_file():
         return [Photo(source.stem, source.stem, source)]
     if not source.is_dir():
         raise InputError(f"{source}: no such file or folder")
+    skip = set(exclude)
     photos = [Photo(p.relative_to(source).with_suffix("").as_posix(), p.stem, p)
-                  for p in find_images(source)]
+              for p in find_images(source) if p.name not in skip]
     keys = [p.key for p in photos]
     if len(set(keys)) != len(keys):
         dup = sorted(k for k in keys if keys.count(k) > 1)[0]
@@ -234,7 +265,7 @@ def open_dataset(source: Path, out: Path, config: SynthConfig,
     """
     source, out = Path(source), Path(out)
     check_output_outside([source], out)
-    photos = find_inputs(source)
+    photos = find_inputs(source, config.exclude)
     settings = {"command": "synth", "source": str(source.resolve()), **config.to_dict()}
     writer = DatasetWriter(out, settings, overwrite)
     remove_stale_temp_files(out)  # crops a killed run left half-written

@@ -174,3 +174,22 @@ def test_help_documents_the_options():
     assert res.exit_code == 0
     for word in ("--effect", "--reverse", "--variants", "--seed", "--style", "--color", "eye-color"):
         assert word in res.output
+
+
+def test_exclusion_lists(tmp_path):
+    from eyeedit.dataset import InputError
+    from eyeedit.synth import find_inputs, read_exclusions
+
+    (tmp_path / "labels.csv").write_text("file,glasses\na.png,1\nb.png,0\nc.png,?\n")
+    (tmp_path / "names.txt").write_text("b.png\n\n")
+    assert read_exclusions(f"{tmp_path / 'labels.csv'}:glasses=1,?") == ("a.png", "c.png")
+    assert read_exclusions(str(tmp_path / "names.txt")) == ("b.png",)
+    with pytest.raises(InputError, match="no column 'lens'"):
+        read_exclusions(f"{tmp_path / 'labels.csv'}:lens=1")
+    with pytest.raises(InputError, match="cannot read"):
+        read_exclusions(str(tmp_path / "missing.csv"))
+    faces = tmp_path / "faces"
+    for name in ("a.png", "b.png", "c.png"):
+        write_image(faces / name, np.zeros((8, 8, 3), np.uint8))
+    kept = [p.path.name for p in find_inputs(faces, ("a.png", "c.png"))]
+    assert kept == ["b.png"]

@@ -34,13 +34,18 @@ GLASSES_STYLES = ("round", "rectangular", "browline", "aviator", "cat-eye")
                    "and photos of one person land in the same split).")
 @click.option("--min-eye-distance", type=click.FloatRange(1), default=32.0, show_default=True,
               help="Skip faces whose eye centres are closer than this many pixels.")
+@click.option("--exclude", "exclude_spec", default=None, metavar="FILE[:COLUMN=V1,V2]",
+              help="Leave out the photos named in FILE (one name per line), or in the first column "
+                   "of a CSV's rows whose COLUMN is one of the values, e.g. "
+                   "congress/glasses.csv:glasses=1,? to skip people already wearing glasses.")
 @click.option("--workers", type=click.IntRange(1), default=None,
               help="Worker processes [default: all cores].")
 @click.option("--overwrite", is_flag=True,
               help="Rebuild OUT from scratch (needed when it was made with other options).")
 def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variants: int,
           style: str | None, color: str | None, size: str | None, val_fraction: float,
-          min_eye_distance: float, workers: int | None, overwrite: bool) -> None:
+          min_eye_distance: float, exclude_spec: str | None, workers: int | None,
+          overwrite: bool) -> None:
     """Draw an effect on the plain face photos in FACES and write before/after pairs to OUT.
 
     \b
@@ -63,7 +68,7 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
     from ..effects.eye_color import parse_target
     from ..workers import default_workers
     from ..synth import (InputError, SynthConfig, default_region, finish_dataset,
-                         open_dataset)
+                         open_dataset, read_exclusions)
     from ..ui import fail
 
     if color is not None:
@@ -76,10 +81,11 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--size") from None
     try:
+        exclude = read_exclusions(exclude_spec) if exclude_spec else ()
         config = SynthConfig(effect=effect, region=spec, reverse=reverse, seed=seed,
                              variants=variants, val_fraction=val_fraction, style=style,
-                             color=color, min_eye_distance=min_eye_distance)
-    except ValueError as exc:
+                             color=color, min_eye_distance=min_eye_distance, exclude=exclude)
+    except (ValueError, InputError) as exc:
         raise click.UsageError(str(exc)) from None
     try:
         writer, todo = open_dataset(faces, out, config, overwrite)
