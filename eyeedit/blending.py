@@ -65,6 +65,30 @@ def crop_mask(points: np.ndarray | None, spec: RegionSpec, kind: str) -> np.ndar
     return np.clip(soft * fade, 0, 1).astype(np.float32)
 
 
+# Where the generator changed a crop pixel by less than CHANGE_LOW levels (0-255) the photo's own
+# full-resolution pixel is kept; above CHANGE_HIGH the generated one is used; in between, a blend.
+CHANGE_LOW, CHANGE_HIGH = 3.0, 12.0
+
+
+def change_weight(generated: np.ndarray, source: np.ndarray, spec: RegionSpec) -> np.ndarray:
+    """(H, W) float32 in [0, 1]: how much the generator actually changed each crop pixel.
+
+    The crop is a resampled (usually downscaled) copy of the photo, so even a perfect
+    "no change" from the generator would cost the photo its fine detail if pasted back.
+    Weighting the blend mask by the change keeps the original pixels wherever the edit did
+    not reach (skin around glasses, lashes beside a recoloured iris). The difference is
+    smoothed first so that noise does not switch pixels on and off.
+    """
+    diff = np.abs(generated.astype(np.float32) - source.astype(np.float32)).max(axis=2)  # (H, W)
+    sigma = 0.02 * spec.width / spec.span  # ~2 crop pixels at the default sizes
+    diff = cv2.GaussianBlur(diff, (0, 0), sigmaX=max(sigma, 0.5))
+    t = np.clip((diff - CHANGE_LOW) / (CHANGE_HIGH - CHANGE_LOW), 0, 1)
+    weight = t * t * (3 - 2 * t)  # smoothstep
+    # grow the weight a little so each edit's edge fades out over skin, not inside the edit
+    grown = cv2.dilate(weight, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+    return cv2.GaussianBlur(grown, (0, 0), sigmaX=max(sigma, 0.5)).astype(np.float32)
+
+
 def _lab(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
 

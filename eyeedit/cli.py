@@ -29,6 +29,8 @@ def cli() -> None:
       models    list the effect models found in the model stores
       preview   live webcam (or video file) preview of an effect
       export    export a model to ONNX
+      eval      score a model on validation pairs beside baselines, with a gallery
+      run       carry out a recipe (pipelines/*.toml): data, train, eval, publish
       prepare   turn real before/after photos into an aligned paired dataset
       synth     draw glasses, eye colour or makeup on plain faces to make paired data
       train     train a pix2pix model on a paired dataset (CPU, GPU, or several via torchrun)
@@ -96,13 +98,17 @@ def demo(out_dir: Path) -> None:
 
 from .commands.apply import apply  # noqa: E402
 from .commands.models import models  # noqa: E402
+from .commands.eval import eval_command  # noqa: E402
 from .commands.export import export  # noqa: E402
 from .commands.preview import preview  # noqa: E402
+from .commands.run import run_command  # noqa: E402
 
 cli.add_command(apply)
 cli.add_command(models)
 cli.add_command(preview)
 cli.add_command(export)
+cli.add_command(eval_command)
+cli.add_command(run_command)
 
 from .commands.prepare import prepare  # noqa: E402
 

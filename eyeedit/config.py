@@ -95,6 +95,7 @@ class EditOptions:
     max_faces: int = 4
     face_index: int | None = None  # edit only this face (left to right), else every face
     mask: str | None = None  # eyes | eyes-brows | crop; None = the model's or the region's default
+    adaptive: bool = True  # keep the photo's own pixels wherever the generator changed nothing
 
     def __post_init__(self) -> None:
         if not 0 <= self.strength <= 1:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .blending import DEFAULT_MASK, composite, crop_mask, match_colors
+from .blending import DEFAULT_MASK, change_weight, composite, crop_mask, match_colors
 from .config import EditOptions, RegionSpec
 from .geometry import fit_crop_from_image, transform_points, unwarp_from_crop, warp_to_crop
 from .landmarks import Face, FaceMeshDetector
@@ -79,11 +79,14 @@ class Editor:
              device: str = "cpu", options: EditOptions = EditOptions()) -> Editor:
         """Build an editor for an effect name (looked up in the model stores) or a model file."""
         from .backends import load_translator
-        from .store import find_model
+        from .store import ModelError, find_model
 
         entry = find_model(effect, model_path)
         translate, meta = load_translator(entry.path, backend=backend, device=device)
-        region = RegionSpec.from_dict(meta["region"])
+        try:
+            region = RegionSpec.from_dict(meta["region"])
+        except (TypeError, ValueError, AttributeError) as exc:  # hand-edited or foreign metadata
+            raise ModelError(f"{entry.path}: bad region in metadata ({exc})") from None
         return cls(translate, region, options, mask_kind=meta.get("mask"), name=meta["effect"])
 
     @property
@@ -141,6 +144,8 @@ class Editor:
         pts = transform_points(e.crop_from_image, e.face.points) if self.mask_kind != "crop" else None
         mask = crop_mask(pts, self.region, self.mask_kind)
         e.crop_out = match_colors(generated, e.crop_in, mask) if self.options.color_match else generated
+        if self.options.adaptive:
+            mask = mask * change_weight(e.crop_out, e.crop_in, self.region)
         e.mask = mask * self.options.strength
         patch, coverage, (x0, y0, x1, y1) = unwarp_from_crop(e.crop_out, e.crop_from_image, result.shape)
         if patch.size == 0:

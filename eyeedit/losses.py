@@ -75,11 +75,12 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5, device: torch.device | 
     return g / g.sum()
 
 
-def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-image SSIM of (B, C, H, W) images in [-1, 1] on the [0, 1] scale, channel mean. (B,)
+def ssim_map(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """SSIM map of (B, C, H, W) images in [-1, 1] on the [0, 1] scale, channel mean. (B, H-10, W-10)
 
     Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03 (Wang et al. 2004); only positions where
-    the whole window fits are averaged, like scikit-image's ``gaussian_weights=True``.
+    the whole window fits are kept (5 pixels trimmed on each side), like scikit-image's
+    ``gaussian_weights=True``.
     """
     x, y = (pred.float() + 1) / 2, (target.float() + 1) / 2
     c = x.shape[1]
@@ -94,4 +95,9 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     vx, vy, cov = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
     c1, c2 = 0.01**2, 0.03**2
     s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
-    return s.flatten(1).mean(1)
+    return s.mean(1)
+
+
+def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-image SSIM of (B, C, H, W) images in [-1, 1]: the mean of :func:`ssim_map`. (B,)"""
+    return ssim_map(pred, target).flatten(1).mean(1)

@@ -65,8 +65,32 @@ def _seam_and_own_gradients(image, editor_factory):
 
 @pytest.mark.parametrize("region", ["eyes", "glasses"])
 def test_no_seam_at_mask_border(astronaut, region):
-    seam, own = _seam_and_own_gradients(astronaut, lambda t: make_editor(t, region))
+    # adaptive off: this checks the region mask's own feathering and border fade
+    seam, own = _seam_and_own_gradients(astronaut, lambda t: make_editor(t, region, adaptive=False))
     assert seam <= own
+
+
+def test_adaptive_mask_keeps_the_photo_where_nothing_changed(astronaut):
+    assert np.array_equal(make_editor(identity).edit(astronaut), astronaut)  # bit-identical
+
+    def iris_paint(crops):
+        out = crops.copy()
+        out[:, 60:90, 70:100] = (40, 90, 200)  # a blue block over one eye (crop pixels)
+        return out
+
+    res = make_editor(iris_paint, adaptive=True).run(astronaut)
+    changed = np.any(res.image != astronaut, axis=2)
+    from eyeedit.geometry import invert, transform_points
+
+    # the change is where the block maps in the photo, and nowhere far from it
+    corners = np.array([[70, 60], [100, 60], [100, 90], [70, 90]], float)
+    block = transform_points(invert(res.faces[0].crop_from_image), corners)
+    ys, xs = np.nonzero(changed)
+    margin = 4
+    assert xs.min() >= block[:, 0].min() - margin and xs.max() <= block[:, 0].max() + margin
+    assert ys.min() >= block[:, 1].min() - margin and ys.max() <= block[:, 1].max() + margin
+    cx, cy = block.mean(0).round().astype(int)
+    assert res.image[cy, cx, 2] > res.image[cy, cx, 0] + 80  # blue inside
 
 
 def test_seam_check_catches_a_hard_mask(astronaut, monkeypatch):
@@ -74,7 +98,7 @@ def test_seam_check_catches_a_hard_mask(astronaut, monkeypatch):
 
     soft = editor_module.crop_mask
     monkeypatch.setattr(editor_module, "crop_mask", lambda p, s, k: (soft(p, s, k) > 0.3).astype(np.float32))
-    seam, own = _seam_and_own_gradients(astronaut, lambda t: make_editor(t, "eyes"))
+    seam, own = _seam_and_own_gradients(astronaut, lambda t: make_editor(t, "eyes", adaptive=False))
     assert seam > own
 
 

@@ -28,12 +28,15 @@ BLENDS = ["feather", "laplacian", "poisson"]
 @click.option("--keep-unedited", is_flag=True, help="Write photos without a face unchanged instead of skipping them.")
 @click.option("--side-by-side", is_flag=True, help="Write before|after side by side.")
 @click.option("--save-crops", is_flag=True, help="Also write each face's input/output crops and mask (debugging).")
+@click.option("--adaptive-mask/--no-adaptive-mask", default=True, show_default=True,
+              help="Keep the photo's own pixels wherever the generator changed nothing (sharper).")
 @click.option("--backend", type=click.Choice(["auto", "torch"]), default="auto", show_default=True,
               help="Inference backend for the generator.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device for the generator (cpu, cuda, mps).")
 def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None, out: Path | None,
           blend: str, strength: float, color_match: bool, max_faces: int, face_index: int | None,
-          keep_unedited: bool, side_by_side: bool, save_crops: bool, backend: str, device: str) -> None:
+          keep_unedited: bool, side_by_side: bool, save_crops: bool, adaptive_mask: bool, backend: str,
+          device: str) -> None:
     """Edit the eye region of every face in INPUTS (photos or folders, searched recursively).
 
     Each face is detected, its eye region aligned and translated by the effect's generator, and
@@ -59,7 +62,7 @@ def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None,
     if not jobs:
         raise click.UsageError(f"no images found in {', '.join(map(str, inputs))}")
     options = EditOptions(blend=blend, strength=strength, color_match=color_match,
-                          max_faces=max_faces, face_index=face_index)
+                          max_faces=max_faces, face_index=face_index, adaptive=adaptive_mask)
     try:
         editor = Editor.load(effect or "", model_path, backend=backend, device=device, options=options)
     except ModelError as exc:

@@ -29,13 +29,15 @@ import click
 @click.option("--beta", type=click.FloatRange(min=0), default=2.0, show_default=True,
               help="One Euro filter: speed coefficient (per eye distance/s); higher follows motion faster.")
 @click.option("--no-smooth", is_flag=True, help="Turn smoothing off (for comparison).")
+@click.option("--adaptive-mask/--no-adaptive-mask", default=True, show_default=True,
+              help="Keep the photo's own pixels wherever the generator changed nothing (sharper).")
 @click.option("--backend", type=click.Choice(["auto", "torch"]), default="auto", show_default=True,
               help="Inference backend for the generator.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device for the generator.")
 def preview(effect: str | None, model_path: Path | None, camera: int, video: Path | None,
             output: Path | None, headless: bool, no_sync: bool, view: str, strength: float, blend: str,
             max_faces: int, max_frames: int | None, min_cutoff: float, beta: float, no_smooth: bool,
-            backend: str, device: str) -> None:
+            adaptive_mask: bool, backend: str, device: str) -> None:
     """Show an effect live on a webcam, or replay a video file through it.
 
     \b
@@ -44,6 +46,10 @@ def preview(effect: str | None, model_path: Path | None, camera: int, video: Pat
 
     Frames without a face pass through unchanged. Crops are smoothed per face with a One Euro
     filter on the eye corners, so the edit holds still on a still face and blinks do not move it.
+
+    Exit status: 0 when the stream ended or you quit; 1 when the model, camera or video cannot be
+    used or the recording cannot be written (one line says which file and why; a recording is
+    only renamed into place when complete); 2 on usage errors.
     """
     from ..config import EditOptions
     from ..editor import Editor
@@ -56,7 +62,7 @@ def preview(effect: str | None, model_path: Path | None, camera: int, video: Pat
         raise click.UsageError("give an effect with --effect NAME (see `eyeedit models`) or a file with --model")
     if headless and output is None and max_frames is None and video is None:
         raise click.UsageError("--headless from a camera needs --output or --max-frames (nothing to show)")
-    options = EditOptions(blend=blend, strength=strength, max_faces=max_faces)
+    options = EditOptions(blend=blend, strength=strength, max_faces=max_faces, adaptive=adaptive_mask)
     cfg = PreviewConfig(camera=camera, video=video, output=output, headless=headless, sync=not no_sync,
                         view=view, max_frames=max_frames,
                         smoothing=SmoothingConfig(min_cutoff=min_cutoff, beta=beta), smooth=not no_smooth)

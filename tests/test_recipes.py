@@ -1,0 +1,102 @@
+"""Recipes and `eyeedit run`: declarative steps, skip what is done, redo what changed."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from eyeedit.cli import cli
+from eyeedit.recipes import RecipeError, expand, load_recipe, plan, run_recipe, to_args
+
+PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
+
+TINY = """
+name = "tiny"
+description = "a tiny glasses model for tests"
+
+[data]
+command = "synth"
+effect = "glasses"
+size = "64x32"
+variants = 2
+val-fraction = 0.3  # astronaut and -rot30 hash below 0.3: two people held out
+workers = 1
+
+[train]
+epochs = {epochs}
+decay-epochs = 0
+ngf = 4
+ndf = 4
+batch-size = 4
+
+[eval]
+limit = 4
+
+[publish]
+effect = "tiny-glasses"
+"""
+
+
+def test_to_args_and_expand():
+    assert to_args({"batch-size": 8, "flip": False, "reverse": True, "x": [1, 2]}) == [
+        "--batch-size", "8", "--no-flip", "--reverse", "--x", "1", "--x", "2"]
+    assert expand(["{faces}/a.csv", 3], {"faces": "/f"}) == ["/f/a.csv", 3]
+
+
+@pytest.mark.parametrize("path", sorted(PIPELINES.glob("*.toml")), ids=lambda p: p.stem)
+def test_builtin_recipes_parse_and_plan(path, tmp_path):
+    recipe = load_recipe(path)
+    steps = plan(recipe, tmp_path, faces="/faces")
+    assert [s.step for s in steps][:2] == ["data", "train"]
+    assert steps[0].argv[0] in ("synth", "prepare")
+    # every option in the recipe is one the command accepts
+    for step in steps:
+        if step.step == "publish":
+            continue
+        res = CliRunner().invoke(cli, [step.argv[0], "--help"])
+        for arg in step.argv:
+            if arg.startswith("--") and arg not in ("--resume", "--overwrite"):
+                assert arg in res.output or arg.replace("--no-", "--") in res.output, (path.name, arg)
+
+
+def test_bad_recipes(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = 'x'\n[data]\ncommand = 'paint'\n[train]\n")
+    with pytest.raises(RecipeError, match="command must be"):
+        load_recipe(bad)
+    bad.write_text("[data\n")
+    with pytest.raises(RecipeError, match="not valid TOML"):
+        load_recipe(bad)
+    bad.write_text("[data]\ncommand = 'synth'\n")
+    with pytest.raises(RecipeError, match=r"missing \[train\]"):
+        load_recipe(bad)
+    res = CliRunner().invoke(cli, ["run", str(bad)])
+    assert res.exit_code == 1 and "bad.toml" in res.output
+
+
+def test_run_end_to_end_skips_and_redoes(tmp_path, monkeypatch):
+    from eyeedit.samples import write_samples
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    faces = tmp_path / "faces"
+    write_samples(faces)
+    recipe_path = tmp_path / "tiny.toml"
+    recipe_path.write_text(TINY.format(epochs=1))
+    runs = tmp_path / "runs"
+    res = CliRunner().invoke(cli, ["run", str(recipe_path), "--faces", str(faces), "--out", str(runs)])
+    assert res.exit_code == 0, res.output
+    assert (runs / "tiny" / "train" / "model.safetensors").is_file()
+    metrics = json.loads((runs / "tiny" / "eval" / "metrics.json").read_text())
+    assert {"model", "identity"} <= set(metrics["results"])
+    assert (tmp_path / "xdg" / "eyeedit" / "models" / "tiny-glasses.safetensors").is_file()
+
+    again = run_recipe(load_recipe(recipe_path), runs, str(faces))
+    assert [(r.step, r.status) for r in again] == [
+        ("data", "skipped"), ("train", "skipped"), ("eval", "skipped"), ("publish", "ran")]
+
+    recipe_path.write_text(TINY.format(epochs=2))  # a changed training option
+    changed = run_recipe(load_recipe(recipe_path), runs, str(faces))
+    assert [(r.step, r.status) for r in changed] == [
+        ("data", "skipped"), ("train", "ran"), ("eval", "ran"), ("publish", "ran")]
