@@ -111,9 +111,8 @@ def apply_one(editor: Editor, job: Job, *, keep_unedited: bool = False,
         write_image(job.target, output)
         if crops and n:
             save_crops(result, job.target)
-    except (ImageError, OSError) as exc:
-        reason = exc.reason if isinstance(exc, ImageError) else (exc.strerror or str(exc))
-        return Outcome(job, FAILED, n, reason=f"cannot write {job.target}: {reason}")
+    except ImageError as exc:  # names the file it could not write, and why
+        return Outcome(job, FAILED, n, reason=str(exc))
     return Outcome(job, EDITED if n else UNEDITED, n)
 
 

@@ -17,13 +17,14 @@ kill the manifest lists only finished items; a restarted run skips those and red
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ import numpy as np
 
 from . import __version__
 from .config import RegionSpec
-from .imageio import atomic_write, write_image, write_text
+from .imageio import ImageError, atomic_write, write_failure, write_image, write_text
 from .landmarks import Face
 
 DATASET_FORMAT = "eyeedit-pairs/1"
@@ -111,11 +112,29 @@ def pair_paths(root: Path, split: str, name: str) -> tuple[Path, Path]:
     return root / split / "A" / f"{name}.png", root / split / "B" / f"{name}.png"
 
 
+@contextlib.contextmanager
+def output_errors(path: Path) -> Iterator[None]:
+    """Turn a failed write under the output folder (disk full, read-only, a file in the way)
+    into a :class:`DatasetError`: it ends the run with one line, since every later item
+    would fail the same way. What was finished stays and a later run resumes from it."""
+    try:
+        yield
+    except ImageError as exc:
+        raise DatasetError(str(exc)) from None
+    except OSError as exc:
+        where = exc.filename or path
+        raise DatasetError(f"{where}: {write_failure(where, exc)}") from None
+
+
 def write_pair(root: Path, split: str, name: str, a: np.ndarray, b: np.ndarray) -> tuple[Path, Path]:
-    """Write one pair atomically (B first, then A: a pair is complete once A exists)."""
+    """Write one pair atomically (B first, then A: a pair is complete once A exists).
+
+    Raises :class:`DatasetError` when the output cannot be written.
+    """
     path_a, path_b = pair_paths(root, split, name)
-    write_image(path_b, b)
-    write_image(path_a, a)
+    with output_errors(root):
+        write_image(path_b, b)
+        write_image(path_a, a)
     return path_a, path_b
 
 
@@ -163,8 +182,12 @@ class DatasetWriter:
         self.root = Path(self.root)
         # Compare settings as they are stored (tuples become lists in JSON).
         self.settings = json.loads(json.dumps(self.settings, sort_keys=True))
+        with output_errors(self.root):
+            self._open()
+
+    def _open(self) -> None:
         run_file = self.root / "run.json"
-        previous = json.loads(run_file.read_text()) if run_file.exists() else None
+        previous = _read_json(run_file) if run_file.exists() else None
         if previous is not None and previous != self.settings and not self.overwrite:
             raise DatasetError(
                 f"{self.root}: made with different options; pass --overwrite to rebuild it"
@@ -206,7 +229,7 @@ class DatasetWriter:
         if "key" not in rec or "status" not in rec:
             raise ValueError("a manifest record needs 'key' and 'status'")
         self.records[rec["key"]] = rec
-        with open(self.root / "manifest.jsonl", "a", encoding="utf-8") as fh:
+        with output_errors(self.root), open(self.root / "manifest.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(rec, sort_keys=True) + "\n")
 
     def counts(self) -> Counter:
@@ -214,6 +237,10 @@ class DatasetWriter:
 
     def finish(self, region: RegionSpec, channels: int = 3, **extra: Any) -> dict[str, Any]:
         """Write ``report.csv`` and ``dataset.json`` from all records; returns the dataset info."""
+        with output_errors(self.root):
+            return self._finish(region, channels, **extra)
+
+    def _finish(self, region: RegionSpec, channels: int, **extra: Any) -> dict[str, Any]:
         self._rewrite_manifest()
         buf = io.StringIO()
         writer = csv.writer(buf)
@@ -235,6 +262,13 @@ class DatasetWriter:
         with atomic_write(self.root / "dataset.json", "w") as fh:
             json.dump(info, fh, indent=2, sort_keys=True)
         return info
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise DatasetError(f"{path}: unreadable (not JSON); pass --overwrite to rebuild the folder") from None
 
 
 def status_rows(counts: Counter, order: Iterable[str]) -> list[tuple[str, int]]:

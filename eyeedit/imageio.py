@@ -8,6 +8,7 @@ file behind. Errors are :class:`ImageError` with a one-line message naming the f
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 import warnings
@@ -20,9 +21,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # Larger than any camera sensor we expect (~100 MP) and small enough to refuse decompression
 # bombs before any pixel is decoded.
 MAX_PIXELS = 120_000_000
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+# GIFs are read (first frame) so a folder of them is edited or reported, never silently skipped.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 _PIL_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
-                ".tif": "TIFF", ".tiff": "TIFF"}
+                ".tif": "TIFF", ".tiff": "TIFF", ".gif": "GIF"}
 
 
 class ImageError(Exception):
@@ -32,6 +34,22 @@ class ImageError(Exception):
         self.path = Path(path)
         self.reason = reason
         super().__init__(f"{path}: {reason}")
+
+    def __reduce__(self) -> tuple:
+        # Rebuilt from both fields, so the error survives the trip back from a worker process.
+        return type(self), (str(self.path), self.reason)
+
+
+def write_failure(path: str | os.PathLike, exc: OSError) -> str:
+    """A one-line reason for an OSError raised while creating ``path`` (or its folders)."""
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        # mkdir(parents=True) met a file where a folder of the path should be
+        blocker = next((q for q in Path(path).parents if q.exists() and not q.is_dir()), None)
+        if blocker is not None:
+            return f"cannot write: {blocker} is a file, not a folder"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "cannot write: permission denied"
+    return f"cannot write: {exc.strerror or exc}"
 
 
 def is_image_path(path: Path) -> bool:
@@ -142,10 +160,8 @@ def write_image(
     try:
         with atomic_write(p) as fh:
             Image.fromarray(np.ascontiguousarray(image)).save(fh, format=fmt, **options)
-    except PermissionError:
-        raise ImageError(p, "permission denied (cannot write here)") from None
     except OSError as exc:
-        raise ImageError(p, f"cannot write: {exc.strerror or exc}") from None
+        raise ImageError(p, write_failure(p, exc)) from None
     return p
 
 

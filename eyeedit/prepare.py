@@ -27,7 +27,8 @@ import numpy as np
 
 from .config import REGIONS, RegionSpec
 from .dataset import (MULTIPLE_FACES, NO_FACE, OK, SPLITS, UNREADABLE, DatasetWriter, InputError, Skip,
-                      check_output_outside, pick_face, remove_stale_temp_files, split_of, write_pair)
+                      check_output_outside, output_errors, pick_face, remove_stale_temp_files, split_of,
+                      write_pair)
 from .geometry import alignment_residual, fit_crop_from_image, transform_points, warp_to_crop
 from .imageio import ImageError, find_images, read_image, write_image
 from .workers import ordered_map
@@ -254,7 +255,8 @@ def write_result(root: Path, result: PairResult, config: PrepareConfig) -> None:
     a, b = result.crops
     split, key = result.record["split"], result.record["key"]
     if config.output_format == "aligned":
-        write_image(aligned_path(root, split, key), np.concatenate([a, b], axis=1))  # (H, 2W, 3)
+        with output_errors(root):
+            write_image(aligned_path(root, split, key), np.concatenate([a, b], axis=1))  # (H, 2W, 3)
     write_pair(root, split, key, a, b)
 
 

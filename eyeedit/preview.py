@@ -9,6 +9,7 @@ is what recording and tests want.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -20,6 +21,7 @@ import cv2
 import numpy as np
 
 from .editor import Editor
+from .imageio import write_failure
 from .landmarks import FaceMeshDetector
 from .tracking import FaceTracker, SmoothingConfig
 
@@ -45,6 +47,8 @@ def open_capture(cfg: PreviewConfig) -> cv2.VideoCapture:
     """Open the camera or video file, or raise SourceError with a helpful one-line message."""
     if cfg.video is not None:
         path = Path(cfg.video)
+        if path.is_dir():
+            raise SourceError(f"{path}: is a directory, not a video file")
         if not path.is_file():
             raise SourceError(f"{path}: no such video file")
         cap = cv2.VideoCapture(str(path))
@@ -244,7 +248,10 @@ class Recorder:
 
     def write(self, frame: np.ndarray) -> None:
         if self.writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SourceError(f"{self.path}: {write_failure(self.path, exc)}") from None
             codec = "mp4v" if self.path.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"
             h, w = frame.shape[:2]
             self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*codec), self.fps, (w, h))
@@ -255,7 +262,11 @@ class Recorder:
     def close(self, keep: bool) -> None:
         if self.writer is not None:
             self.writer.release()
-            if keep:
+        try:
+            if keep and self.writer is not None:
                 os.replace(self.tmp, self.path)
-        if not keep or self.writer is None:
-            self.tmp.unlink(missing_ok=True)
+        except OSError as exc:
+            raise SourceError(f"{self.path}: {write_failure(self.path, exc)}") from None
+        finally:
+            with contextlib.suppress(OSError):  # an unkept or unrenamed recording
+                self.tmp.unlink()

@@ -34,7 +34,7 @@ from .dataset import (MULTIPLE_FACES, NO_FACE, OK, UNREADABLE, DatasetWriter, In
                       check_output_outside, pick_face, remove_stale_temp_files, split_of, write_pair)
 from .effects import Pins, get_effect, params_dict
 from .geometry import fit_crop_from_image, warp_to_crop
-from .imageio import ImageError, find_images, read_image
+from .imageio import IMAGE_SUFFIXES, ImageError, find_images, read_image
 from .landmarks import Face, detect_faces
 from .workers import ordered_map
 
@@ -142,7 +142,7 @@ def find_inputs(source: Path, exclude: tuple[str, ...] = ()) -> list[Photo]:
         dup = sorted(k for k in keys if keys.count(k) > 1)[0]
         raise InputError(f"{source}: several images named {dup}.*; rename them")
     if not photos:
-        raise InputError(f"{source}: no images found (looked for .jpg, .png, .webp, .bmp, .tif)")
+        raise InputError(f"{source}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
     return photos
 
 

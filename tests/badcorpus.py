@@ -44,8 +44,9 @@ def make_corpus(folder: Path) -> dict[str, str]:
         cases[name] = expect
 
     put("zero-byte.jpg", b"", "empty file")
-    put("truncated.jpg", _encoded(face, "JPEG")[:5000], "cannot decode")
-    put("truncated.png", _encoded(face, "PNG")[:5000], "cannot decode")
+    # distinct stems: synth and prepare key photos by name without the suffix
+    put("truncated-jpeg.jpg", _encoded(face, "JPEG")[:5000], "cannot decode")
+    put("truncated-png.png", _encoded(face, "PNG")[:5000], "cannot decode")
     put("text.jpg", b"this is not an image\n", "not an image")
     put("bomb.png", _png_header_only(50000, 50000), "too large")
     put("cmyk.jpg", _encoded(face.convert("CMYK"), "JPEG"), "ok")

@@ -53,7 +53,9 @@ def prepare(raw: Path, out: Path, region: str, size: str | None, val_fraction: f
     line per pair: sources, status, face index, landmarks, transforms, residuals)
     and report.csv. Skipped pairs say why: unreadable, no-face, multiple-faces,
     profile, misaligned or missing-partner. An interrupted run resumes where it
-    stopped. Exits 0 if the dataset has at least one pair, 1 if none.
+    stopped. Exits 0 if the dataset has at least one pair; 1 if none, or if OUT
+    stops taking writes (disk full: what was finished is kept for resuming); 2 for
+    bad options or a RAW/OUT folder that cannot be used.
     """
     from ..config import parse_size, region_spec
     from ..dataset import DatasetError
@@ -72,8 +74,11 @@ def prepare(raw: Path, out: Path, region: str, size: str | None, val_fraction: f
         writer, todo = open_dataset(raw, out, config, overwrite)
     except (InputError, DatasetError) as exc:
         raise click.UsageError(str(exc)) from None
-    _run(writer, todo, config, workers or default_workers())
-    info = finish_dataset(writer, config)
+    try:
+        _run(writer, todo, config, workers or default_workers())
+        info = finish_dataset(writer, config)
+    except DatasetError as exc:  # the output stopped taking writes (disk full, read-only, ...)
+        fail(f"{exc}; the pairs finished so far are kept: run again to resume")
     _render(writer, info)
     if not writer.counts().get("ok"):
         fail(f"{raw}: no pair could be prepared (reasons in {out / 'report.csv'})")

@@ -61,7 +61,9 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
     parameters, or per skipped photo with the reason) and report.csv. Photos are
     skipped as unreadable, no-face, multiple-faces, eyes-closed or face-too-small.
     An interrupted run resumes where it stopped. Exits 0 if the dataset has at
-    least one pair, 1 if none, 2 for bad options.
+    least one pair; 1 if none, or if OUT stops taking writes (disk full: what was
+    finished is kept for resuming); 2 for bad options or a FACES/OUT that cannot
+    be used.
     """
     from ..config import parse_size
     from ..dataset import DatasetError
@@ -91,8 +93,11 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
         writer, todo = open_dataset(faces, out, config, overwrite)
     except (InputError, DatasetError) as exc:
         raise click.UsageError(str(exc)) from None
-    _run(writer, todo, config, workers or default_workers())
-    info = finish_dataset(writer, config)
+    try:
+        _run(writer, todo, config, workers or default_workers())
+        info = finish_dataset(writer, config)
+    except DatasetError as exc:  # the output stopped taking writes (disk full, read-only, ...)
+        fail(f"{exc}; the pairs finished so far are kept: run again to resume")
     _render(writer, info)
     if not writer.counts().get("ok"):
         fail(f"{faces}: no pair could be synthesized (reasons in {out / 'report.csv'})")
