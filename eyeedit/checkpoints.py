@@ -104,7 +104,7 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     try:
         with safe_open(str(path), framework="pt", device="cpu") as fh:
             meta = json.loads((fh.metadata() or {}).get(META_KEY, "null"))
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open is not iterable)
     except (SafetensorError, OSError, json.JSONDecodeError) as exc:
         raise RunError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0]})") from None
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:

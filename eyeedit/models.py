@@ -45,7 +45,7 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 
 def _from_dict(cls: type, data: dict[str, Any]) -> Any:
     if not isinstance(data, dict):
-        raise ValueError(f"{cls.__name__} needs a dict, got {type(data).__name__}")
+        raise TypeError(f"{cls.__name__} needs a dict, got {type(data).__name__}")
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:

@@ -52,7 +52,7 @@ def _panel(xs: np.ndarray, ys: np.ndarray, title: str) -> np.ndarray:
     if len(xs) == 1:
         cv2.circle(img, tuple(int(v) for v in pts[0] // 16), 3, COLOUR, -1)
     for value, y in ((hi, y0 + 10), (lo, y1)):
-        cv2.putText(img, f"{value:.3g}", (2, y), font, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(img, f"{value:.4g}", (2, y), font, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(img, f"step {int(xs.min())}..{int(xs.max())}", (x0, PANEL_H - 6), font, 0.35,
                 (0, 0, 0), 1, cv2.LINE_AA)
     return img

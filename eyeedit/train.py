@@ -34,9 +34,15 @@ from . import checkpoints as ckpt
 from . import store
 from .data import PairData, PairSet, augment, images_to_tensor, load_pairs, tensor_to_images
 from .imageio import write_image, write_text
-from .losses import (GAN_LOSSES, discriminator_fake_loss, discriminator_real_loss,
-                     generator_adversarial_loss, psnr, ssim)
-from .models import (DiscriminatorConfig, GeneratorConfig, build_discriminator, build_generator)
+from .losses import (
+    GAN_LOSSES,
+    discriminator_fake_loss,
+    discriminator_real_loss,
+    generator_adversarial_loss,
+    psnr,
+    ssim,
+)
+from .models import DiscriminatorConfig, GeneratorConfig, build_discriminator, build_generator
 from .plots import plot_curves
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -500,7 +506,9 @@ class _Loop:
                                 description=_progress_text(state.epoch, cfg, values))
             if self.log and state.step % cfg.log_every == 0:
                 self._log_train(values)
-        if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
+        # The epoch's last step is saved by _end_epoch, after validation and the LR update.
+        end_of_epoch = state.step % self.steps_per_epoch == 0
+        if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and not end_of_epoch:
             self._checkpoint()
 
     def _log_train(self, values: dict[str, float]) -> None:

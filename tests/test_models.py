@@ -6,24 +6,38 @@ import numpy as np
 import pytest
 import torch
 
-from eyeedit.losses import (GAN_LOSSES, discriminator_fake_loss, discriminator_loss,
-                            discriminator_real_loss, generator_adversarial_loss, psnr, ssim)
-from eyeedit.models import (DiscriminatorConfig, GeneratorConfig, UNetGenerator, build_discriminator,
-                            build_generator, dropout_levels, max_depth)
+from eyeedit.losses import (
+    GAN_LOSSES,
+    discriminator_fake_loss,
+    discriminator_loss,
+    discriminator_real_loss,
+    generator_adversarial_loss,
+    psnr,
+    ssim,
+)
+from eyeedit.models import (
+    DiscriminatorConfig,
+    GeneratorConfig,
+    UNetGenerator,
+    build_discriminator,
+    build_generator,
+    dropout_levels,
+    max_depth,
+)
 
 W, H = 64, 32  # rectangular on purpose: the eye crops are 2:1
 GEN_VARIANTS = [
-    dict(norm="batch", upsample="transpose"),
-    dict(norm="instance", upsample="transpose"),
-    dict(norm="batch", upsample="resize"),
-    dict(norm="instance", upsample="resize", dropout=False),
-    dict(in_channels=1, out_channels=3),
-    dict(in_channels=3, out_channels=1),
+    {"norm": "batch", "upsample": "transpose"},
+    {"norm": "instance", "upsample": "transpose"},
+    {"norm": "batch", "upsample": "resize"},
+    {"norm": "instance", "upsample": "resize", "dropout": False},
+    {"in_channels": 1, "out_channels": 3},
+    {"in_channels": 3, "out_channels": 1},
 ]
 DISC_VARIANTS = [
-    dict(kind="patch", n_layers=3, norm="batch"),
-    dict(kind="patch", n_layers=1, norm="instance"),
-    dict(kind="pixel", norm="batch"),
+    {"kind": "patch", "n_layers": 3, "norm": "batch"},
+    {"kind": "patch", "n_layers": 1, "norm": "instance"},
+    {"kind": "pixel", "norm": "batch"},
 ]
 
 
@@ -116,8 +130,8 @@ def test_generator_rejects_bad_input_size_with_the_same_message():
         g(torch.zeros(1, 3, 32, 48))
 
 
-@pytest.mark.parametrize("bad", [dict(norm="group"), dict(upsample="pixelshuffle"),
-                                 dict(in_channels=2), dict(depth=1)])
+@pytest.mark.parametrize("bad", [{"norm": "group"}, {"upsample": "pixelshuffle"},
+                                 {"in_channels": 2}, {"depth": 1}])
 def test_generator_config_rejects_bad_values(bad):
     with pytest.raises(ValueError):
         GeneratorConfig(**bad)

@@ -22,10 +22,18 @@ from eyeedit.cli import cli
 from eyeedit.config import region_spec
 from eyeedit.data import augment, images_to_tensor, load_pairs, tensor_to_images
 from eyeedit.dataset import DatasetError, DatasetWriter, write_pair
-from eyeedit.models import GeneratorConfig
+from eyeedit.models import DiscriminatorConfig, GeneratorConfig
 from eyeedit.store import ModelError, load_generator, read_metadata, save_model
-from eyeedit.train import (TrainConfig, _pick_precision, build_state, cpu_supports_bf16,
-                           make_config, setup_runtime, train, train_step)
+from eyeedit.train import (
+    TrainConfig,
+    _pick_precision,
+    build_state,
+    cpu_supports_bf16,
+    make_config,
+    setup_runtime,
+    train,
+    train_step,
+)
 
 W, H = 64, 32
 TINY = ["--ngf", "8", "--ndf", "8", "--epochs", "2", "--decay-epochs", "1", "--batch-size", "2",
@@ -175,6 +183,16 @@ def test_precision_choice():
             setup_runtime("cuda", "auto")
 
 
+def test_train_config_round_trip_and_checks(pairs_dir):
+    cfg = _cfg(load_pairs(pairs_dir), gan_loss="hinge")
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(ValueError, match="multiples of 2\\*\\*5 = 32"):
+        TrainConfig(size=(64, 40), generator=GeneratorConfig(depth=5))
+    with pytest.raises(ValueError, match="in_channels must be 6"):
+        TrainConfig(size=(64, 32), generator=GeneratorConfig(depth=5),
+                    discriminator=DiscriminatorConfig(in_channels=4))
+
+
 def test_lr_schedule_constant_then_linear():
     cfg = TrainConfig(size=(64, 32), generator=GeneratorConfig(depth=5), epochs=2, decay_epochs=3)
     factors = [cfg.lr_factor(e) for e in range(5)]
@@ -215,7 +233,7 @@ def test_model_loads_without_training_code(reference_run):
         assert not any(m in sys.modules for m in ("eyeedit.train", "eyeedit.checkpoints")), "train imported"
         print(meta["effect"])
     """)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ref"
 
@@ -267,10 +285,10 @@ def test_resume_after_sigkill_matches_uninterrupted_run(reference_run, pairs_dir
     args = ["train", str(pairs_dir), "--out", str(out), *TINY]
     script = tmp_path / "killer.py"
     script.write_text(KILLER.format(kill_at=5, args=args))
-    died = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=300)
+    died = subprocess.run([sys.executable, str(script)], check=False, capture_output=True, timeout=300)
     assert died.returncode == -9
     assert not (out / "model.safetensors").exists()
-    assert sorted(p.name for p in (out / "checkpoints").iterdir())[-1] == "step_00000004.safetensors"
+    assert max(p.name for p in (out / "checkpoints").iterdir()) == "step_00000004.safetensors"
     resumed = CliRunner().invoke(cli, [*args, "--resume"])
     assert resumed.exit_code == 0, resumed.output
     assert read_metadata(out / "model.safetensors")["training"]["steps"] == TOTAL_STEPS
@@ -286,10 +304,10 @@ def test_resume_after_sigkill_matches_uninterrupted_run(reference_run, pairs_dir
 def test_ddp_two_processes_stay_in_sync(pairs_dir, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-           "--master-port", str(29500 + os.getpid() % 1000), "-m", "eyeedit", "train",
+           "--standalone", "-m", "eyeedit", "train",
            str(pairs_dir), "--out", str(out), *TINY]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     training = read_metadata(out / "model.safetensors")["training"]
     sums = training["replica_checksums"]

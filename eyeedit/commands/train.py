@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -58,6 +59,9 @@ def train(pairs: Path, out_dir: Path, effect: str | None, device: str, precision
     from ..train import train as run_training
     from ..ui import console, fail, files_table
 
+    if effect is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", effect):
+        raise click.BadParameter(f"{effect!r} is not a model name (letters, digits, _ . -)",
+                                 param_hint="--effect")
     try:
         from ..data import load_pairs
 

@@ -1,0 +1,185 @@
+"""Training speed and mixed-precision quality benchmark for `eyeedit train`.
+
+    python scripts/bench_train.py                 # speed (fp32 and auto precision) + quality check
+    python scripts/bench_train.py --quick         # a few steps of each, to check it runs
+    python scripts/bench_train.py --precisions fp32,bf16 --skip-quality
+
+Speed: images/s of full pix2pix training steps (jitter + flip augmentation, D update, G update)
+on random crops, for the reference configurations of the pix2pix paper's code and for eyeedit's
+default eye configuration:
+
+    unet_256   8-level U-Net ngf 64, 70x70 PatchGAN ndf 64, batch 1, 256x256
+    unet_128   7-level U-Net ngf 64, 70x70 PatchGAN ndf 64, batch 8, 128x128
+    eyes       7-level U-Net ngf 64, 70x70 PatchGAN ndf 64, batch 1, 256x128 (eyeedit default)
+
+The reference PyTorch pix2pix implementation was measured at 2.1 img/s (unet_256) and
+11.6 img/s (unet_128) in this project's issue; the table prints the ratio to those figures,
+plus the GFLOP per image and the achieved GFLOP/s, which show how close a run is to the
+hardware's limit.
+
+Quality: the same small model trained on the same pairs with the same seed and number of steps
+in fp32 and in the reduced precision; their validation L1 should agree within 5%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from eyeedit.data import augment, images_to_tensor
+from eyeedit.models import DiscriminatorConfig, GeneratorConfig
+from eyeedit.train import Runtime, TrainConfig, build_state, evaluate, setup_runtime, train_step
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    size: tuple[int, int]  # (width, height)
+    depth: int
+    batch: int
+    reference: float | None  # img/s of the reference implementation, if measured
+
+
+CASES = (
+    Case("unet_256", (256, 256), 8, 1, 2.1),
+    Case("unet_128", (128, 128), 7, 8, 11.6),
+    Case("eyes", (256, 128), 7, 1, None),
+)
+
+
+def _config(case: Case, seed: int = 0, ngf: int = 64) -> TrainConfig:
+    return TrainConfig(size=case.size, generator=GeneratorConfig(ngf=ngf, depth=case.depth),
+                       discriminator=DiscriminatorConfig(ndf=ngf), batch_size=case.batch, seed=seed)
+
+
+def _flops_per_image(cfg: TrainConfig, rt: Runtime, a: torch.Tensor, b: torch.Tensor) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    state = build_state(cfg, rt)
+    with FlopCounterMode(display=False) as counter:
+        train_step(state, a, b, cfg, rt)
+    return counter.get_total_flops() / a.shape[0]
+
+
+def measure_speed(case: Case, precision: str, steps: int, min_seconds: float) -> dict:
+    """Images/s of training steps on random pairs (after 2 warm-up steps)."""
+    rt = setup_runtime("auto", precision)
+    cfg = _config(case)
+    w, h = case.size
+    gen = torch.Generator().manual_seed(0)
+    raw = torch.randint(0, 256, (2, case.batch, h, w, 3), dtype=torch.uint8, generator=gen)
+    a_u8, b_u8 = raw.to(rt.device)
+    state = build_state(cfg, rt)
+
+    def step() -> None:
+        a, b = augment(images_to_tensor(a_u8), images_to_tensor(b_u8), state.aug_rng, cfg.jitter, True)
+        mf = rt.memory_format
+        train_step(state, a.contiguous(memory_format=mf), b.contiguous(memory_format=mf), cfg, rt)
+
+    for _ in range(2):
+        step()
+    _sync(rt)
+    done, start = 0, time.perf_counter()
+    while done < steps or time.perf_counter() - start < min_seconds:
+        step()
+        done += 1
+    _sync(rt)
+    seconds = time.perf_counter() - start
+    flops = _flops_per_image(cfg, rt, images_to_tensor(a_u8), images_to_tensor(b_u8))
+    ips = done * case.batch / seconds
+    return {"case": case.name, "precision": rt.precision, "device": str(rt.device),
+            "images_per_s": ips, "steps": done, "seconds": seconds,
+            "gflop_per_image": flops / 1e9, "gflop_per_s": ips * flops / 1e9,
+            "vs_reference": ips / case.reference if case.reference else None}
+
+
+def _sync(rt: Runtime) -> None:
+    if rt.device.type == "cuda":
+        torch.cuda.synchronize(rt.device)
+
+
+def _quality_pairs(n: int, w: int, h: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Crops of the astronaut and a fixed edit of them (darker, warmer band across the middle)."""
+    from skimage.data import astronaut
+
+    img = astronaut()
+    rng = np.random.default_rng(0)
+    a = np.stack([img[y : y + h, x : x + w] for y, x in zip(rng.integers(0, 512 - h, n),
+                                                            rng.integers(0, 512 - w, n))])
+    b = a.astype(np.float32)
+    band = slice(h // 3, 2 * h // 3)
+    b[:, band] = b[:, band] * np.array([0.9, 0.6, 0.5]) + np.array([40, 10, 0])
+    return torch.from_numpy(a), torch.from_numpy(np.clip(b, 0, 255).round().astype(np.uint8))
+
+
+def quality_check(precision: str, steps: int) -> dict:
+    """Validation L1 after ``steps`` steps in fp32 and in ``precision`` (same data, seed, steps)."""
+    from eyeedit.data import PairSet
+
+    case = Case("quality", (64, 32), 5, 4, None)
+    a, b = _quality_pairs(64, *case.size)
+    train_set, val_set = (PairSet(a[s], b[s], tuple(str(i) for i in range(64))[s]) for s in
+                          (slice(0, 48), slice(48, 64)))
+    result = {"steps": steps, "size": list(case.size), "ngf": 16}
+    for prec in ("fp32", precision):
+        rt = setup_runtime("auto", prec)
+        cfg = _config(case, seed=3, ngf=16)
+        state = build_state(cfg, rt)
+        order = torch.Generator().manual_seed(5)
+        start = time.perf_counter()
+        for _ in range(steps):
+            idx = torch.randint(0, len(train_set), (case.batch,), generator=order)
+            x, y = (images_to_tensor(t[idx]).to(rt.device) for t in (train_set.a, train_set.b))
+            x, y = augment(x, y, state.aug_rng, cfg.jitter, True)
+            train_step(state, x, y, cfg, rt)
+        result[prec] = {**evaluate(state.g, val_set, rt), "seconds": time.perf_counter() - start}
+    base, other = result["fp32"]["l1"], result[precision]["l1"]
+    result["l1_relative_difference"] = abs(other - base) / base
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="few steps, to check the script runs")
+    parser.add_argument("--precisions", default="fp32,auto",
+                        help="comma-separated precisions to time (auto = what `eyeedit train` picks)")
+    parser.add_argument("--cases", default=",".join(c.name for c in CASES))
+    parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--quality-precision", default="bf16")
+    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+    args = parser.parse_args()
+
+    auto = setup_runtime("auto", "auto").precision
+    precisions = list(dict.fromkeys(auto if p == "auto" else p for p in args.precisions.split(",")))
+    steps, min_seconds = (2, 0.0) if args.quick else (10, 20.0)
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
+          f"{torch.__version__}, {torch.get_num_threads()} threads; auto precision: {auto}")
+    results = []
+    for case in (c for c in CASES if c.name in args.cases.split(",")):
+        for prec in precisions:
+            r = measure_speed(case, prec, steps, min_seconds)
+            results.append(r)
+            ref = f"  {r['vs_reference']:.2f}x reference" if r["vs_reference"] else ""
+            print(f"{r['case']:9s} {r['precision']:5s} {r['images_per_s']:7.2f} img/s  "
+                  f"{r['gflop_per_image']:6.1f} GFLOP/img  {r['gflop_per_s']:6.1f} GFLOP/s{ref}", flush=True)
+    quality = None
+    if not args.skip_quality:
+        quality = quality_check(args.quality_precision, 4 if args.quick else 150)
+        q = args.quality_precision
+        print(f"quality ({quality['steps']} steps, 64x32, ngf 16): val L1 fp32 {quality['fp32']['l1']:.4f} "
+              f"({quality['fp32']['seconds']:.0f} s), {q} {quality[q]['l1']:.4f} "
+              f"({quality[q]['seconds']:.0f} s): {100 * quality['l1_relative_difference']:.1f}% apart")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump({"speed": results, "quality": quality}, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
