@@ -91,7 +91,7 @@ def save(folder: Path, state: GanState, cfg: TrainConfig, rng: list[dict[str, to
                     metadata={META_KEY: json.dumps(meta)})
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"step_{state.step:08d}.safetensors"
-    with atomic_write(path) as fh:
+    with atomic_write(path, durable=True) as fh:
         fh.write(blob)
     return path
 

@@ -70,6 +70,7 @@ class PrepareConfig:
     same_frame: bool = False  # photos are pixel-aligned: use the before photo's transform for both
     output_format: str = "pairs"  # "aligned" also writes side-by-side A|B images
     max_faces: int = 4
+    sides: tuple[str, str] | None = None  # (before, after) sub-folder names; None = the defaults
 
     def __post_init__(self) -> None:
         if not 0 <= self.val_fraction < 1:
@@ -100,8 +101,17 @@ class PairJob:
 # 1. Pairing
 
 
-def side_folders(raw: Path) -> tuple[Path, Path]:
-    """The (before, after) folders inside ``raw``; raises :class:`InputError` if absent."""
+def side_folders(raw: Path, sides: tuple[str, str] | None = None) -> tuple[Path, Path]:
+    """The (before, after) folders inside ``raw``; raises :class:`InputError` if absent.
+
+    ``sides`` names them explicitly (e.g. ``("neutral", "smiling")``); otherwise the first of
+    :data:`SIDE_FOLDERS` that exists is used.
+    """
+    if sides is not None:
+        missing = [name for name in sides if not (raw / name).is_dir()]
+        if missing:
+            raise InputError(f"{raw}: no sub-folder {missing[0]}/")
+        return raw / sides[0], raw / sides[1]
     for before, after in SIDE_FOLDERS:
         if (raw / before).is_dir() and (raw / after).is_dir():
             return raw / before, raw / after
@@ -121,9 +131,9 @@ def _by_key(folder: Path) -> tuple[dict[str, Path], list[str]]:
     return found, duplicates
 
 
-def find_pairs(raw: Path) -> list[PairJob]:
+def find_pairs(raw: Path, sides: tuple[str, str] | None = None) -> list[PairJob]:
     """Every key found in either folder, sorted; a key with two files on one side is unreadable."""
-    before_dir, after_dir = side_folders(Path(raw))
+    before_dir, after_dir = side_folders(Path(raw), sides)
     before, dup_b = _by_key(before_dir)
     after, dup_a = _by_key(after_dir)
     if dup_b or dup_a:
@@ -277,10 +287,10 @@ def run_pairs(jobs: list[PairJob], config: PrepareConfig, root: Path,
     return ordered_map(_work, jobs, workers, config, root, preload=[__name__])
 
 
-def _check_folders(raw: Path, out: Path) -> None:
+def _check_folders(raw: Path, out: Path, sides: tuple[str, str] | None = None) -> None:
     if not raw.is_dir():
         raise InputError(f"{raw}: no such folder")
-    check_output_outside(list(side_folders(raw)), out)
+    check_output_outside(list(side_folders(raw, sides)), out)
 
 
 def open_dataset(raw: Path, out: Path, config: PrepareConfig,
@@ -291,8 +301,8 @@ def open_dataset(raw: Path, out: Path, config: PrepareConfig,
     when ``out`` cannot be used with these options. Nothing is written before both checks pass.
     """
     raw, out = Path(raw), Path(out)
-    _check_folders(raw, out)
-    jobs = find_pairs(raw)
+    _check_folders(raw, out, config.sides)
+    jobs = find_pairs(raw, config.sides)
     settings = {"command": "prepare", "source": str(raw.resolve()), **config.to_dict()}
     writer = DatasetWriter(out, settings, overwrite)
     if overwrite and (out / "aligned").exists():

@@ -66,7 +66,7 @@ def save_model(path: str | os.PathLike, tensors: dict[str, Any], metadata: dict[
         raise ValueError(f"model metadata lacks {', '.join(missing)}")
     blob = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()},
                 metadata={META_KEY: json.dumps(meta, sort_keys=True)})
-    with atomic_write(path) as fh:
+    with atomic_write(path, durable=True) as fh:
         fh.write(blob)
     return Path(path)
 

@@ -312,3 +312,25 @@ def test_london_pairs_are_all_prepared_and_agree(tmp_path):
     assert max(r["misalignment"] for r in records) < 0.06
     assert np.mean(np.array(cross) > 0.06) > 0.05
     assert np.median(cross) > 2 * np.median([r["misalignment"] for r in records])
+
+
+def test_named_sides(tmp_path):
+    from eyeedit.prepare import InputError, find_pairs, side_folders
+    from eyeedit.samples import sample_images
+
+    raw = tmp_path / "raw"
+    img = sample_images()["astronaut"]
+    write_image(raw / "neutral" / "p1.png", img)
+    write_image(raw / "smiling" / "p1.png", img)
+    assert side_folders(raw, ("neutral", "smiling")) == (raw / "neutral", raw / "smiling")
+    assert [j.key for j in find_pairs(raw, ("neutral", "smiling"))] == ["p1"]
+    with pytest.raises(InputError, match="no sub-folder frowning/"):
+        side_folders(raw, ("neutral", "frowning"))
+    with pytest.raises(InputError, match="expected two sub-folders"):
+        side_folders(raw)
+    res = CliRunner().invoke(cli, ["prepare", str(raw), str(tmp_path / "out"), "--sides", "neutral,smiling",
+                                   "--workers", "1", "--val-fraction", "0"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "out" / "train" / "A" / "p1.png").is_file()
+    bad = CliRunner().invoke(cli, ["prepare", str(raw), str(tmp_path / "o2"), "--sides", "neutral"])
+    assert bad.exit_code == 2 and "BEFORE,AFTER" in bad.output

@@ -31,6 +31,9 @@ import click
 @click.option("--same-frame", is_flag=True,
               help="The photos are pixel-aligned (an edit of the same shot): align both with the "
                    "before photo's transform.")
+@click.option("--sides", default=None, metavar="BEFORE,AFTER",
+              help="Names of the two sub-folders of RAW, e.g. neutral,smiling "
+                   "[default: before,after or A,B].")
 @click.option("--format", "output_format", type=click.Choice(["pairs", "aligned"]), default="pairs",
               show_default=True,
               help="'aligned' also writes side-by-side A|B images to OUT/aligned/{train,val}/ "
@@ -41,11 +44,12 @@ import click
               help="Rebuild OUT from scratch (needed when it was made with other options).")
 def prepare(raw: Path, out: Path, region: str, size: str | None, val_fraction: float,
             face_index: int | None, max_yaw: float, max_misalignment: float, same_frame: bool,
-            output_format: str, workers: int | None, overwrite: bool) -> None:
+            sides: str | None, output_format: str, workers: int | None, overwrite: bool) -> None:
     """Turn real before/after photos in RAW into an aligned paired dataset in OUT.
 
     \b
-    RAW holds before/ and after/ (or A/ and B/); photos are paired by their path
+    RAW holds before/ and after/ (or A/ and B/, or the two folders named by
+    --sides); photos are paired by their path
     relative to those folders without the suffix (nested folders allowed). Each
     photo is aligned on its own eye corners, so the two may be separate shots.
     \b
@@ -67,9 +71,12 @@ def prepare(raw: Path, out: Path, region: str, size: str | None, val_fraction: f
         spec = region_spec(region, parse_size(size) if size else None)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--size") from None
+    side_names = tuple(sides.split(",")) if sides else None
+    if side_names is not None and (len(side_names) != 2 or not all(side_names)):
+        raise click.BadParameter(f"{sides!r} is not BEFORE,AFTER", param_hint="--sides")
     config = PrepareConfig(region=spec, val_fraction=val_fraction, face_index=face_index,
                            max_yaw=max_yaw, max_misalignment=max_misalignment,
-                           same_frame=same_frame, output_format=output_format)
+                           same_frame=same_frame, output_format=output_format, sides=side_names)
     try:
         writer, todo = open_dataset(raw, out, config, overwrite)
     except (InputError, DatasetError) as exc:
