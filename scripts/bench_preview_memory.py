@@ -78,7 +78,7 @@ def measure(video: Path, model: Path, every: int, warmup: int,
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     cap.release()
 
-    def on_frame(pv) -> None:  # noqa: ANN001 - a Previewer
+    def on_frame(pv) -> None:  # pv: a Previewer
         n = pv.stats.frames
         if n % every == 0 or n == warmup or n == total:
             samples.append((n, rss_mb()))
