@@ -87,6 +87,18 @@ def choose_backend(backend: str, device: str) -> str:
     return "onnx"
 
 
+def _cached_session(path: str | Path) -> Any:
+    """An ONNX Runtime session from the export cache; a damaged cache entry is made again."""
+    from .export import cached_onnx, make_session
+
+    onnx_path = cached_onnx(path)
+    try:
+        return make_session(onnx_path)
+    except Exception:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
+        onnx_path.unlink(missing_ok=True)  # e.g. truncated by a crash or a full disk
+        return make_session(cached_onnx(path))
+
+
 def load_translator(path: str | Path, backend: str = "auto", device: str = "cpu",
                     precision: str = "fp32") -> tuple[TorchTranslator | OnnxTranslator, dict[str, Any]]:
     """(translator, model metadata) for a model file, on the chosen backend."""
@@ -94,11 +106,11 @@ def load_translator(path: str | Path, backend: str = "auto", device: str = "cpu"
 
     chosen = choose_backend(backend, device)
     if chosen == "onnx":
-        from .export import cached_onnx, export_onnx, make_session
+        from .export import export_onnx, make_session
 
         meta = read_metadata(path)  # the export itself loads and checks the weights
         try:
-            session = make_session(cached_onnx(path))
+            session = _cached_session(path)
         except OSError:  # no writable cache: export into memory instead
             import tempfile
 

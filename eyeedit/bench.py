@@ -124,7 +124,7 @@ def _backend_psnr(translators: dict[str, Any], batch: np.ndarray) -> dict[str, f
 
 
 def _random_model() -> Path:
-    """A model file with the default architecture and random weights (timing only)."""
+    """A model file with the built-in models' architecture and random weights (timing only)."""
     import tempfile
 
     import torch
@@ -134,8 +134,90 @@ def _random_model() -> Path:
     from .store import save_generator
 
     torch.manual_seed(0)
-    cfg = GeneratorConfig()
+    cfg = GeneratorConfig(ngf=16, depth=7)  # as in pipelines/*.toml
     spec = region_spec("eyes")
     path = Path(tempfile.mkdtemp(prefix="eyeedit-bench-")) / "random.safetensors"
     meta = {"effect": "random", "generator": cfg.to_dict(), "region": spec.to_dict(), "size": list(spec.size)}
     return save_generator(path, build_generator(cfg).eval(), meta)
+
+
+@dataclass(frozen=True)
+class TrainCase:
+    """A training configuration to time: the pix2pix references and eyeedit's default."""
+
+    name: str
+    size: tuple[int, int]  # (width, height)
+    depth: int
+    batch: int
+    ngf: int = 64
+    ndf: int = 64
+    reference: float | None = None  # img/s of the reference implementation, where measured
+
+
+TRAIN_CASES = (
+    TrainCase("unet_256", (256, 256), 8, 1, reference=2.1),
+    TrainCase("unet_128", (128, 128), 7, 8, reference=11.6),
+    TrainCase("eyes", (256, 128), 7, 1),
+    TrainCase("shipped", (256, 128), 7, 8, ngf=16, ndf=16),
+)
+
+
+def bench_training(case: TrainCase, precision: str = "auto", steps: int = 10,
+                   min_seconds: float = 20.0) -> dict[str, Any]:
+    """Images/s of whole training steps (augmentation, D and G updates) on random pairs."""
+    import torch
+
+    from .data import augment, images_to_tensor
+    from .models import DiscriminatorConfig, GeneratorConfig
+    from .train import TrainConfig, build_state, setup_runtime, train_step
+
+    rt = setup_runtime("auto", precision)
+    cfg = TrainConfig(size=case.size, generator=GeneratorConfig(ngf=case.ngf, depth=case.depth),
+                      discriminator=DiscriminatorConfig(ndf=case.ndf), batch_size=case.batch)
+    w, h = case.size
+    raw = torch.randint(0, 256, (2, case.batch, h, w, 3), dtype=torch.uint8,
+                        generator=torch.Generator().manual_seed(0))
+    a_u8, b_u8 = raw.to(rt.device)
+    state = build_state(cfg, rt)
+
+    def step() -> None:
+        a, b = augment(images_to_tensor(a_u8), images_to_tensor(b_u8), state.aug_rng, cfg.jitter, True)
+        mf = rt.memory_format
+        train_step(state, a.contiguous(memory_format=mf), b.contiguous(memory_format=mf), cfg, rt)
+
+    for _ in range(2):  # warm-up: allocator, oneDNN kernel selection
+        step()
+    _sync(rt)
+    done, start = 0, time.perf_counter()
+    while done < steps or time.perf_counter() - start < min_seconds:
+        step()
+        done += 1
+    _sync(rt)
+    ips = done * case.batch / (time.perf_counter() - start)
+    return {"case": case.name, "precision": rt.precision, "device": str(rt.device), "images_per_s": ips,
+            "steps": done, "reference": case.reference,
+            "vs_reference": ips / case.reference if case.reference else None}
+
+
+def _sync(rt: Any) -> None:
+    if rt.device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize(rt.device)
+
+
+def machine() -> dict[str, Any]:
+    """What this machine is, for the report header."""
+    import os
+    import platform
+
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            model = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    from .train import cpu_supports_bf16
+
+    return {"cpu": model or platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "bf16": cpu_supports_bf16(), "date": time.strftime("%Y-%m-%d")}

@@ -98,6 +98,7 @@ def demo(out_dir: Path) -> None:
 
 from .commands.apply import apply  # noqa: E402
 from .commands.models import models  # noqa: E402
+from .commands.bench import bench  # noqa: E402
 from .commands.eval import eval_command  # noqa: E402
 from .commands.export import export  # noqa: E402
 from .commands.preview import preview  # noqa: E402
@@ -109,6 +110,7 @@ cli.add_command(preview)
 cli.add_command(export)
 cli.add_command(eval_command)
 cli.add_command(run_command)
+cli.add_command(bench)
 
 from .commands.prepare import prepare  # noqa: E402
 

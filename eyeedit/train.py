@@ -381,7 +381,10 @@ def _prepare_run(paths: RunPaths, cfg: TrainConfig, resume: bool, overwrite: boo
     latest = ckpt.latest(paths.checkpoints)
     if resume:
         if latest is None:
-            raise RunError(f"{paths.root}: nothing to resume (no checkpoint in {paths.checkpoints})")
+            # Killed before its first checkpoint: nothing to continue, so start afresh rather
+            # than make the user choose between --resume and --overwrite.
+            _clear_run(paths)
+            return None
         saved = ckpt.read_config(latest)
         diff = sorted(k for k, v in cfg.to_dict().items() if saved.get(k) != _jsonish(v))
         if diff:

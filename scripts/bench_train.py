@@ -11,6 +11,7 @@ default eye configuration:
     unet_256   8-level U-Net ngf 64, 70x70 PatchGAN ndf 64, batch 1, 256x256
     unet_128   7-level U-Net ngf 64, 70x70 PatchGAN ndf 64, batch 8, 128x128
     eyes       7-level U-Net ngf 64, 70x70 PatchGAN ndf 64, batch 1, 256x128 (eyeedit default)
+    shipped    7-level U-Net ngf 16, PatchGAN ndf 16, batch 8, 256x128 (the built-in models)
 
 The reference PyTorch pix2pix implementation was measured at 2.1 img/s (unet_256) and
 11.6 img/s (unet_128) in this project's issue; the table prints the ratio to those figures,
@@ -28,81 +29,40 @@ import json
 import os
 import platform
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from eyeedit.bench import TRAIN_CASES, TrainCase, bench_training
 from eyeedit.data import augment, images_to_tensor
 from eyeedit.models import DiscriminatorConfig, GeneratorConfig
-from eyeedit.train import Runtime, TrainConfig, build_state, evaluate, setup_runtime, train_step
+from eyeedit.train import TrainConfig, build_state, evaluate, setup_runtime, train_step
 
 
-@dataclass(frozen=True)
-class Case:
-    name: str
-    size: tuple[int, int]  # (width, height)
-    depth: int
-    batch: int
-    reference: float | None  # img/s of the reference implementation, if measured
-
-
-CASES = (
-    Case("unet_256", (256, 256), 8, 1, 2.1),
-    Case("unet_128", (128, 128), 7, 8, 11.6),
-    Case("eyes", (256, 128), 7, 1, None),
-)
-
-
-def _config(case: Case, seed: int = 0, ngf: int = 64) -> TrainConfig:
+def _config(case: TrainCase, seed: int = 0, ngf: int = 64) -> TrainConfig:
     return TrainConfig(size=case.size, generator=GeneratorConfig(ngf=ngf, depth=case.depth),
                        discriminator=DiscriminatorConfig(ndf=ngf), batch_size=case.batch, seed=seed)
 
 
-def _flops_per_image(cfg: TrainConfig, rt: Runtime, a: torch.Tensor, b: torch.Tensor) -> float:
+def _flops_per_image(case: TrainCase) -> float:
+    """Floating-point operations of one training step, per image (counted, not timed)."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    rt = setup_runtime("auto", "fp32")
+    cfg = _config(case, ngf=case.ngf)
+    w, h = case.size
+    a = torch.rand(case.batch, 3, h, w) * 2 - 1
     state = build_state(cfg, rt)
     with FlopCounterMode(display=False) as counter:
-        train_step(state, a, b, cfg, rt)
-    return counter.get_total_flops() / a.shape[0]
+        train_step(state, a, a.clone(), cfg, rt)
+    return counter.get_total_flops() / case.batch
 
 
-def measure_speed(case: Case, precision: str, steps: int, min_seconds: float) -> dict:
-    """Images/s of training steps on random pairs (after 2 warm-up steps)."""
-    rt = setup_runtime("auto", precision)
-    cfg = _config(case)
-    w, h = case.size
-    gen = torch.Generator().manual_seed(0)
-    raw = torch.randint(0, 256, (2, case.batch, h, w, 3), dtype=torch.uint8, generator=gen)
-    a_u8, b_u8 = raw.to(rt.device)
-    state = build_state(cfg, rt)
-
-    def step() -> None:
-        a, b = augment(images_to_tensor(a_u8), images_to_tensor(b_u8), state.aug_rng, cfg.jitter, True)
-        mf = rt.memory_format
-        train_step(state, a.contiguous(memory_format=mf), b.contiguous(memory_format=mf), cfg, rt)
-
-    for _ in range(2):
-        step()
-    _sync(rt)
-    done, start = 0, time.perf_counter()
-    while done < steps or time.perf_counter() - start < min_seconds:
-        step()
-        done += 1
-    _sync(rt)
-    seconds = time.perf_counter() - start
-    flops = _flops_per_image(cfg, rt, images_to_tensor(a_u8), images_to_tensor(b_u8))
-    ips = done * case.batch / seconds
-    return {"case": case.name, "precision": rt.precision, "device": str(rt.device),
-            "images_per_s": ips, "steps": done, "seconds": seconds,
-            "gflop_per_image": flops / 1e9, "gflop_per_s": ips * flops / 1e9,
-            "vs_reference": ips / case.reference if case.reference else None}
-
-
-def _sync(rt: Runtime) -> None:
-    if rt.device.type == "cuda":
-        torch.cuda.synchronize(rt.device)
+def measure_speed(case: TrainCase, precision: str, steps: int, min_seconds: float) -> dict:
+    """Images/s (eyeedit.bench.bench_training) plus GFLOP per image and GFLOP/s."""
+    result = bench_training(case, precision, steps, min_seconds)
+    flops = _flops_per_image(case)
+    return {**result, "gflop_per_image": flops / 1e9, "gflop_per_s": result["images_per_s"] * flops / 1e9}
 
 
 def _quality_pairs(n: int, w: int, h: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,7 +83,7 @@ def quality_check(precision: str, steps: int) -> dict:
     """Validation L1 after ``steps`` steps in fp32 and in ``precision`` (same data, seed, steps)."""
     from eyeedit.data import PairSet
 
-    case = Case("quality", (64, 32), 5, 4, None)
+    case = TrainCase("quality", (64, 32), 5, 4)
     a, b = _quality_pairs(64, *case.size)
     train_set, val_set = (PairSet(a[s], b[s], tuple(str(i) for i in range(64))[s]) for s in
                           (slice(0, 48), slice(48, 64)))
@@ -150,7 +110,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few steps, to check the script runs")
     parser.add_argument("--precisions", default="fp32,auto",
                         help="comma-separated precisions to time (auto = what `eyeedit train` picks)")
-    parser.add_argument("--cases", default=",".join(c.name for c in CASES))
+    parser.add_argument("--cases", default=",".join(c.name for c in TRAIN_CASES))
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--quality-precision", default="bf16")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
@@ -162,7 +122,7 @@ def main() -> None:
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
           f"{torch.__version__}, {torch.get_num_threads()} threads; auto precision: {auto}")
     results = []
-    for case in (c for c in CASES if c.name in args.cases.split(",")):
+    for case in (c for c in TRAIN_CASES if c.name in args.cases.split(",")):
         for prec in precisions:
             r = measure_speed(case, prec, steps, min_seconds)
             results.append(r)

@@ -88,3 +88,13 @@ def test_export_cli(model_path, tmp_path):
     assert out.stat().st_size > 1000 and "max |PyTorch - ONNX|" in res.output
     bad = CliRunner().invoke(cli, ["export", str(tmp_path / "missing.safetensors"), "--onnx", str(out)])
     assert bad.exit_code == 1 and "missing.safetensors" in bad.output
+
+
+def test_damaged_cache_entry_is_exported_again(model_path):
+    from eyeedit.export import cached_onnx
+
+    entry = cached_onnx(model_path)
+    entry.write_bytes(entry.read_bytes()[:1000])  # truncated, as by a crash mid-write
+    translate, _ = load_translator(model_path, "onnx")
+    out = translate(np.zeros((1, 128, 256, 3), np.uint8))
+    assert out.shape == (1, 128, 256, 3) and entry.stat().st_size > 1000

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from eyeedit.cli import cli
-from eyeedit.evaluate import EvalSet, edit_masks, image_metrics, load_eval_set, write_gallery
+from eyeedit.evaluate import edit_masks, image_metrics, load_eval_set, write_gallery
 from eyeedit.imageio import read_image, write_image
 
 

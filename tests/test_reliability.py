@@ -440,9 +440,7 @@ def test_killed_training_resumes_more_kill_points(tmp_path, seed):
     assert all(torch.equal(resumed[k], whole[k]) for k in whole)
 
 
-@pytest.mark.slow  # ~10 s; a known gap in train, reported (see the reason)
-@pytest.mark.xfail(strict=True, reason="train: after a kill before the first checkpoint, --resume "
-                   "says 'nothing to resume' and a plain rerun says 'already holds a run'")
+@pytest.mark.slow  # ~10 s
 def test_training_killed_before_its_first_checkpoint_can_be_run_again(tmp_path):
     pairs, run = _tiny_pairs(tmp_path / "pairs"), tmp_path / "run"
     args = ["train", str(pairs), "--out", str(run), *TRAIN_ARGS, "--checkpoint-every", "0"]

@@ -338,8 +338,10 @@ def test_cli_depth_that_does_not_fit(pairs_dir, tmp_path):
 def test_cli_refuses_to_clobber_or_resume_wrongly(reference_run, pairs_dir, tmp_path):
     again = _run([str(pairs_dir), "--out", str(reference_run), *TINY])
     assert again.exit_code == 1 and "--resume" in again.output
-    nothing = _run([str(pairs_dir), "--out", str(tmp_path / "empty"), *TINY, "--resume"])
-    assert nothing.exit_code == 1 and "nothing to resume" in nothing.output
+    # no checkpoint yet (e.g. killed before the first one): --resume starts from the beginning
+    fresh = _run([str(pairs_dir), "--out", str(tmp_path / "empty"), *TINY, "--resume"])
+    assert fresh.exit_code == 0, fresh.output
+    assert (tmp_path / "empty" / "model.safetensors").is_file()
     changed = _run([str(pairs_dir), "--out", str(reference_run), *TINY, "--lr", "0.1", "--resume"])
     assert changed.exit_code == 1 and "different lr" in changed.output
 
