@@ -147,14 +147,19 @@ def list_models() -> list[ModelEntry]:
 
 
 def install_model(path: str | os.PathLike, effect: str) -> Path:
-    """Copy a model file into the user store as ``<effect>.safetensors`` (atomically)."""
-    read_metadata(path)  # refuse to install something that is not a model
+    """Copy a model file into the user store as ``<effect>.safetensors`` (atomically).
+
+    The copy's metadata names the effect it is installed as, so the editor reports that name.
+    """
+    tensors, meta = load_model_file(path)  # refuses anything that is not a model
     dest = user_store() / f"{effect}.safetensors"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    shutil.copyfile(path, tmp)
-    os.replace(tmp, dest)
-    return dest
+    if meta.get("effect") == effect:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, dest)
+        return dest
+    return save_model(dest, tensors, {**meta, "effect": effect})
 
 
 def save_generator(path: str | os.PathLike, model: Any, metadata: dict[str, Any]) -> Path:

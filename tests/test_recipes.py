@@ -90,7 +90,10 @@ def test_run_end_to_end_skips_and_redoes(tmp_path, monkeypatch):
     assert (runs / "tiny" / "train" / "model.safetensors").is_file()
     metrics = json.loads((runs / "tiny" / "eval" / "metrics.json").read_text())
     assert {"model", "identity"} <= set(metrics["results"])
-    assert (tmp_path / "xdg" / "eyeedit" / "models" / "tiny-glasses.safetensors").is_file()
+    installed = tmp_path / "xdg" / "eyeedit" / "models" / "tiny-glasses.safetensors"
+    from eyeedit.store import read_metadata
+
+    assert read_metadata(installed)["effect"] == "tiny-glasses"  # named as published
 
     again = run_recipe(load_recipe(recipe_path), runs, str(faces))
     assert [(r.step, r.status) for r in again] == [

@@ -1,0 +1,109 @@
+"""Copy trained built-in models into the package: fp16 weights plus a model card each.
+
+    python scripts/ship_models.py                 # every effect with a finished run in runs/
+    python scripts/ship_models.py glasses makeup  # just these
+
+Reads runs/<effect>/train/model.safetensors (made by `eyeedit run pipelines/<effect>.toml`) and
+runs/<effect>/eval/metrics.json, and writes eyeedit/models/<effect>.safetensors (weights in
+float16: half the size, and the generator's outputs are 8-bit anyway) and
+eyeedit/models/<effect>.md (the model card). Notes on how each model looks in use are written
+by people after looking at its gallery: they live in NOTES below.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from eyeedit.store import load_model_file, save_model  # noqa: E402
+
+EFFECTS = ("glasses", "no-glasses", "blue-eyes", "makeup")
+
+CREDIT = """\
+Trained on face photos that are not shipped with eyeedit:
+- Face Research Lab London Set (neutral and smiling): DeBruine, L., & Jones, B. (2017). Face
+  Research Lab London Set. figshare. doi:10.6084/m9.figshare.5047666.v5 (CC BY 4.0).
+- Official portraits of the 118th US Congress (public domain, US Government Publishing Office),
+  without the members labelled as wearing glasses.
+- Four CC0 photos of one person from the webmorphR.stim collection."""
+
+# How each model looks in use, written after looking at its gallery (runs/<effect>/eval/).
+NOTES: dict[str, str] = {}
+
+
+def _metrics_table(report: dict) -> str:
+    cols = ("l1", "psnr", "ssim", "l1_mask", "psnr_mask", "ssim_mask")
+    lines = ["| outputs of | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name in ("model", "identity"):
+        m = report["results"][name]
+        lines.append(f"| {name} | " + " | ".join(f"{m[c]:.4f}" if c in m else "-" for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def model_card(effect: str, meta: dict, report: dict) -> str:
+    train = meta.get("training", {})
+    cfg = train.get("config", {})
+    g = meta["generator"]
+    region = meta["region"]
+    data = meta.get("data", {})
+    res = report["results"]
+    gain = res["model"]["psnr_mask"] - res["identity"]["psnr_mask"]
+    minutes = train.get("seconds", 0) / 60
+    return f"""# eyeedit model: {effect}
+
+{meta.get('description', '')}
+
+- Recipe: `pipelines/{effect}.toml` (`eyeedit run pipelines/{effect}.toml` remakes this model).
+- Architecture: U-Net generator, ngf {g['ngf']}, depth {g['depth']}, {g['norm']} norm,
+  {g['upsample']} upsampling; weights stored in float16.
+- Region: `{region['name']}` crop, {region['width']}x{region['height']} pixels,
+  {region['span']} inter-eye distances wide.
+- Training: {train.get('steps', '?')} steps of batch {cfg.get('batch_size', '?')}
+  ({cfg.get('epochs', '?')} + {cfg.get('decay_epochs', '?')} decay epochs), {minutes:.0f} minutes on
+  {train.get('device', '?')} ({train.get('precision', '?')}), seed {cfg.get('seed', '?')}.
+- Data: {data.get('train_pairs', '?')} training and {data.get('val_pairs', '?')} validation pairs
+  (validation people never seen in training).
+
+## Validation ({report['pairs']} pairs; the edit mask covers {report['mask_fraction']:.1%} of the crop)
+
+{_metrics_table(report)}
+
+Masked PSNR gain over doing nothing (identity): **{gain:+.1f} dB**.
+
+## How it looks
+
+{NOTES.get(effect, 'See the gallery made by `eyeedit eval`.')}
+
+## Data and credit
+
+{CREDIT}
+"""
+
+
+def ship(effect: str) -> Path:
+    run = ROOT / "runs" / effect
+    tensors, meta = load_model_file(run / "train" / "model.safetensors")
+    report = json.loads((run / "eval" / "metrics.json").read_text())
+    meta = {**meta, "effect": effect, "weights_dtype": "float16",
+            "metrics": {**meta.get("metrics", {}),
+                        **{f"val_{k}": v for k, v in report["results"]["model"].items()},
+                        **{f"identity_{k}": v for k, v in report["results"]["identity"].items()}}}
+    half = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
+    out = ROOT / "eyeedit" / "models" / f"{effect}.safetensors"
+    save_model(out, half, meta)
+    (out.with_suffix(".md")).write_text(model_card(effect, meta, report), encoding="utf-8")
+    return out
+
+
+def main(effects: list[str]) -> None:
+    for effect in effects or [e for e in EFFECTS if (ROOT / "runs" / e / "eval" / "metrics.json").is_file()]:
+        path = ship(effect)
+        print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
