@@ -85,7 +85,11 @@ def crop(images: tuple[Path, ...], out_dir: Path, region: str, size: str | None,
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("demo"), show_default=True, help="Folder for the demo outputs.")
 def demo(out_dir: Path) -> None:
-    """Run the pipeline on the bundled sample face (the astronaut) and write the results."""
+    """Run the pipeline on the bundled sample face (the astronaut) and write the results.
+
+    Writes the aligned crops of each region, a landmark overlay, the photo edited by every
+    available effect model, a grid of them (grid.png) and a page showing it all (index.html).
+    """
     from .demo import run_demo
 
     try:
@@ -93,7 +97,9 @@ def demo(out_dir: Path) -> None:
     except RuntimeError as exc:
         fail(str(exc))
     files_table("Demo outputs", result.files)
-    console.print(f"Open [bold]{out_dir}/[/] to see them.")
+    shown = ", ".join(result.effects) if result.effects else "no effect models installed yet"
+    console.print(f"Effects: {shown}. Open [bold]{result.index}[/] to see everything "
+                  f"(grid: {result.grid}).")
 
 
 from .commands.apply import apply  # noqa: E402

@@ -41,7 +41,12 @@ def test_crop_bad_size_is_usage_error(tmp_path):
     assert res.exit_code == 2 and "WIDTHxHEIGHT" in res.output
 
 
-def test_demo_writes_aligned_crop(tmp_path):
+def test_demo_writes_aligned_crop(tmp_path, monkeypatch):
+    from eyeedit.store import PACKAGE_MODELS
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # only the shipped models
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("EYEEDIT_MODELS", raising=False)
     res = CliRunner().invoke(cli, ["demo", "-o", str(tmp_path)])
     assert res.exit_code == 0, res.output
     crop = read_image(tmp_path / "astronaut_eyes.png")
@@ -51,3 +56,12 @@ def test_demo_writes_aligned_crop(tmp_path):
     # the eyes sit on the template row: darker iris pixels near y = 0.58 * 128
     row_dark = crop[60:90].mean() < crop[100:].mean()
     assert row_dark and np.isfinite(crop).all()
+    shipped = sorted(p.stem for p in PACKAGE_MODELS.glob("*.safetensors"))
+    for effect in shipped:
+        edited = read_image(tmp_path / f"astronaut_{effect}.png")
+        from eyeedit.samples import astronaut
+
+        assert edited.shape == (512, 512, 3) and not np.array_equal(edited, astronaut())
+    page = (tmp_path / "index.html").read_text()
+    assert all(f"astronaut_{e}.png" in page for e in shipped)
+    assert read_image(tmp_path / "grid.png").shape[1] >= 256 * (1 + len(shipped)) * 0.5
