@@ -61,3 +61,15 @@ def files_table(title: str, files: Iterable[Path]) -> None:
     for f in files:
         table.add_row(str(f))
     out.print(table)
+
+
+def dataset_summary(title: str, rows: list[tuple[str, int]], unit: str, root: Path,
+                    counts: dict[str, int]) -> None:
+    """The closing table of `prepare` and `synth`: records per status, then the split sizes."""
+    table = Table(title=title)
+    table.add_column("status")
+    table.add_column(unit, justify="right")
+    for status, count in rows:
+        table.add_row(status, str(count))
+    out.print(table)
+    console.print(f"{counts['train']} train + {counts['val']} val pairs; details in {root / 'report.csv'}")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
@@ -54,3 +57,22 @@ def ordered_map(fn: Callable[..., R], items: Sequence[T], workers: int, *consts:
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # SIGTERM's default kills only this process and orphans the workers; exiting normally
+    # shuts the pool down (workers finish their current item) before the program ends.
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def stop_cleanly_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into a normal exit while a pool runs (main thread only; restored after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

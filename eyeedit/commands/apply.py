@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
+from .options import model_options, require_model, runtime_options
+
 BLENDS = ["feather", "laplacian", "poisson"]
 
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-e", "--effect", default=None, help="Effect name, looked up in the model stores (see `eyeedit models`).")
-@click.option("-m", "--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Use this model file instead of looking the effect up.")
+@model_options
 @click.option("-o", "--out", type=click.Path(path_type=Path),
               help="Output file (one input) or folder. Default: <name>_<effect>.<ext> beside each input.")
 @click.option("--blend", type=click.Choice(BLENDS), default="feather", show_default=True,
@@ -28,11 +28,7 @@ BLENDS = ["feather", "laplacian", "poisson"]
 @click.option("--keep-unedited", is_flag=True, help="Write photos without a face unchanged instead of skipping them.")
 @click.option("--side-by-side", is_flag=True, help="Write before|after side by side.")
 @click.option("--save-crops", is_flag=True, help="Also write each face's input/output crops and mask (debugging).")
-@click.option("--adaptive-mask/--no-adaptive-mask", default=True, show_default=True,
-              help="Keep the photo's own pixels wherever the generator changed nothing (sharper).")
-@click.option("--backend", type=click.Choice(["auto", "torch"]), default="auto", show_default=True,
-              help="Inference backend for the generator.")
-@click.option("--device", default="cpu", show_default=True, help="Torch device for the generator (cpu, cuda, mps).")
+@runtime_options
 def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None, out: Path | None,
           blend: str, strength: float, color_match: bool, max_faces: int, face_index: int | None,
           keep_unedited: bool, side_by_side: bool, save_crops: bool, adaptive_mask: bool, backend: str,
@@ -52,8 +48,7 @@ def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None,
     from ..store import ModelError
     from ..ui import fail, progress, warn
 
-    if effect is None and model_path is None:
-        raise click.UsageError("give an effect with --effect NAME (see `eyeedit models`) or a file with --model")
+    require_model(effect, model_path)
     try:
         jobs = plan_jobs(list(inputs), out, effect or (model_path.stem if model_path else "edit"))
         check_not_overwriting_inputs(jobs)

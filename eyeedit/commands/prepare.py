@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from pathlib import Path
 
 import click
@@ -91,48 +89,27 @@ def prepare(raw: Path, out: Path, region: str, size: str | None, val_fraction: f
         fail(f"{raw}: no pair could be prepared (reasons in {out / 'report.csv'})")
 
 
-def _stop_on_sigterm(signum: int, frame: object) -> None:
-    # SIGTERM's default kills only this process and orphans the workers; exiting normally
-    # shuts the pool down (workers finish their current pair) before the program ends.
-    raise SystemExit(128 + signum)
-
-
 def _run(writer, todo, config, workers: int) -> None:  # noqa: ANN001 - types imported lazily
     from ..prepare import run_pairs
     from ..ui import console, progress, warn
+    from ..workers import stop_cleanly_on_sigterm
 
     done = len(writer.records)
     if done:
-        console.print(f"Resuming {writer.root}: {done} pairs done earlier, {len(todo)} to go.",
-                      soft_wrap=True)
-    on_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm) if on_main_thread else None
-    try:
-        with progress("pairs") as bar:
-            task = bar.add_task("Preparing", total=len(todo))
-            for rec in run_pairs(todo, config, writer.root, workers):
-                writer.record(rec)
-                if rec["status"] != "ok":
-                    warn(rec["reason"])
-                bar.advance(task)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        console.print(f"Resuming {writer.root}: {done} pairs done earlier, {len(todo)} to go.")
+    with stop_cleanly_on_sigterm(), progress("pairs") as bar:
+        task = bar.add_task("Preparing", total=len(todo))
+        for rec in run_pairs(todo, config, writer.root, workers):
+            writer.record(rec)
+            if rec["status"] != "ok":
+                warn(rec["reason"])
+            bar.advance(task)
 
 
 def _render(writer, info: dict) -> None:  # noqa: ANN001
-    from rich.table import Table
-
     from ..dataset import status_rows
     from ..prepare import STATUSES
-    from ..ui import console, out
+    from ..ui import dataset_summary
 
-    table = Table(title=f"Prepared {writer.root}")
-    table.add_column("status")
-    table.add_column("pairs", justify="right")
-    for status, count in status_rows(writer.counts(), STATUSES):
-        table.add_row(status, str(count))
-    out.print(table)
-    train, val = info["counts"]["train"], info["counts"]["val"]
-    console.print(f"{train} train + {val} val pairs; details in {writer.root / 'report.csv'}",
-                  soft_wrap=True)
+    dataset_summary(f"Prepared {writer.root}", status_rows(writer.counts(), STATUSES), "pairs",
+                    writer.root, info["counts"])

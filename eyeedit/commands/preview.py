@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
+from .options import model_options, require_model, runtime_options
+
 
 @click.command()
-@click.option("-e", "--effect", default=None, help="Effect name, looked up in the model stores.")
-@click.option("-m", "--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Use this model file instead of looking the effect up.")
+@model_options
 @click.option("--camera", type=int, default=0, show_default=True, help="Camera index to open.")
 @click.option("--video", type=click.Path(path_type=Path), default=None, help="Replay this video file instead of a camera.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -29,11 +29,7 @@ import click
 @click.option("--beta", type=click.FloatRange(min=0), default=2.0, show_default=True,
               help="One Euro filter: speed coefficient (per eye distance/s); higher follows motion faster.")
 @click.option("--no-smooth", is_flag=True, help="Turn smoothing off (for comparison).")
-@click.option("--adaptive-mask/--no-adaptive-mask", default=True, show_default=True,
-              help="Keep the photo's own pixels wherever the generator changed nothing (sharper).")
-@click.option("--backend", type=click.Choice(["auto", "torch"]), default="auto", show_default=True,
-              help="Inference backend for the generator.")
-@click.option("--device", default="cpu", show_default=True, help="Torch device for the generator.")
+@runtime_options
 def preview(effect: str | None, model_path: Path | None, camera: int, video: Path | None,
             output: Path | None, headless: bool, no_sync: bool, view: str, strength: float, blend: str,
             max_faces: int, max_frames: int | None, min_cutoff: float, beta: float, no_smooth: bool,
@@ -58,8 +54,7 @@ def preview(effect: str | None, model_path: Path | None, camera: int, video: Pat
     from ..tracking import SmoothingConfig
     from ..ui import console, fail
 
-    if effect is None and model_path is None:
-        raise click.UsageError("give an effect with --effect NAME (see `eyeedit models`) or a file with --model")
+    require_model(effect, model_path)
     if headless and output is None and max_frames is None and video is None:
         raise click.UsageError("--headless from a camera needs --output or --max-frames (nothing to show)")
     options = EditOptions(blend=blend, strength=strength, max_faces=max_faces, adaptive=adaptive_mask)

@@ -106,11 +106,12 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
 def _run(writer, todo, config, workers: int) -> None:  # noqa: ANN001 - library types, lazily imported
     from ..synth import run_photos
     from ..ui import console, progress, warn
+    from ..workers import stop_cleanly_on_sigterm
 
     if writer.records:
         console.print(f"Resuming {writer.root}: {len(writer.records)} records done earlier, "
-                      f"{len(todo)} photos to go.", soft_wrap=True)
-    with progress("faces") as bar:
+                      f"{len(todo)} photos to go.")
+    with stop_cleanly_on_sigterm(), progress("faces") as bar:
         task = bar.add_task(f"Synthesizing {config.effect}", total=len(todo))
         for records in run_photos(todo, config, writer.root, workers):
             for rec in records:
@@ -121,18 +122,9 @@ def _run(writer, todo, config, workers: int) -> None:  # noqa: ANN001 - library 
 
 
 def _render(writer, info: dict) -> None:  # noqa: ANN001
-    from rich.table import Table
-
     from ..dataset import status_rows
     from ..synth import STATUSES
-    from ..ui import console, out
+    from ..ui import dataset_summary
 
-    table = Table(title=f"Synthesized {writer.root} ({info['effect']})")
-    table.add_column("status")
-    table.add_column("records", justify="right")
-    for status, count in status_rows(writer.counts(), STATUSES):
-        table.add_row(status, str(count))
-    out.print(table)
-    train, val = info["counts"]["train"], info["counts"]["val"]
-    console.print(f"{train} train + {val} val pairs; details in {writer.root / 'report.csv'}",
-                  soft_wrap=True)
+    dataset_summary(f"Synthesized {writer.root} ({info['effect']})",
+                    status_rows(writer.counts(), STATUSES), "records", writer.root, info["counts"])
