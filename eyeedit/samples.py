@@ -101,3 +101,17 @@ def write_video(path: str | Path, frames_rgb: list[np.ndarray], fps: float = 30.
         writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
     writer.release()
     return p
+
+
+def close_eyes(image: np.ndarray, face) -> np.ndarray:  # noqa: ANN001 - a landmarks.Face
+    """The photo with both eye openings painted over with skin and a lid line: a fake blink."""
+    from .landmarks import LEFT_EYE, LEFT_EYE_UPPER, RIGHT_EYE, RIGHT_EYE_UPPER
+
+    mask = np.zeros(image.shape[:2], np.uint8)
+    for idx in (RIGHT_EYE, LEFT_EYE):
+        cv2.fillPoly(mask, [np.round(face.points[list(idx)]).astype(np.int32)], 255)
+    closed = cv2.inpaint(image, cv2.dilate(mask, np.ones((3, 3), np.uint8)), 5, cv2.INPAINT_TELEA)
+    for upper in (RIGHT_EYE_UPPER, LEFT_EYE_UPPER):
+        lid = np.round(face.points[list(upper)]).astype(np.int32)
+        cv2.polylines(closed, [lid], False, (90, 60, 50), 1, cv2.LINE_AA)
+    return closed

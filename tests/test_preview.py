@@ -124,3 +124,25 @@ def test_source_errors(tmp_path):
         run_preview(editor, PreviewConfig(video=bad, headless=True))
     with pytest.raises(SourceError, match="camera 97 could not be opened; replay a file with --video"):
         run_preview(editor, PreviewConfig(camera=97, headless=True))
+
+
+def test_blinks_do_not_move_the_crop(astronaut, astronaut_face):
+    """Two fake blinks in a still clip: the smoothed crop barely moves, the raw one jumps."""
+    from eyeedit.landmarks import FaceMeshDetector
+    from eyeedit.samples import close_eyes
+    from eyeedit.tracking import FaceTracker
+
+    closed = close_eyes(astronaut, astronaut_face)
+    spec = region_spec("eyes")
+    box = np.array([[0, 0], [spec.width, 0], [spec.width, spec.height], [0, spec.height]], float)
+    clip = [astronaut] * 10 + [closed] * 4 + [astronaut] * 10 + [closed] * 4 + [astronaut] * 6
+    moves = {}
+    for smooth in (False, True):
+        detector, tracker = FaceMeshDetector(max_faces=1, video=True), FaceTracker(spec, smooth=smooth)
+        corners = []
+        for i, frame in enumerate(clip):
+            ((_, m),) = tracker.update(detector.detect(frame), i / 30)
+            corners.append(transform_points(invert(m), box))
+        moves[smooth] = np.linalg.norm(np.diff(np.array(corners), axis=0), axis=2).max()
+    assert moves[True] < 0.5  # pixels per frame; the eyes are 42 px apart
+    assert moves[True] < 0.25 * moves[False]
