@@ -57,7 +57,9 @@ class SynthConfig:
     variants: int = 1
     val_fraction: float = 0.1
     style: str | None = None  # glasses shape pinned by --style
-    color: str | None = None  # eye colour pinned by --color
+    color: str | None = None  # iris colour (eye-color) or rim colour (glasses) pinned by --color
+    material: str | None = None  # glasses frame material pinned by --material
+    tint: str | None = None  # glasses lens tint pinned by --tint
     min_eye_distance: float = DEFAULT_MIN_EYE_DISTANCE  # pixels
     max_faces: int = 4
     exclude: tuple[str, ...] = ()  # file names to leave out (e.g. people already wearing glasses)
@@ -68,14 +70,15 @@ class SynthConfig:
             raise ValueError(f"variants must be >= 1, got {self.variants}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val fraction must be in [0, 1), got {self.val_fraction}")
-        if self.style is not None and self.effect != "glasses":
-            raise ValueError("--style only applies to --effect glasses")
-        if self.color is not None and self.effect != "eye-color":
-            raise ValueError("--color only applies to --effect eye-color")
+        for pin in ("style", "material", "tint"):
+            if getattr(self, pin) is not None and self.effect != "glasses":
+                raise ValueError(f"--{pin} only applies to --effect glasses")
+        if self.color is not None and self.effect not in ("glasses", "eye-color"):
+            raise ValueError("--color only applies to --effect glasses or eye-color")
 
     @property
     def pins(self) -> Pins:
-        return Pins(style=self.style, color=self.color)
+        return Pins(style=self.style, color=self.color, material=self.material, tint=self.tint)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # the region becomes a nested dict

@@ -146,7 +146,10 @@ def test_small_faces_are_skipped_with_a_reason(faces_dir, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--effect", "makeup", "--style", "round"], "--style only applies to --effect glasses"),
-    (["--effect", "glasses", "--color", "blue"], "--color only applies to --effect eye-color"),
+    (["--effect", "makeup", "--color", "blue"], "--color only applies to --effect glasses or eye-color"),
+    (["--effect", "makeup", "--tint", "grey"], "--tint only applies to --effect glasses"),
+    (["--effect", "glasses", "--color", "plaid"], "unknown frame colour 'plaid'"),
+    (["--effect", "glasses", "--tint", "purple"], "unknown lens tint 'purple'"),
     (["--effect", "eye-color", "--color", "purple-ish"], "neither one of blue"),
     (["--effect", "sparkles"], "'sparkles' is not one of"),
     (["--effect", "glasses", "--size", "big"], "WIDTHxHEIGHT"),
@@ -193,3 +196,16 @@ def test_exclusion_lists(tmp_path):
         write_image(faces / name, np.zeros((8, 8, 3), np.uint8))
     kept = [p.path.name for p in find_inputs(faces, ("a.png", "c.png"))]
     assert kept == ["b.png"]
+
+
+def test_glasses_pins_give_one_look(alice):
+    image, face = alice
+    config = SynthConfig(effect="glasses", region=default_region("glasses"), variants=3, style="rectangular",
+                         material="plastic", color="black", tint="clear")
+    params = [p.record["params"] for p in render_pairs(image, face, ALICE, config)]
+    assert {(p["style"], p["material"], p["rim_color"], p["lens_tint"]) for p in params} == {
+        ("rectangular", "plastic", "#141414", "#c8d2dc")}
+    hexed = render_pairs(image, face, ALICE, SynthConfig(effect="glasses", region=default_region("glasses"),
+                                                         color="#aa0000", tint="blue"))
+    assert hexed[0].record["params"]["rim_color"] == "#aa0000"
+    assert hexed[0].record["params"]["lens_tint"] == "#2c4a6e"

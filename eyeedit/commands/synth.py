@@ -24,8 +24,13 @@ GLASSES_STYLES = ("round", "rectangular", "browline", "aviator", "cat-eye")
 @click.option("--style", type=click.Choice(GLASSES_STYLES), default=None,
               help="Glasses only: use this frame shape for every face [default: random].")
 @click.option("--color", default=None, metavar="NAME|HEX",
-              help="Eye-color only: blue, green, brown, grey, hazel or a hex value like #3a6ea5 "
-                   "[default: a random named colour].")
+              help="Eye-color: the iris colour, blue, green, brown, grey, hazel or a hex value like "
+                   "#3a6ea5. Glasses: the rim colour, a frame colour name (black, tortoise, gold, "
+                   "silver, ...) or a hex value [default: random].")
+@click.option("--material", type=click.Choice(["metal", "plastic"]), default=None,
+              help="Glasses only: the frame material [default: random].")
+@click.option("--tint", default=None, metavar="clear|grey|brown|green|blue|rose",
+              help="Glasses only: the lens tint [default: mostly clear, sometimes tinted].")
 @click.option("--size", default=None, metavar="WxH",
               help="Crop size, e.g. 256x128 (default: the effect's region size).")
 @click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1,
@@ -43,7 +48,8 @@ GLASSES_STYLES = ("round", "rectangular", "browline", "aviator", "cat-eye")
 @click.option("--overwrite", is_flag=True,
               help="Rebuild OUT from scratch (needed when it was made with other options).")
 def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variants: int,
-          style: str | None, color: str | None, size: str | None, val_fraction: float,
+          style: str | None, color: str | None, material: str | None, tint: str | None,
+          size: str | None, val_fraction: float,
           min_eye_distance: float, exclude_spec: str | None, workers: int | None,
           overwrite: bool) -> None:
     """Draw an effect on the plain face photos in FACES and write before/after pairs to OUT.
@@ -68,16 +74,19 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
     from ..config import parse_size
     from ..dataset import DatasetError
     from ..effects.eye_color import parse_target
+    from ..effects.glasses import check_pins
     from ..workers import default_workers
     from ..synth import (InputError, SynthConfig, default_region, finish_dataset,
                          open_dataset, read_exclusions)
     from ..ui import fail
 
-    if color is not None:
-        try:
+    try:
+        if effect == "glasses":
+            check_pins(style, material, color, tint)
+        elif color is not None:
             parse_target(color)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--color") from None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
     try:
         spec = default_region(effect, parse_size(size) if size else None)
     except ValueError as exc:
@@ -86,7 +95,8 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
         exclude = read_exclusions(exclude_spec) if exclude_spec else ()
         config = SynthConfig(effect=effect, region=spec, reverse=reverse, seed=seed,
                              variants=variants, val_fraction=val_fraction, style=style,
-                             color=color, min_eye_distance=min_eye_distance, exclude=exclude)
+                             color=color, material=material, tint=tint,
+                             min_eye_distance=min_eye_distance, exclude=exclude)
     except (ValueError, InputError) as exc:
         raise click.UsageError(str(exc)) from None
     try:

@@ -24,10 +24,13 @@ __all__ = ["EFFECTS", "Effect", "Pins", "Rendered", "get_effect", "params_dict"]
 
 @dataclass(frozen=True)
 class Pins:
-    """User choices that override the random draw: glasses ``style``, eye ``color`` (name or hex)."""
+    """User choices that override the random draw: glasses ``style``, ``material`` and lens
+    ``tint``; ``color`` is the iris colour for eye-color and the rim colour for glasses."""
 
     style: str | None = None
     color: str | None = None
+    material: str | None = None
+    tint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,8 @@ def _always_usable(face: Face) -> str | None:
 EFFECTS: dict[str, Effect] = {
     # Glasses need the wider `glasses` crop: a frame front spans about +-1.15 eye distances.
     "glasses": Effect("glasses", "glasses",
-                      lambda rng, face, pins: glasses.sample_params(rng, face, pins.style),
+                      lambda rng, face, pins: glasses.sample_params(rng, face, pins.style, pins.material,
+                                                                   pins.color, pins.tint),
                       glasses.render, _always_usable),
     "eye-color": Effect("eye-color", "eyes",
                         lambda rng, face, pins: eye_color.sample_params(rng, face, pins.color),

@@ -67,27 +67,54 @@ class GlassesParams:
     shadow: float
 
 
-def sample_params(rng: np.random.Generator, face: Face, style: str | None = None) -> GlassesParams:
-    """Random plausible glasses; ``style`` pins the shape (one of :data:`STYLES`)."""
-    if style is not None and style not in STYLES:
-        raise ValueError(f"unknown glasses style {style!r}; choose one of {', '.join(STYLES)}")
+def sample_params(rng: np.random.Generator, face: Face, style: str | None = None,
+                  material: str | None = None, color: str | None = None,
+                  tint: str | None = None) -> GlassesParams:
+    """Random plausible glasses. ``style`` pins the shape (one of :data:`STYLES`), ``material``
+    the frame (:data:`MATERIALS`), ``color`` the rim (a palette name or a hex value) and
+    ``tint`` the lenses ("clear" or one of :data:`TINTS`). Pinning all four gives one
+    consistent look, which a model can learn from few examples.
+    """
+    check_pins(style, material, color, tint)
     style = style or str(rng.choice(STYLES))
-    material = _sample_material(rng, style)
+    material = material or _sample_material(rng, style)
     palette = METAL_COLORS if material == "metal" else PLASTIC_COLORS
-    rim = jitter_color(rng, parse_color(palette[str(rng.choice(list(palette)))]), 12)
+    drawn = jitter_color(rng, parse_color(palette[str(rng.choice(list(palette)))]), 12)
+    rim = parse_color({**METAL_COLORS, **PLASTIC_COLORS}.get(color, color)) if color else drawn
     exponent, aspect = _SHAPES[style]
     lens_width = float(rng.uniform(*_HALF_WIDTHS[style]))
-    tint, alpha = _sample_tint(rng)
+    tint_color, alpha = _sample_tint(rng)
+    if tint == "clear":
+        tint_color, alpha = "#c8d2dc", 0.03
+    elif tint is not None:
+        tint_color, alpha = TINTS[tint], 0.25
     return GlassesParams(
         style=style, material=material, rim_color=hex_color(rim),
         rim_width=float(rng.uniform(0.011, 0.018) if material == "metal" else rng.uniform(0.03, 0.05)),
         lens_width=lens_width, lens_height=float(lens_width * aspect * rng.uniform(0.9, 1.1)),
         bridge_gap=float(rng.uniform(0.24, 0.32) + (0.1 if style == "round" else 0.0)), lens_drop=float(rng.uniform(0.02, 0.08)),
-        lens_tint=tint, lens_alpha=alpha,
+        lens_tint=tint_color, lens_alpha=alpha,
         lens_power=float(1.0 if rng.random() < 0.5 else rng.uniform(0.92, 0.98)),
         reflection=float(rng.uniform(0.12, 0.35)), reflection_angle=float(rng.uniform(20, 60)),
         shadow=float(rng.uniform(0.12, 0.3)),
     )
+
+
+def check_pins(style: str | None = None, material: str | None = None, color: str | None = None,
+               tint: str | None = None) -> None:
+    """Raise ValueError naming the choices for a pin that is not one."""
+    if style is not None and style not in STYLES:
+        raise ValueError(f"unknown glasses style {style!r}; choose one of {', '.join(STYLES)}")
+    if material is not None and material not in MATERIALS:
+        raise ValueError(f"unknown frame material {material!r}; choose one of {', '.join(MATERIALS)}")
+    if tint is not None and tint != "clear" and tint not in TINTS:
+        raise ValueError(f"unknown lens tint {tint!r}; choose clear or one of {', '.join(TINTS)}")
+    if color is not None and color not in METAL_COLORS and color not in PLASTIC_COLORS:
+        try:
+            parse_color(color)
+        except ValueError:
+            names = ", ".join(sorted({*METAL_COLORS, *PLASTIC_COLORS}))
+            raise ValueError(f"unknown frame colour {color!r}; use a hex value or one of {names}") from None
 
 
 def _sample_material(rng: np.random.Generator, style: str) -> str:
