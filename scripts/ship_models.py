@@ -32,7 +32,19 @@ Trained on face photos that are not shipped with eyeedit:
 - Four CC0 photos of one person from the webmorphR.stim collection."""
 
 # How each model looks in use, written after looking at its gallery (runs/<effect>/eval/).
-NOTES: dict[str, str] = {}
+NOTES: dict[str, str] = {
+    "no-glasses": (
+        "On held-out synthetic pairs the frames fade to a faint ghost of their outline and the "
+        "lens tint goes; the eye region comes out softer than the photo, and coloured frames can "
+        "leave a thin coloured trace. On real portraits of people who wear glasses (61 US "
+        "Congress members, looked at with `scripts/contact_sheet.py`) it does **not** remove "
+        "them: dark plastic frames turn into lighter, ghostly outlines, thin metal and rimless "
+        "frames are barely changed, and the irises sometimes pick up a green or yellow cast. "
+        "Real glasses differ from the drawn ones (reflections, refraction of the face behind "
+        "the lens, shadows, frames partly hidden by hair), and 12 epochs on a CPU are few. Use "
+        "it as a demonstration, not as a glasses remover."
+    ),
+}
 
 
 def _metrics_table(report: dict) -> str:
