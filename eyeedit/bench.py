@@ -169,7 +169,8 @@ def bench_training(case: TrainCase, precision: str = "auto", steps: int = 10,
 
     from .data import augment, images_to_tensor
     from .models import DiscriminatorConfig, GeneratorConfig
-    from .train import TrainConfig, build_state, setup_runtime, train_step
+    from .runtime import setup_runtime
+    from .train import TrainConfig, build_state, train_step
 
     rt = setup_runtime("auto", precision)
     cfg = TrainConfig(size=case.size, generator=GeneratorConfig(ngf=case.ngf, depth=case.depth),
@@ -217,7 +218,7 @@ def machine() -> dict[str, Any]:
             model = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "")
     except OSError:
         pass
-    from .train import cpu_supports_bf16
+    from .runtime import cpu_supports_bf16
 
     return {"cpu": model or platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "bf16": cpu_supports_bf16(), "date": time.strftime("%Y-%m-%d")}

@@ -20,7 +20,8 @@ import torch.distributed as dist
 from .imageio import atomic_write
 
 if TYPE_CHECKING:
-    from .train import GanState, Runtime, TrainConfig
+    from .runtime import Runtime
+    from .train import GanState, TrainConfig
 
 CHECKPOINT_FORMAT = "eyeedit-checkpoint/1"
 META_KEY = "eyeedit_checkpoint"

@@ -36,7 +36,8 @@ import torch
 from eyeedit.bench import TRAIN_CASES, TrainCase, bench_training
 from eyeedit.data import augment, images_to_tensor
 from eyeedit.models import DiscriminatorConfig, GeneratorConfig
-from eyeedit.train import TrainConfig, build_state, evaluate, setup_runtime, train_step
+from eyeedit.runtime import setup_runtime
+from eyeedit.train import TrainConfig, build_state, evaluate, train_step
 
 
 def _config(case: TrainCase, seed: int = 0, ngf: int = 64) -> TrainConfig:

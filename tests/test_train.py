@@ -24,16 +24,8 @@ from eyeedit.data import augment, images_to_tensor, load_pairs, tensor_to_images
 from eyeedit.dataset import DatasetError, DatasetWriter, write_pair
 from eyeedit.models import DiscriminatorConfig, GeneratorConfig
 from eyeedit.store import ModelError, load_generator, read_metadata, save_model
-from eyeedit.train import (
-    TrainConfig,
-    _pick_precision,
-    build_state,
-    cpu_supports_bf16,
-    make_config,
-    setup_runtime,
-    train,
-    train_step,
-)
+from eyeedit.runtime import _pick_precision, cpu_supports_bf16, setup_runtime
+from eyeedit.train import TrainConfig, build_state, make_config, train, train_step
 
 W, H = 64, 32
 TINY = ["--ngf", "8", "--ndf", "8", "--epochs", "2", "--decay-epochs", "1", "--batch-size", "2",

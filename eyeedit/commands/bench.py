@@ -31,7 +31,7 @@ def bench(effect: str | None, model_path: Path | None, sizes: tuple[str, ...], r
     from ..bench import TRAIN_CASES, bench_inference, bench_training, machine
     from ..config import parse_size
     from ..store import ModelError, find_model
-    from ..train import setup_runtime
+    from ..runtime import setup_runtime
     from ..ui import console, fail
 
     try:

@@ -55,7 +55,8 @@ def train(pairs: Path, out_dir: Path, effect: str | None, device: str, precision
     """
     from ..dataset import DatasetError
     from ..store import install_model
-    from ..train import RunError, make_config, setup_runtime, teardown_runtime
+    from ..runtime import setup_runtime, teardown_runtime
+    from ..train import RunError, make_config
     from ..train import train as run_training
     from ..ui import console, fail, files_table
 
