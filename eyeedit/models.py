@@ -68,6 +68,9 @@ class GeneratorConfig:
     norm: str = "batch"
     upsample: str = "transpose"
     dropout: bool = True
+    # Predict a change added to the input instead of the whole image: unchanged pixels come out
+    # exact instead of re-synthesized, and a local edit (an iris, a frame) is all there is to learn.
+    residual: bool = False
 
     def __post_init__(self) -> None:
         for name in ("in_channels", "out_channels"):
@@ -77,6 +80,8 @@ class GeneratorConfig:
             raise ValueError(f"ngf must be >= 1 and depth >= 2, got ngf={self.ngf} depth={self.depth}")
         _check_choice("norm", self.norm, NORMS)
         _check_choice("upsample", self.upsample, UPSAMPLES)
+        if self.residual and self.in_channels != self.out_channels:
+            raise ValueError("a residual generator needs as many output channels as input channels")
 
     @property
     def multiple(self) -> int:
@@ -219,6 +224,7 @@ class UNetGenerator(nn.Module):
         h, w = x.shape[-2:]
         if h % self.cfg.multiple or w % self.cfg.multiple:
             self.cfg.check_size(w, h)
+        inputs = x
         skips = []
         for layer in self.down:
             x = layer(x)
@@ -226,6 +232,9 @@ class UNetGenerator(nn.Module):
         x = self.up[-1](skips[-1])
         for i in range(self.cfg.depth - 2, -1, -1):
             x = self.up[i](torch.cat([x, skips[i]], dim=1))  # (B, 2*C_i, H_i, W_i)
+        if self.cfg.residual:
+            # tanh gives a change in [-1, 1]; doubled, it can take any pixel anywhere in range.
+            return torch.clamp(inputs + 2 * x, -1.0, 1.0)
         return x
 
 

@@ -545,8 +545,8 @@ def _finish(paths: RunPaths, data: PairData, cfg: TrainConfig, rt: Runtime, stat
 
 
 def make_config(data: PairData, *, ngf: int = 64, depth: int | None = None, norm: str = "batch",
-                upsample: str = "transpose", dropout: bool = True, ndf: int = 64,
-                n_layers: int = 3, d_kind: str = "patch", **options: Any) -> TrainConfig:
+                upsample: str = "transpose", dropout: bool = True, residual: bool = False,
+                ndf: int = 64, n_layers: int = 3, d_kind: str = "patch", **options: Any) -> TrainConfig:
     """A TrainConfig for ``data``: size and channels from the dataset, the rest from options.
 
     ``depth=None`` picks the deepest U-Net the crop size allows, at most 8 (the reference).
@@ -559,6 +559,6 @@ def make_config(data: PairData, *, ngf: int = 64, depth: int | None = None, norm
         fits = max_depth(*data.size)
         # When nothing fits, keep the default so check_size explains which sizes would.
         depth = min(8, fits) if fits >= 2 else GeneratorConfig.depth
-    gen = GeneratorConfig(c_in, c_out, ngf, depth, norm, upsample, dropout)
+    gen = GeneratorConfig(c_in, c_out, ngf, depth, norm, upsample, dropout, residual)
     disc = DiscriminatorConfig(c_in + c_out, ndf, n_layers, norm, d_kind)
     return TrainConfig(size=data.size, generator=gen, discriminator=disc, **options)

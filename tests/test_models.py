@@ -33,6 +33,7 @@ GEN_VARIANTS = [
     {"norm": "instance", "upsample": "resize", "dropout": False},
     {"in_channels": 1, "out_channels": 3},
     {"in_channels": 3, "out_channels": 1},
+    {"upsample": "resize", "residual": True},
 ]
 DISC_VARIANTS = [
     {"kind": "patch", "n_layers": 3, "norm": "batch"},
@@ -131,7 +132,8 @@ def test_generator_rejects_bad_input_size_with_the_same_message():
 
 
 @pytest.mark.parametrize("bad", [{"norm": "group"}, {"upsample": "pixelshuffle"},
-                                 {"in_channels": 2}, {"depth": 1}])
+                                 {"in_channels": 2}, {"depth": 1},
+                                 {"residual": True, "in_channels": 1, "out_channels": 3}])
 def test_generator_config_rejects_bad_values(bad):
     with pytest.raises(ValueError):
         GeneratorConfig(**bad)
@@ -173,3 +175,17 @@ def test_metrics_match_scikit_image():
     assert ssim(a, b).item() == pytest.approx(want_ssim, abs=1e-4)
     assert psnr(a, b).item() == pytest.approx(peak_signal_noise_ratio(*to01, data_range=1.0), abs=1e-3)
     assert ssim(a, a).item() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_residual_generator_starts_near_identity_and_covers_the_range():
+    g = build_generator(_tiny_gen(residual=True)).eval()
+    x = _inputs(3)
+    with torch.no_grad():
+        assert (g(x) - x).abs().mean() < 0.2  # Normal(0, 0.02) weights: a small change
+        last = g.up[0][1]  # the outermost upsampling convolution
+        last.weight.zero_()
+        if last.bias is not None:
+            last.bias.zero_()
+        assert torch.allclose(g(x), x, atol=1e-6)  # no change predicted: the input comes out exactly
+        last.bias.fill_(10.0)  # a saturated change still ends inside [-1, 1]
+        assert torch.equal(g(x), torch.ones_like(x))

@@ -27,6 +27,8 @@ import click
 @click.option("--upsample", type=click.Choice(["transpose", "resize"]), default="transpose",
               show_default=True, help="Decoder upsampling: transposed conv, or resize + conv (no checkerboard).")
 @click.option("--dropout/--no-dropout", default=True, show_default=True, help="Dropout 0.5 in the innermost decoder levels.")
+@click.option("--residual/--no-residual", default=False, show_default=True,
+              help="G predicts a change added to the input (sharper for local edits) instead of the image.")
 @click.option("--ndf", default=64, show_default=True, help="Discriminator width.")
 @click.option("--n-layers", default=3, show_default=True, help="PatchGAN depth (3: 70x70 patches).")
 @click.option("--discriminator", "d_kind", type=click.Choice(["patch", "pixel"]), default="patch",
