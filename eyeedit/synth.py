@@ -60,6 +60,7 @@ class SynthConfig:
     color: str | None = None  # iris colour (eye-color) or rim colour (glasses) pinned by --color
     material: str | None = None  # glasses frame material pinned by --material
     tint: str | None = None  # glasses lens tint pinned by --tint
+    liner: str | None = None  # makeup eyeliner colour pinned by --liner
     min_eye_distance: float = DEFAULT_MIN_EYE_DISTANCE  # pixels
     max_faces: int = 4
     exclude: tuple[str, ...] = ()  # file names to leave out (e.g. people already wearing glasses)
@@ -73,12 +74,15 @@ class SynthConfig:
         for pin in ("style", "material", "tint"):
             if getattr(self, pin) is not None and self.effect != "glasses":
                 raise ValueError(f"--{pin} only applies to --effect glasses")
-        if self.color is not None and self.effect not in ("glasses", "eye-color"):
-            raise ValueError("--color only applies to --effect glasses or eye-color")
+        if self.color is not None and self.effect not in ("glasses", "eye-color", "makeup"):
+            raise ValueError("--color only applies to --effect glasses, eye-color or makeup")
+        if self.liner is not None and self.effect != "makeup":
+            raise ValueError("--liner only applies to --effect makeup")
 
     @property
     def pins(self) -> Pins:
-        return Pins(style=self.style, color=self.color, material=self.material, tint=self.tint)
+        return Pins(style=self.style, color=self.color, material=self.material, tint=self.tint,
+                    liner=self.liner)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # the region becomes a nested dict

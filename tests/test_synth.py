@@ -146,7 +146,8 @@ def test_small_faces_are_skipped_with_a_reason(faces_dir, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--effect", "makeup", "--style", "round"], "--style only applies to --effect glasses"),
-    (["--effect", "makeup", "--color", "blue"], "--color only applies to --effect glasses or eye-color"),
+    (["--effect", "makeup", "--color", "blue"], "unknown eyeshadow colour 'blue'"),
+    (["--effect", "glasses", "--liner", "black"], "--liner only applies to --effect makeup"),
     (["--effect", "makeup", "--tint", "grey"], "--tint only applies to --effect glasses"),
     (["--effect", "glasses", "--color", "plaid"], "unknown frame colour 'plaid'"),
     (["--effect", "glasses", "--tint", "purple"], "unknown lens tint 'purple'"),
@@ -209,3 +210,10 @@ def test_glasses_pins_give_one_look(alice):
                                                          color="#aa0000", tint="blue"))
     assert hexed[0].record["params"]["rim_color"] == "#aa0000"
     assert hexed[0].record["params"]["lens_tint"] == "#2c4a6e"
+
+
+def test_makeup_pins(alice):
+    image, face = alice
+    config = SynthConfig(effect="makeup", variants=2, color="plum", liner="#101010")
+    params = [p.record["params"] for p in render_pairs(image, face, ALICE, config)]
+    assert {(p["shadow_color"], p["liner_color"]) for p in params} == {("#6e3c5a", "#101010")}

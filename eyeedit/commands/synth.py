@@ -26,7 +26,10 @@ GLASSES_STYLES = ("round", "rectangular", "browline", "aviator", "cat-eye")
 @click.option("--color", default=None, metavar="NAME|HEX",
               help="Eye-color: the iris colour, blue, green, brown, grey, hazel or a hex value like "
                    "#3a6ea5. Glasses: the rim colour, a frame colour name (black, tortoise, gold, "
-                   "silver, ...) or a hex value [default: random].")
+                   "silver, ...) or a hex value. Makeup: the eyeshadow (taupe, bronze, plum, mauve, "
+                   "smoky, ...) or a hex value [default: random].")
+@click.option("--liner", default=None, metavar="NAME|HEX",
+              help="Makeup only: the eyeliner colour (black, brown, navy, plum or hex) [default: random].")
 @click.option("--material", type=click.Choice(["metal", "plastic"]), default=None,
               help="Glasses only: the frame material [default: random].")
 @click.option("--tint", default=None, metavar="clear|grey|brown|green|blue|rose",
@@ -48,7 +51,7 @@ GLASSES_STYLES = ("round", "rectangular", "browline", "aviator", "cat-eye")
 @click.option("--overwrite", is_flag=True,
               help="Rebuild OUT from scratch (needed when it was made with other options).")
 def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variants: int,
-          style: str | None, color: str | None, material: str | None, tint: str | None,
+          style: str | None, color: str | None, material: str | None, tint: str | None, liner: str | None,
           size: str | None, val_fraction: float,
           min_eye_distance: float, exclude_spec: str | None, workers: int | None,
           overwrite: bool) -> None:
@@ -75,6 +78,7 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
     from ..dataset import DatasetError
     from ..effects.eye_color import parse_target
     from ..effects.glasses import check_pins
+    from ..effects.makeup import check_pins as check_makeup
     from ..workers import default_workers
     from ..synth import (InputError, SynthConfig, default_region, finish_dataset,
                          open_dataset, read_exclusions)
@@ -83,6 +87,8 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
     try:
         if effect == "glasses":
             check_pins(style, material, color, tint)
+        elif effect == "makeup":
+            check_makeup(color, liner)
         elif color is not None:
             parse_target(color)
     except ValueError as exc:
@@ -95,7 +101,7 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
         exclude = read_exclusions(exclude_spec) if exclude_spec else ()
         config = SynthConfig(effect=effect, region=spec, reverse=reverse, seed=seed,
                              variants=variants, val_fraction=val_fraction, style=style,
-                             color=color, material=material, tint=tint,
+                             color=color, material=material, tint=tint, liner=liner,
                              min_eye_distance=min_eye_distance, exclude=exclude)
     except (ValueError, InputError) as exc:
         raise click.UsageError(str(exc)) from None

@@ -25,12 +25,14 @@ __all__ = ["EFFECTS", "Effect", "Pins", "Rendered", "get_effect", "params_dict"]
 @dataclass(frozen=True)
 class Pins:
     """User choices that override the random draw: glasses ``style``, ``material`` and lens
-    ``tint``; ``color`` is the iris colour for eye-color and the rim colour for glasses."""
+    ``tint``; ``color`` is the iris colour for eye-color, the rim colour for glasses and the
+    eyeshadow for makeup; makeup's ``liner`` colour."""
 
     style: str | None = None
     color: str | None = None
     material: str | None = None
     tint: str | None = None
+    liner: str | None = None  # makeup: the eyeliner colour (``color`` is the eyeshadow)
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ EFFECTS: dict[str, Effect] = {
     "eye-color": Effect("eye-color", "eyes",
                         lambda rng, face, pins: eye_color.sample_params(rng, face, pins.color),
                         eye_color.render, eye_color.unusable),
-    "makeup": Effect("makeup", "eyes", lambda rng, face, pins: makeup.sample_params(rng, face),
+    "makeup": Effect("makeup", "eyes",
+                     lambda rng, face, pins: makeup.sample_params(rng, face, pins.color, pins.liner),
                      makeup.render, _always_usable),
 }
 

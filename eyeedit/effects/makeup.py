@@ -46,18 +46,40 @@ class MakeupParams:
     wing_angle: float
 
 
-def sample_params(rng: np.random.Generator, face: Face) -> MakeupParams:
-    """Random palette colours and amounts, from an everyday to an evening look."""
+def sample_params(rng: np.random.Generator, face: Face, color: str | None = None,
+                  liner: str | None = None) -> MakeupParams:
+    """Random palette colours and amounts, from an everyday to an evening look.
+
+    ``color`` pins the eyeshadow and ``liner`` the eyeliner (a palette name or a hex value):
+    one colour scheme is something a small model can learn, a random palette is not.
+    """
+    check_pins(color, liner)
     name = str(rng.choice(list(SHADOWS)))
-    liner = LINERS[str(rng.choice(list(LINERS)))]
+    drawn_liner = LINERS[str(rng.choice(list(LINERS)))]
+    shadow = hex_color(jitter_color(rng, parse_color(SHADOWS[name]), 12))
+    if color is not None:
+        name, shadow = color, hex_color(parse_color(SHADOWS.get(color, color)))
     return MakeupParams(
-        shadow_color=hex_color(jitter_color(rng, parse_color(SHADOWS[name]), 12)), shadow_name=name,
+        shadow_color=shadow, shadow_name=name,
         shadow_opacity=float(rng.uniform(0.45, 0.8)), shadow_height=float(rng.uniform(0.45, 0.75)),
-        liner_color=liner, liner_opacity=float(rng.uniform(0.75, 0.95)),
+        liner_color=hex_color(parse_color(LINERS.get(liner, liner))) if liner else drawn_liner,
+        liner_opacity=float(rng.uniform(0.75, 0.95)),
         liner_width=float(rng.uniform(0.018, 0.035)),
         wing=float(rng.uniform(0.05, 0.12) if rng.random() < 0.7 else 0.0),
         wing_angle=float(rng.uniform(15, 35)),
     )
+
+
+def check_pins(color: str | None = None, liner: str | None = None) -> None:
+    """Raise ValueError naming the choices for a colour that is neither a palette name nor hex."""
+    for value, palette, what in ((color, SHADOWS, "eyeshadow"), (liner, LINERS, "eyeliner")):
+        if value is None or value in palette:
+            continue
+        try:
+            parse_color(value)
+        except ValueError:
+            raise ValueError(f"unknown {what} colour {value!r}; use a hex value or one of "
+                             f"{', '.join(palette)}") from None
 
 
 def _sides(face: Face) -> list[Side]:
