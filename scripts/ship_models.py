@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from eyeedit.recipes import load_recipe  # noqa: E402
 from eyeedit.store import load_model_file, save_model  # noqa: E402
 
 EFFECTS = ("glasses", "no-glasses", "blue-eyes", "makeup")
@@ -67,7 +68,7 @@ def model_card(effect: str, meta: dict, report: dict) -> str:
     minutes = train.get("seconds", 0) / 60
     return f"""# eyeedit model: {effect}
 
-{meta.get('description', '')}
+{meta.get('description', '').capitalize()}.
 
 - Recipe: `pipelines/{effect}.toml` (`eyeedit run pipelines/{effect}.toml` remakes this model).
 - Architecture: U-Net generator, ngf {g['ngf']}, depth {g['depth']}, {g['norm']} norm,
@@ -100,7 +101,8 @@ def ship(effect: str) -> Path:
     run = ROOT / "runs" / effect
     tensors, meta = load_model_file(run / "train" / "model.safetensors")
     report = json.loads((run / "eval" / "metrics.json").read_text())
-    meta = {**meta, "effect": effect, "weights_dtype": "float16",
+    recipe = load_recipe(ROOT / "pipelines" / f"{effect}.toml")
+    meta = {**meta, "effect": effect, "description": recipe.description, "weights_dtype": "float16",
             "metrics": {**meta.get("metrics", {}),
                         **{f"val_{k}": v for k, v in report["results"]["model"].items()},
                         **{f"identity_{k}": v for k, v in report["results"]["identity"].items()}}}

@@ -166,3 +166,12 @@ def test_find_images(tmp_path, rgb):
     (tmp_path / "d.jpg").mkdir()
     names = [p.relative_to(tmp_path).as_posix() for p in find_images(tmp_path)]
     assert names == ["a/b/x.png", "d.jpg", "y.jpg"]
+
+
+def test_written_files_get_the_usual_permissions(tmp_path, rgb):
+    old = os.umask(0o022)
+    try:
+        path = write_image(tmp_path / "perm.png", rgb)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
