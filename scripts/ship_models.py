@@ -34,6 +34,13 @@ Trained on face photos that are not shipped with eyeedit:
 
 # How each model looks in use, written after looking at its gallery (runs/<effect>/eval/).
 NOTES: dict[str, str] = {
+    "makeup": (
+        "Plum eyeshadow from the lid toward the crease and a dark liner along the upper lid "
+        "appear on every face, with the skin and lashes around them kept sharp. The liner is "
+        "softer and its wing shorter than drawn, and the shadow is a little lighter on dark "
+        "skin. Masked PSNR is about 5 dB above doing nothing on validation faces: above the "
+        "project's +3 dB bar."
+    ),
     "blue-eyes": (
         "Light and hazel irises turn a convincing blue with their texture kept, and the rest of "
         "the face is untouched (the generator predicts a change; the blend keeps the photo's "
