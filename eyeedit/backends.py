@@ -69,7 +69,8 @@ class OnnxTranslator:
 
 
 def choose_backend(backend: str, device: str) -> str:
-    """Resolve ``auto``: ONNX Runtime on CPU when it is installed, PyTorch otherwise.
+    """Resolve ``auto``: ONNX Runtime on CPU when it (and onnx, for the export) is installed,
+    PyTorch otherwise.
 
     On this project's 2-core CPU, ONNX Runtime ran the generator about 2x faster than eager
     PyTorch fp32 (see `eyeedit bench`); on a GPU, PyTorch keeps the model on the device.
@@ -81,6 +82,7 @@ def choose_backend(backend: str, device: str) -> str:
     if device != "cpu":
         return "torch"
     try:
+        import onnx  # noqa: F401 - the exporter needs it
         import onnxruntime  # noqa: F401
     except ImportError:
         return "torch"
