@@ -21,19 +21,24 @@ def cli() -> None:
     """Edit the eye region of faces with a conditional GAN (pix2pix).
 
     \b
-    Pipeline:
-      samples   write sample faces made from the bundled public-domain astronaut
-      crop      detect faces and write aligned eye-region crops with landmark overlays
-      demo      run the pipeline on the sample face and write the results to a folder
+    Use an effect:
       apply     edit photos with an effect model (detect, align, translate, blend)
-      models    list the effect models found in the model stores
       preview   live webcam (or video file) preview of an effect
-      export    export a model to ONNX
-      eval      score a model on validation pairs beside baselines, with a gallery
-      run       carry out a recipe (pipelines/*.toml): data, train, eval, publish
+      models    list the effect models found in the model stores
+    \b
+    Make an effect:
       prepare   turn real before/after photos into an aligned paired dataset
       synth     draw glasses, eye colour or makeup on plain faces to make paired data
       train     train a pix2pix model on a paired dataset (CPU, GPU, or several via torchrun)
+      eval      score a model on validation pairs beside baselines, with a gallery
+      run       carry out a recipe (pipelines/*.toml): data, train, eval, publish
+      export    export a model to ONNX
+    \b
+    Tools:
+      bench     time every stage on this machine
+      samples   write sample faces made from the bundled public-domain astronaut
+      crop      detect faces and write aligned eye-region crops with landmark overlays
+      demo      apply every effect to the sample face; write a grid and a web page
 
     Run `eyeedit COMMAND --help` for the options of each command.
     """
