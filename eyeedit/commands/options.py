@@ -44,3 +44,29 @@ def runtime_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def require_model(effect: str | None, model_path: Path | None) -> None:
     if effect is None and model_path is None:
         raise click.UsageError("give an effect with --effect NAME (see `eyeedit models`) or a file with --model")
+
+
+def build_dataset(source: Path, out: Path, config: Any, overwrite: bool, workers: int | None, *,
+                  open_dataset: Callable, run: Callable, finish: Callable, render: Callable,
+                  verb: str) -> None:
+    """The shared body of `prepare` and `synth`: open (or resume) OUT, run, finish, summarise.
+
+    Unusable folders are usage errors (exit 2); a write failure mid-run keeps what was
+    finished (exit 1); a dataset without a single pair exits 1.
+    """
+    from ..dataset import DatasetError, InputError
+    from ..ui import fail
+    from ..workers import default_workers
+
+    try:
+        writer, todo = open_dataset(source, out, config, overwrite)
+    except (InputError, DatasetError) as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        run(writer, todo, config, workers or default_workers())
+        info = finish(writer, config)
+    except DatasetError as exc:  # the output stopped taking writes (disk full, read-only, ...)
+        fail(f"{exc}; the pairs finished so far are kept: run again to resume")
+    render(writer, info)
+    if not writer.counts().get("ok"):
+        fail(f"{source}: no pair could be {verb} (reasons in {out / 'report.csv'})")

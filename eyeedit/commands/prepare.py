@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from .options import build_dataset
+
 
 @click.command()
 @click.argument("raw", type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -60,10 +62,7 @@ def prepare(raw: Path, out: Path, region: str, size: str | None, val_fraction: f
     bad options or a RAW/OUT folder that cannot be used.
     """
     from ..config import parse_size, region_spec
-    from ..dataset import DatasetError
-    from ..prepare import InputError, PrepareConfig, finish_dataset, open_dataset
-    from ..workers import default_workers
-    from ..ui import fail
+    from ..prepare import PrepareConfig, finish_dataset, open_dataset
 
     try:
         spec = region_spec(region, parse_size(size) if size else None)
@@ -75,19 +74,8 @@ def prepare(raw: Path, out: Path, region: str, size: str | None, val_fraction: f
     config = PrepareConfig(region=spec, val_fraction=val_fraction, face_index=face_index,
                            max_yaw=max_yaw, max_misalignment=max_misalignment,
                            same_frame=same_frame, output_format=output_format, sides=side_names)
-    try:
-        writer, todo = open_dataset(raw, out, config, overwrite)
-    except (InputError, DatasetError) as exc:
-        raise click.UsageError(str(exc)) from None
-    try:
-        _run(writer, todo, config, workers or default_workers())
-        info = finish_dataset(writer, config)
-    except DatasetError as exc:  # the output stopped taking writes (disk full, read-only, ...)
-        fail(f"{exc}; the pairs finished so far are kept: run again to resume")
-    _render(writer, info)
-    if not writer.counts().get("ok"):
-        fail(f"{raw}: no pair could be prepared (reasons in {out / 'report.csv'})")
-
+    build_dataset(raw, out, config, overwrite, workers, open_dataset=open_dataset, run=_run,
+                  finish=finish_dataset, render=_render, verb="prepared")
 
 def _run(writer, todo, config, workers: int) -> None:  # noqa: ANN001 - types imported lazily
     from ..prepare import run_pairs

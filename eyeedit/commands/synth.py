@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from .options import build_dataset
+
 EFFECT_NAMES = ("glasses", "eye-color", "makeup")
 GLASSES_STYLES = ("round", "rectangular", "browline", "aviator", "cat-eye")
 
@@ -75,14 +77,11 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
     be used.
     """
     from ..config import parse_size
-    from ..dataset import DatasetError
     from ..effects.eye_color import parse_target
     from ..effects.glasses import check_pins
     from ..effects.makeup import check_pins as check_makeup
-    from ..workers import default_workers
     from ..synth import (InputError, SynthConfig, default_region, finish_dataset,
                          open_dataset, read_exclusions)
-    from ..ui import fail
 
     try:
         if effect == "glasses":
@@ -105,19 +104,8 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
                              min_eye_distance=min_eye_distance, exclude=exclude)
     except (ValueError, InputError) as exc:
         raise click.UsageError(str(exc)) from None
-    try:
-        writer, todo = open_dataset(faces, out, config, overwrite)
-    except (InputError, DatasetError) as exc:
-        raise click.UsageError(str(exc)) from None
-    try:
-        _run(writer, todo, config, workers or default_workers())
-        info = finish_dataset(writer, config)
-    except DatasetError as exc:  # the output stopped taking writes (disk full, read-only, ...)
-        fail(f"{exc}; the pairs finished so far are kept: run again to resume")
-    _render(writer, info)
-    if not writer.counts().get("ok"):
-        fail(f"{faces}: no pair could be synthesized (reasons in {out / 'report.csv'})")
-
+    build_dataset(faces, out, config, overwrite, workers, open_dataset=open_dataset, run=_run,
+                  finish=finish_dataset, render=_render, verb="synthesized")
 
 def _run(writer, todo, config, workers: int) -> None:  # noqa: ANN001 - library types, lazily imported
     from ..synth import run_photos
