@@ -33,6 +33,7 @@ from .config import REGIONS, RegionSpec
 from .dataset import (MULTIPLE_FACES, NO_FACE, OK, UNREADABLE, DatasetWriter, InputError, Skip,
                       check_output_outside, pick_face, remove_stale_temp_files, split_of, write_pair)
 from .effects import Pins, get_effect, params_dict
+from .effects.base import TypicalDraws
 from .geometry import fit_crop_from_image, warp_to_crop
 from .imageio import IMAGE_SUFFIXES, ImageError, find_images, read_image
 from .landmarks import Face, detect_faces
@@ -55,6 +56,7 @@ class SynthConfig:
     reverse: bool = False  # A = edited, B = original (e.g. a glasses-removal dataset)
     seed: int = 0
     variants: int = 1
+    variation: bool = True  # False: unpinned parameters at their typical values (TypicalDraws)
     val_fraction: float = 0.1
     style: str | None = None  # glasses shape pinned by --style
     color: str | None = None  # iris colour (eye-color) or rim colour (glasses) pinned by --color
@@ -69,6 +71,8 @@ class SynthConfig:
         get_effect(self.effect)  # ValueError naming the choices
         if self.variants < 1:
             raise ValueError(f"variants must be >= 1, got {self.variants}")
+        if not self.variation and self.variants > 1:
+            raise ValueError("--no-variation renders one look per face: --variants must be 1")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val fraction must be in [0, 1), got {self.val_fraction}")
         for pin in ("style", "material", "tint"):
@@ -195,7 +199,8 @@ def render_pairs(image: np.ndarray, face: Face, photo: Photo, config: SynthConfi
     original = warp_to_crop(image, crop_from_image, spec.size)
     pairs = []
     for v in range(config.variants):
-        params = effect.sample(variant_rng(config.seed, photo.key, v), face, config.pins)
+        rng = variant_rng(config.seed, photo.key, v) if config.variation else TypicalDraws()
+        params = effect.sample(rng, face, config.pins)
         rendered = effect.render(image, face, params)
         edited = warp_to_crop(rendered.image, crop_from_image, spec.size)
         a, b = (edited, original) if config.reverse else (original, edited)
@@ -284,6 +289,7 @@ def finish_dataset(writer: DatasetWriter, config: SynthConfig) -> dict[str, Any]
     return writer.finish(
         config.region, channels=3, source="synth", source_folder=writer.settings["source"],
         effect=config.effect, reverse=config.reverse, seed=config.seed, variants=config.variants,
+        variation=config.variation,
         style=config.style, color=config.color,
     )
 

@@ -11,15 +11,16 @@ from eyeedit.cli import cli
 from eyeedit.config import region_spec
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
+@pytest.fixture(scope="module", params=["transpose", "resize"])
+def model_path(tmp_path_factory, request):
     import torch
 
     from eyeedit.models import GeneratorConfig, build_generator
     from eyeedit.store import save_generator
 
     torch.manual_seed(1)
-    cfg = GeneratorConfig(ngf=8, depth=5)
+    # resize upsampling is exported folded into transposed convs: same output, checked here
+    cfg = GeneratorConfig(ngf=8, depth=5, upsample=request.param, residual=request.param == "resize")
     model = build_generator(cfg)
     # give batch norm non-trivial running statistics, as a trained model has
     model.train()
@@ -98,3 +99,16 @@ def test_damaged_cache_entry_is_exported_again(model_path):
     translate, _ = load_translator(model_path, "onnx")
     out = translate(np.zeros((1, 128, 256, 3), np.uint8))
     assert out.shape == (1, 128, 256, 3) and entry.stat().st_size > 1000
+
+
+def test_bench_reports_every_stage_and_backend_agreement():
+    res = CliRunner().invoke(cli, ["bench", "--no-train", "--repeats", "3", "--json"])
+    assert res.exit_code == 0, res.output
+    inf = json.loads(res.output[res.output.index("{"):])["inference"][0]
+    names = [r["name"] for r in inf["rows"]]
+    for stage in ("Face Mesh (detect)", "align (fit + warp)", "generator torch fp32 eager",
+                  "generator torch fp32", "generator onnx fp32", "un-warp + blend"):
+        assert stage in names
+    assert all(r["median_ms"] > 0 and r["p10_ms"] <= r["median_ms"] <= r["p90_ms"] for r in inf["rows"])
+    assert inf["backend_psnr_db"]["onnx fp32"] >= 45 and inf["backend_psnr_db"]["torch fp32"] >= 45
+    assert inf["fps"] > 0 and inf["speedup_vs_torch_fp32"] > 0

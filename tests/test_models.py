@@ -22,6 +22,7 @@ from eyeedit.models import (
     build_discriminator,
     build_generator,
     dropout_levels,
+    fold_upsampling,
     max_depth,
 )
 
@@ -189,3 +190,29 @@ def test_residual_generator_starts_near_identity_and_covers_the_range():
         assert torch.allclose(g(x), x, atol=1e-6)  # no change predicted: the input comes out exactly
         last.bias.fill_(10.0)  # a saturated change still ends inside [-1, 1]
         assert torch.equal(g(x), torch.ones_like(x))
+
+
+@pytest.mark.parametrize("variant", GEN_VARIANTS, ids=lambda v: "-".join(map(str, v.values())))
+def test_folded_upsampling_gives_the_same_output(variant):
+    g = build_generator(_tiny_gen(**variant))
+    g.train()
+    with torch.no_grad():
+        g(_inputs(g.cfg.in_channels, b=4, seed=1))  # non-trivial batch-norm statistics
+    g.eval()
+    folded = fold_upsampling(g)
+    x = _inputs(g.cfg.in_channels, seed=2)
+    with torch.no_grad():
+        assert (folded(x) - g(x)).abs().max() < 1e-5
+    assert not any(isinstance(m, torch.nn.Upsample) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.Upsample) for m in g.modules()) == (g.cfg.upsample == "resize")
+    def count(model, kind):
+        return sum(isinstance(m, kind) for m in model.modules())
+
+    assert count(folded, torch.nn.ConvTranspose2d) == g.cfg.depth  # one per decoder level
+
+
+def test_fold_refuses_a_conv_it_cannot_fold():
+    from eyeedit.models import _transposed_twin
+
+    with pytest.raises(ValueError, match="3x3 stride-1"):
+        _transposed_twin(torch.nn.Conv2d(4, 4, 5, padding=2))

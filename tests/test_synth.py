@@ -155,6 +155,7 @@ def test_small_faces_are_skipped_with_a_reason(faces_dir, tmp_path):
     (["--effect", "sparkles"], "'sparkles' is not one of"),
     (["--effect", "glasses", "--size", "big"], "WIDTHxHEIGHT"),
     (["--effect", "glasses", "--variants", "0"], "--variants"),
+    (["--effect", "glasses", "--variants", "2", "--no-variation"], "--variants must be 1"),
 ])
 def test_bad_options_are_usage_errors(faces_dir, tmp_path, args, message):
     res = _synth(faces_dir, tmp_path / "out", *args)
@@ -217,3 +218,25 @@ def test_makeup_pins(alice):
     config = SynthConfig(effect="makeup", variants=2, color="plum", liner="#101010")
     params = [p.record["params"] for p in render_pairs(image, face, ALICE, config)]
     assert {(p["shadow_color"], p["liner_color"]) for p in params} == {("#6e3c5a", "#101010")}
+
+
+@pytest.mark.parametrize("effect", EFFECT_NAMES)
+def test_no_variation_gives_the_same_look_whatever_the_seed(effect, alice):
+    image, face = alice
+    region = default_region(effect)
+    steady = [render_pairs(image, face, ALICE, SynthConfig(effect=effect, region=region, seed=s,
+                                                           variation=False))[0] for s in (1, 2)]
+    assert steady[0].record["params"] == steady[1].record["params"]
+    assert np.array_equal(steady[0].b, steady[1].b)
+    varied = render_pairs(image, face, ALICE, SynthConfig(effect=effect, region=region, seed=1))[0]
+    assert varied.record["params"] != steady[0].record["params"]
+    assert not np.array_equal(steady[0].a, steady[0].b)  # the effect is still drawn
+
+
+def test_no_variation_puts_ranges_at_their_middle(alice):
+    image, face = alice
+    config = SynthConfig(effect="glasses", region=default_region("glasses"), style="rectangular",
+                         material="plastic", variation=False)
+    params = render_pairs(image, face, ALICE, config)[0].record["params"]
+    assert params["lens_width"] == pytest.approx((0.38 + 0.45) / 2)
+    assert params["rim_width"] == pytest.approx(0.04) and params["lens_power"] == 1.0

@@ -74,8 +74,8 @@ def _render(report: dict) -> None:
         psnr = ", ".join(f"{k} {v:.1f} dB" for k, v in inf["backend_psnr_db"].items())
         speed = inf["speedup_vs_torch_fp32"]
         out.print(f"end to end {inf['fps']:.1f} FPS with {inf['backend']}"
-                  + (f" ({speed:.2f}x eager PyTorch fp32 on the generator)" if speed else "")
-                  + (f"; output vs PyTorch fp32: {psnr}" if psnr else ""))
+                  + (f" (generator {speed:.2f}x eager PyTorch fp32 as trained)" if speed else "")
+                  + (f"; output vs eager fp32: {psnr}" if psnr else ""))
     if report["training"]:
         table = Table(title="training")
         for col in ("configuration", "precision", "images/s", "vs reference"):

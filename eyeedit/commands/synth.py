@@ -23,6 +23,10 @@ GLASSES_STYLES = ("round", "rectangular", "browline", "aviator", "cat-eye")
               help="Random seed; the same seed gives the same dataset.")
 @click.option("--variants", type=click.IntRange(1, 100), default=1, show_default=True,
               help="Pairs per face, each with different random effect parameters.")
+@click.option("--variation/--no-variation", default=True, show_default=True,
+              help="Vary what is not pinned (sizes, strengths, reflections) at random. Off: every "
+                   "range at its middle, one deterministic look per face, which a model can "
+                   "learn exactly (needs --variants 1).")
 @click.option("--style", type=click.Choice(GLASSES_STYLES), default=None,
               help="Glasses only: use this frame shape for every face [default: random].")
 @click.option("--color", default=None, metavar="NAME|HEX",
@@ -52,7 +56,7 @@ GLASSES_STYLES = ("round", "rectangular", "browline", "aviator", "cat-eye")
               help="Worker processes [default: all cores].")
 @click.option("--overwrite", is_flag=True,
               help="Rebuild OUT from scratch (needed when it was made with other options).")
-def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variants: int,
+def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variants: int, variation: bool,
           style: str | None, color: str | None, material: str | None, tint: str | None, liner: str | None,
           size: str | None, val_fraction: float,
           min_eye_distance: float, exclude_spec: str | None, workers: int | None,
@@ -99,7 +103,8 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
     try:
         exclude = read_exclusions(exclude_spec) if exclude_spec else ()
         config = SynthConfig(effect=effect, region=spec, reverse=reverse, seed=seed,
-                             variants=variants, val_fraction=val_fraction, style=style,
+                             variants=variants, variation=variation, val_fraction=val_fraction,
+                             style=style,
                              color=color, material=material, tint=tint, liner=liner,
                              min_eye_distance=min_eye_distance, exclude=exclude)
     except (ValueError, InputError) as exc:

@@ -15,7 +15,9 @@ Convention
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -158,3 +160,23 @@ def jitter_color(rng: np.random.Generator, rgb: tuple[int, int, int], amount: fl
     """A colour near ``rgb``: each channel moved by up to ``amount`` (0-255 scale)."""
     moved = np.clip(np.asarray(rgb, np.float64) + rng.uniform(-amount, amount, 3), 0, 255)
     return tuple(int(round(c)) for c in moved)
+
+
+class TypicalDraws:
+    """Stands in for ``np.random.Generator`` when variation is off (`synth --no-variation`).
+
+    Every range gives its middle, every probability test its first branch and every choice its
+    first option, so the rendered look becomes a
+    function of the face alone: a model trained on such pairs can learn it exactly instead of
+    averaging over lens sizes or strengths it has no way to see in the input.
+    """
+
+    def uniform(self, low: float = 0.0, high: float = 1.0, size: int | None = None) -> float | np.ndarray:
+        mid = (low + high) / 2
+        return mid if size is None else np.full(size, mid)
+
+    def random(self) -> float:
+        return 0.0
+
+    def choice(self, options: Sequence[Any]) -> Any:
+        return options[0]
