@@ -33,7 +33,10 @@ import click
 @click.option("--n-layers", default=3, show_default=True, help="PatchGAN depth (3: 70x70 patches).")
 @click.option("--discriminator", "d_kind", type=click.Choice(["patch", "pixel"]), default="patch",
               show_default=True, help="PatchGAN, or per-pixel (1x1) discriminator.")
-@click.option("--jitter", default=1.12, show_default=True, help="Scale-up before the random crop (1: no jitter).")
+@click.option("--jitter", type=click.FloatRange(1.0), default=1.0, show_default=True,
+              help="Scale-up before a random crop back to size (pix2pix: 1.12). Off by default: "
+                   "aligned crops are not rescaled at inference, and a jittered model draws its "
+                   "edit too large.")
 @click.option("--flip/--no-flip", default=True, show_default=True,
               help="Random horizontal flips (turn off for edits that are not left-right symmetric).")
 @click.option("--seed", default=0, show_default=True, help="Random seed (CPU runs reproduce exactly).")
