@@ -172,3 +172,13 @@ def test_bad_model_files_are_refused(env, photos, tmp_path, kind):
     assert res.exit_code == 1
     assert str(bad) in res.output and "Traceback" not in res.output
     assert not (tmp_path / "o.jpg").exists()
+
+
+def test_models_table_summarises_validation_as_masked_psnr_over_identity():
+    from eyeedit.commands.models import _validation_summary
+
+    assert _validation_summary({"val_psnr_mask": 22.3, "identity_psnr_mask": 14.5, "val_l1": 0.01}) == \
+        "masked PSNR 22.3 dB (+7.8 over identity)"
+    assert _validation_summary({"val_psnr": 21.5, "val_l1": 0.04, "val_ssim": 0.8, "x": 1}) == \
+        "val_psnr 21.5, val_l1 0.04, val_ssim 0.8"
+    assert _validation_summary({}) == "-"

@@ -44,10 +44,18 @@ def models(as_json: bool) -> None:
     for col in ("effect", "source", "size", "region", "validation", "path"):
         table.add_column(col)
     for r in rows:
-        m = r["metrics"]
-        val = ", ".join(f"{k} {v:.3g}" for k, v in m.items() if isinstance(v, (int, float))) or "-"
+        val = _validation_summary(r["metrics"])
         name = r["effect"] if r["active"] else f"[dim]{r['effect']} (shadowed)[/]"
         table.add_row(name, r["source"], f"{r['bytes'] / 1e6:.1f} MB", r["region"], val, r["path"])
     out.print(table)
     if not rows:
         out.print("No models found. Train one with `eyeedit train PAIRS --out runs/NAME --effect NAME`.")
+
+
+def _validation_summary(metrics: dict) -> str:
+    """The figure that says most about a model: masked PSNR beside doing nothing, when known."""
+    model, identity = metrics.get("val_psnr_mask"), metrics.get("identity_psnr_mask")
+    if isinstance(model, (int, float)) and isinstance(identity, (int, float)):
+        return f"masked PSNR {model:.1f} dB ({model - identity:+.1f} over identity)"
+    shown = [f"{k} {v:.3g}" for k, v in metrics.items() if isinstance(v, (int, float))][:3]
+    return ", ".join(shown) or "-"
