@@ -33,7 +33,7 @@ import numpy as np
 
 from . import __version__
 from .config import RegionSpec
-from .imageio import ImageError, atomic_write, write_failure, write_image, write_text
+from .imageio import ImageError, atomic_write, remove_temp_files, write_failure, write_image, write_text
 from .landmarks import Face
 
 DATASET_FORMAT = "eyeedit-pairs/1"
@@ -94,9 +94,7 @@ def check_output_outside(inputs: list[Path], out: Path) -> None:
 
 def remove_stale_temp_files(root: Path, folders: Iterable[str] = SPLITS) -> None:
     """Delete ``.*.tmp`` files a killed run left in the output folders (atomic writes in flight)."""
-    for sub in (root / f for f in folders):
-        for tmp in sub.rglob(".*.tmp") if sub.is_dir() else []:
-            tmp.unlink(missing_ok=True)
+    remove_temp_files(*(root / f for f in folders))
 
 
 def split_of(key: str, val_fraction: float) -> str:

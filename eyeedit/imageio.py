@@ -121,8 +121,8 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
 def atomic_write(path: str | os.PathLike, mode: str = "wb", durable: bool = False) -> Iterator:
     """Open a temp file beside ``path`` and rename it over ``path`` only if the block succeeds.
 
-    Readers never see a partial file, and a killed process leaves at most a ``.tmp`` file that
-    the next run ignores and overwrites. ``durable`` also flushes the data to disk before the
+    Readers never see a partial file, and a killed process leaves at most a hidden
+    ``.NAME.*.tmp`` file, which the next run removes with :func:`remove_temp_files`. ``durable`` also flushes the data to disk before the
     rename (survives a power cut); it costs ~4 ms a file here, so it is kept for model files
     and checkpoints rather than every crop.
     """
@@ -142,6 +142,15 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", durable: bool = Fals
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def remove_temp_files(*folders: Path, recursive: bool = True) -> None:
+    """Delete the ``.NAME.*.tmp`` files that atomic writes in flight left in ``folders`` when
+    their process was killed."""
+    for folder in folders:
+        if folder.is_dir():
+            for tmp in folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
 
 
 def _umask() -> int:

@@ -34,7 +34,7 @@ from torch.utils.data import DistributedSampler
 from . import checkpoints as ckpt
 from . import store
 from .data import PairData, PairSet, augment, images_to_tensor, load_pairs, tensor_to_images
-from .imageio import write_image, write_text
+from .imageio import remove_temp_files, write_image, write_text
 from .losses import (
     GAN_LOSSES,
     discriminator_fake_loss,
@@ -473,6 +473,8 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
     if rt.is_main:
         if overwrite and resume_from is None:
             _clear_run(paths)
+        # Files a killed run was writing; only our own folders, never the user's --out tree.
+        remove_temp_files(paths.root, paths.checkpoints, paths.root / "samples", recursive=False)
         paths.checkpoints.mkdir(parents=True, exist_ok=True)
         write_text(paths.root / "config.json", json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
     state = build_state(cfg, rt)

@@ -281,8 +281,15 @@ def test_resume_after_sigkill_matches_uninterrupted_run(reference_run, pairs_dir
     assert died.returncode == -9
     assert not (out / "model.safetensors").exists()
     assert max(p.name for p in (out / "checkpoints").iterdir()) == "step_00000004.safetensors"
+    # what a kill during an atomic write leaves, and a hidden file of the user's nested deeper
+    leftovers = [out / "checkpoints" / ".step_00000005.safetensors.k2j4.tmp", out / ".config.json.x1.tmp"]
+    for f in leftovers:
+        f.write_bytes(b"half a file")
+    (out / "notes").mkdir()
+    (out / "notes" / ".mine.tmp").write_text("not eyeedit's")
     resumed = CliRunner().invoke(cli, [*args, "--resume"])
     assert resumed.exit_code == 0, resumed.output
+    assert not any(f.exists() for f in leftovers) and (out / "notes" / ".mine.tmp").exists()
     assert read_metadata(out / "model.safetensors")["training"]["steps"] == TOTAL_STEPS
     ref, got = _weights(reference_run), _weights(out)
     assert all(torch.equal(ref[k], got[k]) for k in ref)
