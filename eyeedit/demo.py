@@ -53,23 +53,30 @@ def _crops(image: np.ndarray, face: Face, out: Path) -> list[Path]:
 
 
 def _effects(image: np.ndarray, out: Path) -> list[tuple[str, Path, np.ndarray]]:
-    """Step 2: every available effect applied to the photo (one model per name, lookup order)."""
+    """Step 2: every available effect applied to the photo (one model per name, lookup order).
+
+    Each is named by its effect, plus where it came from when that is not the package (a
+    model you trained and installed as `glasses` replaces the shipped one, and says so).
+    """
     from .editor import Editor
     from .store import list_models
 
     done: list[tuple[str, Path, np.ndarray]] = []
+    seen: set[str] = set()
     for entry in list_models():
-        if entry.effect in {name for name, _, _ in done}:
+        if entry.effect in seen:
             continue  # shadowed by a model earlier in the lookup order
+        seen.add(entry.effect)
         edited = Editor.load(entry.effect, entry.path).edit(image)
-        done.append((entry.effect, write_image(out / f"astronaut_{entry.effect}.png", edited), edited))
+        label = entry.effect if entry.source == "package" else f"{entry.effect} ({entry.source})"
+        done.append((label, write_image(out / f"astronaut_{entry.effect}.png", edited), edited))
     return done
 
 
-def _page(out: Path, effects: list[str]) -> Path:
+def _page(out: Path, effects: list[tuple[str, Path]]) -> Path:
     """Step 3: a static page with the grid, the crops and each effect."""
-    items = "".join(f"<figure><img src='astronaut_{html.escape(e)}.png' width='384'>"
-                    f"<figcaption>{html.escape(e)}</figcaption></figure>" for e in effects)
+    items = "".join(f"<figure><img src='{html.escape(p.name)}' width='384'>"
+                    f"<figcaption>{html.escape(e)}</figcaption></figure>" for e, p in effects)
     page = ("<!doctype html><meta charset='utf-8'><title>eyeedit demo</title>"
             "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}"
             "figure{display:inline-block;margin:6px}</style>"
@@ -97,5 +104,5 @@ def run_demo(out_dir: str | Path) -> DemoResult:
     tiles += [labelled(fit_height(edited[box], 256), name) for name, _, edited in effects]
     grid_path = write_image(out / "grid.png", grid([tiles]))
     files += [p for _, p, _ in effects] + [grid_path]
-    index = _page(out, [name for name, _, _ in effects])
+    index = _page(out, [(name, path) for name, path, _ in effects])
     return DemoResult(files + [index], [name for name, _, _ in effects], index, grid_path)

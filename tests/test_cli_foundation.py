@@ -65,3 +65,17 @@ def test_demo_writes_aligned_crop(tmp_path, monkeypatch):
     page = (tmp_path / "index.html").read_text()
     assert all(f"astronaut_{e}.png" in page for e in shipped)
     assert read_image(tmp_path / "grid.png").shape[1] >= 256 * (1 + len(shipped)) * 0.5
+
+
+def test_demo_names_a_model_that_replaces_a_shipped_one(tmp_path, monkeypatch):
+    from eyeedit.store import PACKAGE_MODELS, install_model
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("EYEEDIT_MODELS", raising=False)
+    install_model(PACKAGE_MODELS / "makeup.safetensors", "glasses")  # a user's own "glasses"
+    res = CliRunner().invoke(cli, ["demo", "-o", str(tmp_path / "demo")])
+    assert res.exit_code == 0, res.output
+    page = (tmp_path / "demo" / "index.html").read_text()
+    assert "<figcaption>glasses (user)</figcaption>" in page
+    assert "<figcaption>makeup</figcaption>" in page
