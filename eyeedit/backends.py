@@ -102,8 +102,13 @@ def _cached_session(path: str | Path) -> Any:
 
 
 def load_translator(path: str | Path, backend: str = "auto", device: str = "cpu",
-                    precision: str = "fp32") -> tuple[TorchTranslator | OnnxTranslator, dict[str, Any]]:
-    """(translator, model metadata) for a model file, on the chosen backend."""
+                    precision: str = "fp32", fold: bool = True,
+                    ) -> tuple[TorchTranslator | OnnxTranslator, dict[str, Any]]:
+    """(translator, model metadata) for a model file, on the chosen backend.
+
+    ``fold=False`` keeps the PyTorch network exactly as trained (the benchmark's baseline);
+    folding gives the same output with about half the multiply-adds.
+    """
     from .store import load_generator, read_metadata
 
     chosen = choose_backend(backend, device)
@@ -124,6 +129,7 @@ def load_translator(path: str | Path, backend: str = "auto", device: str = "cpu"
     from .models import fold_upsampling
 
     model, meta = load_generator(path, device="cpu")
-    model = fold_upsampling(model)  # same output, about half the multiply-adds
+    if fold:
+        model = fold_upsampling(model)
     in_channels = int(meta["generator"].get("in_channels", 3))
     return TorchTranslator(model, in_channels, device, precision), meta

@@ -66,7 +66,6 @@ def bench_inference(model_path: Path | None, size: tuple[int, int], repeats: int
     from .editor import Editor, FaceEdit
     from .geometry import fit_crop_from_image, warp_to_crop
     from .landmarks import FaceMeshDetector
-    from .store import load_generator
 
     frame = bench_frame(size)
     detector = FaceMeshDetector(max_faces=1, video=False)
@@ -76,8 +75,8 @@ def bench_inference(model_path: Path | None, size: tuple[int, int], repeats: int
     face = faces[0]
     model_path = model_path or _random_model()
     # The baseline: eager fp32 PyTorch on the network exactly as trained (upsampling not folded).
-    trained, meta = load_generator(model_path)
-    translators: dict[str, Any] = {BASELINE: TorchTranslator(trained, int(meta["generator"].get("in_channels", 3)))}
+    translators: dict[str, Any] = {}
+    translators[BASELINE], meta = load_translator(model_path, "torch", "cpu", "fp32", fold=False)
     for backend, precision in (("torch", "fp32"), ("torch", "bf16"), ("onnx", "fp32")):
         try:
             translators[f"{backend} {precision}"], meta = load_translator(model_path, backend, "cpu", precision)

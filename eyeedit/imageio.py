@@ -122,9 +122,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", durable: bool = Fals
     """Open a temp file beside ``path`` and rename it over ``path`` only if the block succeeds.
 
     Readers never see a partial file, and a killed process leaves at most a hidden
-    ``.NAME.*.tmp`` file, which the next run removes with :func:`remove_temp_files`. ``durable`` also flushes the data to disk before the
-    rename (survives a power cut); it costs ~4 ms a file here, so it is kept for model files
-    and checkpoints rather than every crop.
+    ``.NAME.*.tmp`` file, which the next run removes with :func:`remove_temp_files`.
+    ``durable`` also flushes the data to disk before the rename (survives a power cut); it
+    costs ~4 ms a file here, so it is kept for model files and checkpoints rather than every
+    crop.
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)

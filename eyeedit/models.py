@@ -316,11 +316,9 @@ def fold_upsampling(model: UNetGenerator) -> UNetGenerator:
     folded = copy.deepcopy(model).eval()
     for level in folded.up:
         layers = list(level)
-        for i, layer in enumerate(layers[:-1]):
-            if isinstance(layer, nn.Upsample) and isinstance(layers[i + 1], nn.Conv2d):
-                layers[i], layers[i + 1] = nn.Identity(), _transposed_twin(layers[i + 1])
-        for i, layer in enumerate(layers):
-            level[i] = layer
+        for i, (layer, after) in enumerate(zip(layers, layers[1:])):
+            if isinstance(layer, nn.Upsample) and isinstance(after, nn.Conv2d):
+                level[i], level[i + 1] = nn.Identity(), _transposed_twin(after)
     return folded
 
 

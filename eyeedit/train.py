@@ -47,6 +47,7 @@ from .models import DiscriminatorConfig, GeneratorConfig, build_discriminator, b
 from .plots import plot_curves
 from .runtime import Runtime
 
+
 class RunError(Exception):
     """The run folder or its checkpoint cannot be used as asked (one-line message)."""
 

@@ -77,6 +77,7 @@ def prepare(raw: Path, out: Path, region: str, size: str | None, val_fraction: f
     build_dataset(raw, out, config, overwrite, workers, open_dataset=open_dataset, run=_run,
                   finish=finish_dataset, render=_render, verb="prepared")
 
+
 def _run(writer, todo, config, workers: int) -> None:  # noqa: ANN001 - types imported lazily
     from ..prepare import run_pairs
     from ..ui import console, progress, warn

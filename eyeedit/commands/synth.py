@@ -112,6 +112,7 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
     build_dataset(faces, out, config, overwrite, workers, open_dataset=open_dataset, run=_run,
                   finish=finish_dataset, render=_render, verb="synthesized")
 
+
 def _run(writer, todo, config, workers: int) -> None:  # noqa: ANN001 - library types, lazily imported
     from ..synth import run_photos
     from ..ui import console, progress, warn

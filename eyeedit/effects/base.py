@@ -166,9 +166,9 @@ class TypicalDraws:
     """Stands in for ``np.random.Generator`` when variation is off (`synth --no-variation`).
 
     Every range gives its middle, every probability test its first branch and every choice its
-    first option, so the rendered look becomes a
-    function of the face alone: a model trained on such pairs can learn it exactly instead of
-    averaging over lens sizes or strengths it has no way to see in the input.
+    first option, so the rendered look becomes a function of the face alone: a model trained on
+    such pairs can learn it exactly instead of averaging over lens sizes or strengths it has no
+    way to see in the input.
     """
 
     def uniform(self, low: float = 0.0, high: float = 1.0, size: int | None = None) -> float | np.ndarray:

@@ -30,6 +30,7 @@ METAL_COLORS = {"gold": "#b89858", "silver": "#b8babe", "gunmetal": "#55585e", "
                 "rose-gold": "#b47c68"}
 PLASTIC_COLORS = {"black": "#141414", "tortoise": "#4a2c1a", "havana": "#6b4428", "navy": "#1c2640",
                   "burgundy": "#561c28", "grey": "#55565a", "olive": "#3d3f2a"}
+CLEAR_LENS = "#c8d2dc"  # the colour a clear lens gives, at a low alpha
 TINTS = {"grey": "#3c4046", "brown": "#5a3f28", "green": "#2f4a36", "blue": "#2c4a6e", "rose": "#9a5a62"}
 
 # (superellipse exponent, height / width) per style; the exponent squares the corners off.
@@ -85,7 +86,7 @@ def sample_params(rng: np.random.Generator, face: Face, style: str | None = None
     lens_width = float(rng.uniform(*_HALF_WIDTHS[style]))
     tint_color, alpha = _sample_tint(rng)
     if tint == "clear":
-        tint_color, alpha = "#c8d2dc", 0.03
+        tint_color, alpha = CLEAR_LENS, 0.03
     elif tint is not None:
         tint_color, alpha = TINTS[tint], 0.25
     return GlassesParams(
@@ -126,7 +127,7 @@ def _sample_material(rng: np.random.Generator, style: str) -> str:
 def _sample_tint(rng: np.random.Generator) -> tuple[str, float]:
     roll = rng.random()
     if roll < 0.65:  # clear lenses still dull the eye a little (anti-reflective coating, dust)
-        return "#c8d2dc", float(rng.uniform(0.0, 0.06))
+        return CLEAR_LENS, float(rng.uniform(0.0, 0.06))
     tint = TINTS[str(rng.choice(list(TINTS)))]
     return tint, float(rng.uniform(0.12, 0.3) if roll < 0.9 else rng.uniform(0.4, 0.6))
 
