@@ -72,11 +72,31 @@ def _expand(item: Path) -> Iterator[tuple[Path, Path]]:
 
 
 def check_not_overwriting_inputs(jobs: list[Job]) -> None:
-    """Refuse a plan that would write over any of its own inputs."""
+    """Refuse a plan that would write over any of its own inputs, or write two inputs to one
+    output (the second would silently replace the first)."""
     sources = [j.source for j in jobs]
     for job in jobs:
         if any(same_file(job.target, s) for s in sources):
             raise ValueError(f"{job.target}: output would overwrite an input photo")
+    claimed: dict[str, Job] = {}
+    for job in jobs:
+        key = os.path.normcase(os.path.abspath(job.target))
+        first = claimed.setdefault(key, job)
+        if first is not job:
+            raise ValueError(f"{job.target}: both {first.source} and {job.source} would be written "
+                             "here; give them separate output folders")
+
+
+def unique_jobs(jobs: list[Job]) -> list[Job]:
+    """Drop repeats of the same input file with the same output (``apply a.jpg a.jpg``)."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for job in jobs:
+        key = (os.path.realpath(job.source), os.path.normcase(os.path.abspath(job.target)))
+        if key not in seen:
+            seen.add(key)
+            kept.append(job)
+    return kept
 
 
 def side_by_side(before: np.ndarray, after: np.ndarray) -> np.ndarray:

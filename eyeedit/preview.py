@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from .editor import Editor
-from .imageio import write_failure
+from .imageio import same_file, write_failure
 from .landmarks import FaceMeshDetector
 from .tracking import FaceTracker, SmoothingConfig
 
@@ -41,6 +41,13 @@ class PreviewConfig:
     max_frames: int | None = None
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     smooth: bool = True
+
+
+def check_output(cfg: PreviewConfig) -> None:
+    """Refuse a recording that would replace the video it is made from (also through a link or
+    another spelling of the path): the input would be gone once the recording is renamed."""
+    if cfg.output is not None and cfg.video is not None and same_file(cfg.output, cfg.video):
+        raise SourceError(f"{cfg.output}: recording would overwrite the input video {cfg.video}")
 
 
 def open_capture(cfg: PreviewConfig) -> cv2.VideoCapture:
@@ -195,6 +202,7 @@ def run_preview(editor: Editor, cfg: PreviewConfig,
     ``on_frame`` is called after each frame with the previewer (its tracker holds the current
     crops), e.g. to drive a progress bar or to measure stability.
     """
+    check_output(cfg)
     cap = open_capture(cfg)
     fps_in = cap.get(cv2.CAP_PROP_FPS) or 30.0
     reader = LatestFrame(cap, fps_in if cfg.video is not None else None) if (cfg.sync or cfg.video is None) else None

@@ -182,3 +182,25 @@ def test_models_table_summarises_validation_as_masked_psnr_over_identity():
     assert _validation_summary({"val_psnr": 21.5, "val_l1": 0.04, "val_ssim": 0.8, "x": 1}) == \
         "val_psnr 21.5, val_l1 0.04, val_ssim 0.8"
     assert _validation_summary({}) == "-"
+
+
+@pytest.mark.parametrize("layout", ["files", "folders"])
+def test_two_inputs_never_share_one_output(env, tmp_path, layout):
+    """x/p.jpg and y/p.jpg both map to out/p.jpg: refused before anything is written."""
+    astro = sample_images()["astronaut"]
+    for side in "xy":
+        write_image(tmp_path / side / "p.jpg", astro)
+    inputs = [tmp_path / "x" / "p.jpg", tmp_path / "y" / "p.jpg"] if layout == "files" else [
+        tmp_path / "x", tmp_path / "y"]
+    res = CliRunner().invoke(cli, ["apply", *map(str, inputs), "-e", "tiny", "-o", str(tmp_path / "out")])
+    assert res.exit_code == 2, res.output
+    assert str(tmp_path / "x" / "p.jpg") in res.output and str(tmp_path / "y" / "p.jpg") in res.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_same_input_twice_is_edited_once(env, photos, tmp_path):
+    astro = photos / "astro.jpg"
+    res = CliRunner().invoke(cli, ["apply", str(astro), str(photos / ".." / "in" / "astro.jpg"),
+                                   "-e", "tiny", "-o", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["astro.jpg"]

@@ -146,3 +146,31 @@ def test_blinks_do_not_move_the_crop(astronaut, astronaut_face):
         moves[smooth] = np.linalg.norm(np.diff(np.array(corners), axis=0), axis=2).max()
     assert moves[True] < 0.5  # pixels per frame; the eyes are 42 px apart
     assert moves[True] < 0.25 * moves[False]
+
+
+@pytest.mark.parametrize("spelling", ["same", "link", "dotted"])
+def test_recording_never_replaces_its_input_video(clip, tmp_path, spelling):
+    import hashlib
+    import os
+    import shutil
+
+    from click.testing import CliRunner
+
+    from eyeedit.cli import cli
+
+    video = tmp_path / "v.avi"
+    shutil.copy(clip[0], video)
+    before = hashlib.sha256(video.read_bytes()).hexdigest()
+    if spelling == "link":
+        output = tmp_path / "link.avi"
+        os.symlink(video, output)
+    else:
+        output = video if spelling == "same" else tmp_path / "." / ".." / tmp_path.name / "v.avi"
+    editor = Editor(tint, region_spec("eyes"), EditOptions(max_faces=1))
+    with pytest.raises(SourceError, match="overwrite the input video"):
+        run_preview(editor, PreviewConfig(video=video, output=output, headless=True, sync=False))
+    res = CliRunner().invoke(cli, ["preview", "-e", "glasses", "--video", str(video), "--headless",
+                                   "--no-sync", "--output", str(output)])
+    assert res.exit_code == 2 and "overwrite the input video" in res.output, res.output
+    assert hashlib.sha256(video.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["v.avi"] + (["link.avi"] if spelling == "link" else []))

@@ -42,7 +42,7 @@ def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None,
     Exit status: 0 when every input was edited (or kept with --keep-unedited), 1 when some
     failed (a summary table says why), 2 on usage errors.
     """
-    from ..apply import apply_one, check_not_overwriting_inputs, plan_jobs
+    from ..apply import apply_one, check_not_overwriting_inputs, plan_jobs, unique_jobs
     from ..config import EditOptions
     from ..editor import Editor
     from ..store import ModelError
@@ -50,7 +50,7 @@ def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None,
 
     require_model(effect, model_path)
     try:
-        jobs = plan_jobs(list(inputs), out, effect or (model_path.stem if model_path else "edit"))
+        jobs = unique_jobs(plan_jobs(list(inputs), out, effect or (model_path.stem if model_path else "edit")))
         check_not_overwriting_inputs(jobs)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -49,7 +49,7 @@ def preview(effect: str | None, model_path: Path | None, camera: int, video: Pat
     """
     from ..config import EditOptions
     from ..editor import Editor
-    from ..preview import PreviewConfig, SourceError, run_preview
+    from ..preview import PreviewConfig, SourceError, check_output, run_preview
     from ..store import ModelError
     from ..tracking import SmoothingConfig
     from ..ui import console, fail
@@ -61,6 +61,10 @@ def preview(effect: str | None, model_path: Path | None, camera: int, video: Pat
     cfg = PreviewConfig(camera=camera, video=video, output=output, headless=headless, sync=not no_sync,
                         view=view, max_frames=max_frames,
                         smoothing=SmoothingConfig(min_cutoff=min_cutoff, beta=beta), smooth=not no_smooth)
+    try:
+        check_output(cfg)
+    except SourceError as exc:
+        raise click.UsageError(str(exc)) from None
     try:
         editor = Editor.load(effect or "", model_path, backend=backend, device=device, options=options)
         stats = run_preview(editor, cfg)
