@@ -15,7 +15,7 @@ __all__ = ["Editor", "__version__"]
 def __getattr__(name: str) -> Any:
     # Imported lazily so that `import eyeedit` (and `eyeedit --help`) stay fast.
     if name == "Editor":
-        from .editor import Editor
+        from eyeedit.editing.editor import Editor
 
         return Editor
     raise AttributeError(name)

@@ -1,6 +1,6 @@
 """`python -m eyeedit` runs the CLI (also how `torchrun -m eyeedit train` starts workers)."""
 
-from .cli import main
+from eyeedit.cli.main import main
 
 if __name__ == "__main__":
     main()

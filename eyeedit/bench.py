@@ -44,7 +44,7 @@ def measure(name: str, fn: Callable[[], Any], repeats: int = 20, warmup: int = 3
 
 def bench_frame(size: tuple[int, int]) -> np.ndarray:
     """A (H, W, 3) test frame of ``size`` with the sample face at a webcam-like scale."""
-    from .samples import astronaut, moving_face_video
+    from eyeedit.data.samples import astronaut, moving_face_video
 
     w, h = size
     face = astronaut()
@@ -61,11 +61,12 @@ BASELINE = "torch fp32 eager"  # what backend speed-ups are measured against
 
 def bench_inference(model_path: Path | None, size: tuple[int, int], repeats: int = 20) -> dict[str, Any]:
     """Per-stage timings of the editor and the generator on each backend and precision."""
-    from .backends import OnnxTranslator, TorchTranslator, load_translator
-    from .config import EditOptions, RegionSpec
-    from .editor import Editor, FaceEdit
-    from .geometry import fit_crop_from_image, warp_to_crop
-    from .landmarks import FaceMeshDetector
+    from eyeedit.editing.backends import OnnxTranslator, TorchTranslator, load_translator
+    from eyeedit.editing.editor import EditOptions
+    from eyeedit.regions import RegionSpec
+    from eyeedit.editing.editor import Editor, FaceEdit
+    from eyeedit.geometry import fit_crop_from_image, warp_to_crop
+    from eyeedit.landmarks import FaceMeshDetector
 
     frame = bench_frame(size)
     detector = FaceMeshDetector(max_faces=1, video=False)
@@ -131,9 +132,9 @@ def _random_model() -> Path:
 
     import torch
 
-    from .config import region_spec
-    from .models import GeneratorConfig, build_generator
-    from .store import save_generator
+    from eyeedit.regions import region_spec
+    from eyeedit.model.networks import GeneratorConfig, build_generator
+    from eyeedit.model.store import save_generator
 
     torch.manual_seed(0)
     cfg = GeneratorConfig(ngf=16, depth=7, upsample="resize", residual=True)  # as in pipelines/*.toml
@@ -171,10 +172,12 @@ def bench_training(case: TrainCase, precision: str = "auto", steps: int = 10,
     """Images/s of whole training steps (augmentation, D and G updates) on random pairs."""
     import torch
 
-    from .data import augment, images_to_tensor
-    from .models import DiscriminatorConfig, GeneratorConfig
-    from .runtime import setup_runtime
-    from .train import TrainConfig, build_state, train_step
+    from eyeedit.model.tensors import images_to_tensor
+
+    from eyeedit.data.loader import augment
+    from eyeedit.model.networks import DiscriminatorConfig, GeneratorConfig
+    from eyeedit.training.runtime import setup_runtime
+    from eyeedit.training.train import TrainConfig, build_state, train_step
 
     rt = setup_runtime("auto", precision)
     cfg = TrainConfig(size=case.size, generator=GeneratorConfig(ngf=case.ngf, depth=case.depth,
@@ -223,7 +226,7 @@ def machine() -> dict[str, Any]:
             model = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "")
     except OSError:
         pass
-    from .runtime import cpu_supports_bf16
+    from eyeedit.training.runtime import cpu_supports_bf16
 
     return {"cpu": model or platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "bf16": cpu_supports_bf16(), "date": time.strftime("%Y-%m-%d")}

@@ -14,12 +14,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .config import REGIONS
-from .geometry import fit_crop_from_image, warp_to_crop
-from .imageio import write_image, write_text
-from .landmarks import Face, detect_faces
-from .samples import astronaut
-from .viz import draw_face, fit_height, grid
+from eyeedit.regions import REGIONS
+from eyeedit.geometry import fit_crop_from_image, warp_to_crop
+from eyeedit.imageio import write_image, write_text
+from eyeedit.landmarks import Face, detect_faces
+from eyeedit.data.samples import astronaut
+from eyeedit.viz import draw_face, fit_height, grid
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,8 @@ def _effects(image: np.ndarray, out: Path) -> list[tuple[str, Path, np.ndarray]]
     Each is named by its effect, plus where it came from when that is not the package (a
     model you trained and installed as `glasses` replaces the shipped one, and says so).
     """
-    from .editor import Editor
-    from .store import list_models
+    from eyeedit.editing.editor import Editor
+    from eyeedit.model.store import list_models
 
     done: list[tuple[str, Path, np.ndarray]] = []
     seen: set[str] = set()

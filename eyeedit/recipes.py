@@ -202,7 +202,7 @@ def _decide(step: StepPlan, same: bool) -> tuple[list[str], str]:
 
 def _run_step(step: StepPlan, argv: list[str], invoke: Any) -> None:
     if step.step == "publish":
-        from .store import install_model
+        from eyeedit.model.store import install_model
 
         install_model(Path(argv[1]), argv[2])
         return
@@ -214,7 +214,7 @@ def _run_step(step: StepPlan, argv: list[str], invoke: Any) -> None:
 def _invoke_cli(argv: list[str]) -> int:
     import click
 
-    from .cli import cli
+    from eyeedit.cli.main import cli
 
     try:
         cli.main(args=argv, prog_name="eyeedit", standalone_mode=False)
@@ -226,6 +226,6 @@ def _invoke_cli(argv: list[str]) -> int:
 
 
 def _save_state(path: Path, state: dict[str, Any]) -> None:
-    from .imageio import write_text
+    from eyeedit.imageio import write_text
 
     write_text(path, json.dumps(state, indent=2, sort_keys=True))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .geometry import crop_box, invert, transform_points
-from .landmarks import EYE_CORNERS, Face
+from eyeedit.geometry import crop_box, invert, transform_points
+from eyeedit.landmarks import EYE_CORNERS, Face
 
 
 def draw_face(image: np.ndarray, face: Face, crop_from_image: np.ndarray | None = None,

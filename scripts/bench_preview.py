@@ -3,7 +3,7 @@
     python scripts/bench_preview.py                          # every shipped model, 640x480 and 1280x720
     python scripts/bench_preview.py --effects glasses --sizes 640x480 --frames 300
 
-Each clip is the sample face drifting (eyeedit.samples.moving_face_video) at a webcam-like scale;
+Each clip is the sample face drifting (eyeedit.data.samples.moving_face_video) at a webcam-like scale;
 the preview runs headless and processes every frame (no-sync), so the figure is the sustained
 end-to-end rate: Face Mesh tracking, smoothing, alignment, the generator, un-warp and blend,
 and the BGR/RGB conversions. Prints a table; --json FILE also writes the figures.
@@ -18,11 +18,13 @@ from pathlib import Path
 
 import cv2
 
-from eyeedit.config import EditOptions, parse_size
-from eyeedit.editor import Editor
-from eyeedit.preview import PreviewConfig, run_preview
-from eyeedit.samples import astronaut, moving_face_video, write_video
-from eyeedit.store import PACKAGE_MODELS
+from eyeedit.editing.editor import EditOptions
+
+from eyeedit.regions import parse_size
+from eyeedit.editing.editor import Editor
+from eyeedit.editing.preview import PreviewConfig, run_preview
+from eyeedit.data.samples import astronaut, moving_face_video, write_video
+from eyeedit.model.store import PACKAGE_MODELS
 
 
 def clip(size: tuple[int, int], frames: int, folder: Path) -> Path:

@@ -38,7 +38,7 @@ def rss_mb() -> float:
 
 def write_long_video(path: Path, frames: int, size: tuple[int, int], fps: float = 30.0) -> Path:
     """An MJPG .avi of ``frames`` frames: one ``LOOP``-frame cycle written over and over."""
-    from eyeedit.samples import astronaut, moving_face_video
+    from eyeedit.data.samples import astronaut, moving_face_video
 
     cycle, _ = moving_face_video(astronaut(), LOOP, size=size, seed=0)
     w, h = size
@@ -53,9 +53,9 @@ def tiny_model(path: Path) -> Path:
     """A random ngf=8 generator saved as a real model file (its output is noise; cost is real)."""
     import torch
 
-    from eyeedit.config import region_spec
-    from eyeedit.models import GeneratorConfig, build_generator
-    from eyeedit.store import save_generator
+    from eyeedit.regions import region_spec
+    from eyeedit.model.networks import GeneratorConfig, build_generator
+    from eyeedit.model.store import save_generator
 
     torch.manual_seed(0)
     cfg, spec = GeneratorConfig(ngf=8, depth=5), region_spec("eyes")
@@ -67,9 +67,9 @@ def measure(video: Path, model: Path, every: int, warmup: int,
             backend: str) -> tuple[list[tuple[int, float]], float]:
     """Replay ``video`` through the preview; returns (frames done, RSS MiB) samples taken while
     it runs, and the RSS once it has returned (capture, detector and threads released)."""
-    from eyeedit.config import EditOptions
-    from eyeedit.editor import Editor
-    from eyeedit.preview import PreviewConfig, run_preview
+    from eyeedit.editing.editor import EditOptions
+    from eyeedit.editing.editor import Editor
+    from eyeedit.editing.preview import PreviewConfig, run_preview
 
     editor = Editor.load("", model, backend=backend, options=EditOptions(max_faces=1))
     samples = [(0, rss_mb())]

@@ -34,10 +34,11 @@ import numpy as np
 import torch
 
 from eyeedit.bench import TRAIN_CASES, TrainCase, bench_training
-from eyeedit.data import augment, images_to_tensor
-from eyeedit.models import DiscriminatorConfig, GeneratorConfig
-from eyeedit.runtime import setup_runtime
-from eyeedit.train import TrainConfig, build_state, evaluate, train_step
+from eyeedit.model.tensors import images_to_tensor
+from eyeedit.data.loader import augment
+from eyeedit.model.networks import DiscriminatorConfig, GeneratorConfig
+from eyeedit.training.runtime import setup_runtime
+from eyeedit.training.train import TrainConfig, build_state, evaluate, train_step
 
 
 def _config(case: TrainCase, seed: int = 0, ngf: int = 64) -> TrainConfig:
@@ -82,7 +83,7 @@ def _quality_pairs(n: int, w: int, h: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def quality_check(precision: str, steps: int) -> dict:
     """Validation L1 after ``steps`` steps in fp32 and in ``precision`` (same data, seed, steps)."""
-    from eyeedit.data import PairSet
+    from eyeedit.data.loader import PairSet
 
     case = TrainCase("quality", (64, 32), 5, 4)
     a, b = _quality_pairs(64, *case.size)

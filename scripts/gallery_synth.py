@@ -15,11 +15,11 @@ from pathlib import Path
 
 import cv2
 
-from eyeedit.effects import EFFECTS
+from eyeedit.data.effects import EFFECTS
 from eyeedit.imageio import write_image
 from eyeedit.landmarks import detect_faces
-from eyeedit.samples import astronaut
-from eyeedit.synth import Photo, SynthConfig, default_region, render_pairs
+from eyeedit.data.samples import astronaut
+from eyeedit.data.synth import Photo, SynthConfig, default_region, render_pairs
 from eyeedit.viz import grid
 
 

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from eyeedit.evaluate import edit_masks, image_metrics, load_eval_set
+from eyeedit.training.evaluate import edit_masks, image_metrics, load_eval_set
 
 
 def main(root: str) -> None:

@@ -2,7 +2,7 @@
 
 Usage: python scripts/measure_template.py ../shared/faces/london/neutral
 Prints the median half eye width and canthal rise in eye units, and how far the brows and lower
-lids reach, so the region specs in eyeedit.config can be checked against real faces.
+lids reach, so the region specs in eyeedit.regions can be checked against real faces.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@
     python scripts/ship_models.py glasses makeup  # just these
 
 Reads runs/<effect>/train/model.safetensors (made by `eyeedit run pipelines/<effect>.toml`) and
-runs/<effect>/eval/metrics.json, and writes eyeedit/models/<effect>.safetensors (weights in
+runs/<effect>/eval/metrics.json, and writes eyeedit/weights/<effect>.safetensors (weights in
 float16: half the size, and the generator's outputs are 8-bit anyway) and
-eyeedit/models/<effect>.md (the model card). Notes on how each model looks in use are written
+eyeedit/weights/<effect>.md (the model card). Notes on how each model looks in use are written
 by people after looking at its gallery: they live in NOTES below.
 """
 
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from eyeedit.recipes import load_recipe  # noqa: E402
-from eyeedit.store import load_model_file, save_model  # noqa: E402
+from eyeedit.model.store import load_model_file, save_model  # noqa: E402
 
 EFFECTS = ("glasses", "no-glasses", "blue-eyes", "makeup")
 
@@ -137,7 +137,7 @@ def ship(effect: str) -> Path:
                         **{f"val_{k}": v for k, v in report["results"]["model"].items()},
                         **{f"identity_{k}": v for k, v in report["results"]["identity"].items()}}}
     half = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
-    out = ROOT / "eyeedit" / "models" / f"{effect}.safetensors"
+    out = ROOT / "eyeedit" / "weights" / f"{effect}.safetensors"
     save_model(out, half, meta)
     (out.with_suffix(".md")).write_text(model_card(effect, meta, report), encoding="utf-8")
     return out

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from eyeedit.samples import astronaut
+from eyeedit.data.samples import astronaut
 
 
 def _png_header_only(width: int, height: int) -> bytes:

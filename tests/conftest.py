@@ -20,7 +20,7 @@ def shared_faces(sub: str = "") -> Path:
 
 @pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
-    from eyeedit.samples import astronaut as load
+    from eyeedit.data.samples import astronaut as load
 
     return load()
 

@@ -7,18 +7,18 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from eyeedit.cli import cli
-from eyeedit.config import region_spec
+from eyeedit.cli.main import cli
+from eyeedit.regions import region_spec
 from eyeedit.imageio import read_image, write_image
-from eyeedit.samples import sample_images
+from eyeedit.data.samples import sample_images
 
 
 def _model_file(path, effect="tiny", region="eyes"):
     """A tiny random generator saved as a real model file (output is noise, shapes are real)."""
     import torch
 
-    from eyeedit.models import GeneratorConfig, build_generator
-    from eyeedit.store import save_generator
+    from eyeedit.model.networks import GeneratorConfig, build_generator
+    from eyeedit.model.store import save_generator
 
     torch.manual_seed(0)
     cfg = GeneratorConfig(ngf=4, depth=5)
@@ -123,7 +123,7 @@ def test_unknown_effect_lists_available(env, photos):
 
 
 def test_models_lists_sources(env, tmp_path):
-    from eyeedit.store import install_model
+    from eyeedit.model.store import install_model
 
     install_model(env / "tiny.safetensors", "tiny")  # into the user store: shadowed by $EYEEDIT_MODELS
     res = CliRunner().invoke(cli, ["models", "--json"])
@@ -160,8 +160,8 @@ def test_bad_model_files_are_refused(env, photos, tmp_path, kind):
     elif kind == "no-meta":
         save_file({"w": torch.zeros(2)}, str(bad))
     elif kind == "shapes":
-        from eyeedit.models import GeneratorConfig, build_generator
-        from eyeedit.store import save_generator
+        from eyeedit.model.networks import GeneratorConfig, build_generator
+        from eyeedit.model.store import save_generator
 
         meta = {"effect": "x", "generator": GeneratorConfig(ngf=8, depth=5).to_dict(),
                 "region": region_spec("eyes").to_dict()}
@@ -175,7 +175,7 @@ def test_bad_model_files_are_refused(env, photos, tmp_path, kind):
 
 
 def test_models_table_summarises_validation_as_masked_psnr_over_identity():
-    from eyeedit.commands.models import _validation_summary
+    from eyeedit.cli.models import _validation_summary
 
     assert _validation_summary({"val_psnr_mask": 22.3, "identity_psnr_mask": 14.5, "val_l1": 0.01}) == \
         "masked PSNR 22.3 dB (+7.8 over identity)"

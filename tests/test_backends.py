@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from eyeedit.backends import OnnxTranslator, TorchTranslator, choose_backend, load_translator
-from eyeedit.cli import cli
-from eyeedit.config import region_spec
+from eyeedit.editing.backends import OnnxTranslator, TorchTranslator, choose_backend, load_translator
+from eyeedit.cli.main import cli
+from eyeedit.regions import region_spec
 
 
 @pytest.fixture(scope="module", params=["transpose", "resize"])
 def model_path(tmp_path_factory, request):
     import torch
 
-    from eyeedit.models import GeneratorConfig, build_generator
-    from eyeedit.store import save_generator
+    from eyeedit.model.networks import GeneratorConfig, build_generator
+    from eyeedit.model.store import save_generator
 
     torch.manual_seed(1)
     # resize upsampling is exported folded into transposed convs: same output, checked here
@@ -40,7 +40,7 @@ def cache(tmp_path, monkeypatch):
 def test_export_matches_pytorch(model_path, tmp_path):
     import onnx
 
-    from eyeedit.export import export_onnx
+    from eyeedit.model.export import export_onnx
 
     info = export_onnx(model_path, tmp_path / "m.onnx")
     assert info["max_abs_diff"] <= 1e-4
@@ -74,7 +74,7 @@ def test_auto_rule():
 
 
 def test_onnx_cache_reused(model_path, tmp_path):
-    from eyeedit.export import cache_dir, cached_onnx
+    from eyeedit.model.export import cache_dir, cached_onnx
 
     first = cached_onnx(model_path)
     mtime = first.stat().st_mtime_ns
@@ -92,7 +92,7 @@ def test_export_cli(model_path, tmp_path):
 
 
 def test_damaged_cache_entry_is_exported_again(model_path):
-    from eyeedit.export import cached_onnx
+    from eyeedit.model.export import cached_onnx
 
     entry = cached_onnx(model_path)
     entry.write_bytes(entry.read_bytes()[:1000])  # truncated, as by a crash mid-write

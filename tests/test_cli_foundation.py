@@ -4,7 +4,7 @@ import sys
 import numpy as np
 from click.testing import CliRunner
 
-from eyeedit.cli import cli
+from eyeedit.cli.main import cli
 from eyeedit.imageio import read_image
 
 
@@ -42,7 +42,7 @@ def test_crop_bad_size_is_usage_error(tmp_path):
 
 
 def test_demo_writes_aligned_crop(tmp_path, monkeypatch):
-    from eyeedit.store import PACKAGE_MODELS
+    from eyeedit.model.store import PACKAGE_MODELS
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # only the shipped models
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -59,7 +59,7 @@ def test_demo_writes_aligned_crop(tmp_path, monkeypatch):
     shipped = sorted(p.stem for p in PACKAGE_MODELS.glob("*.safetensors"))
     for effect in shipped:
         edited = read_image(tmp_path / f"astronaut_{effect}.png")
-        from eyeedit.samples import astronaut
+        from eyeedit.data.samples import astronaut
 
         assert edited.shape == (512, 512, 3) and not np.array_equal(edited, astronaut())
     page = (tmp_path / "index.html").read_text()
@@ -68,7 +68,7 @@ def test_demo_writes_aligned_crop(tmp_path, monkeypatch):
 
 
 def test_demo_names_a_model_that_replaces_a_shipped_one(tmp_path, monkeypatch):
-    from eyeedit.store import PACKAGE_MODELS, install_model
+    from eyeedit.model.store import PACKAGE_MODELS, install_model
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -1,9 +1,11 @@
 import numpy as np
 import pytest
 
-from eyeedit.config import EditOptions, region_spec
-from eyeedit.editor import Editor
-from eyeedit.samples import sample_images
+from eyeedit.editing.editor import EditOptions
+
+from eyeedit.regions import region_spec
+from eyeedit.editing.editor import Editor
+from eyeedit.data.samples import sample_images
 
 
 def identity(crops: np.ndarray) -> np.ndarray:
@@ -94,7 +96,7 @@ def test_adaptive_mask_keeps_the_photo_where_nothing_changed(astronaut):
 
 
 def test_seam_check_catches_a_hard_mask(astronaut, monkeypatch):
-    import eyeedit.editor as editor_module
+    import eyeedit.editing.editor as editor_module
 
     soft = editor_module.crop_mask
     monkeypatch.setattr(editor_module, "crop_mask", lambda p, s, k: (soft(p, s, k) > 0.3).astype(np.float32))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from eyeedit.cli import cli
-from eyeedit.evaluate import edit_masks, image_metrics, load_eval_set, write_gallery
+from eyeedit.cli.main import cli
+from eyeedit.training.evaluate import edit_masks, image_metrics, load_eval_set, write_gallery
 from eyeedit.imageio import read_image, write_image
 
 
@@ -57,9 +57,9 @@ def test_load_eval_set_and_gallery(tmp_path):
 def test_eval_cli_reports_model_and_identity(tmp_path, monkeypatch):
     import torch
 
-    from eyeedit.config import region_spec
-    from eyeedit.models import GeneratorConfig, build_generator
-    from eyeedit.store import save_generator
+    from eyeedit.regions import region_spec
+    from eyeedit.model.networks import GeneratorConfig, build_generator
+    from eyeedit.model.store import save_generator
 
     a, b = _pairs()
     for i in range(3):

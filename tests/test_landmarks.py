@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from eyeedit.landmarks import NUM_LANDMARKS, Face, FaceMeshDetector, detect_faces
-from eyeedit.samples import sample_images
+from eyeedit.data.samples import sample_images
 
 
 def test_face_fields(astronaut_face, astronaut):

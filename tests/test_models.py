@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from eyeedit.losses import (
+from eyeedit.model.losses import (
     GAN_LOSSES,
     discriminator_fake_loss,
     discriminator_loss,
@@ -15,7 +15,7 @@ from eyeedit.losses import (
     psnr,
     ssim,
 )
-from eyeedit.models import (
+from eyeedit.model.networks import (
     DiscriminatorConfig,
     GeneratorConfig,
     UNetGenerator,
@@ -212,7 +212,7 @@ def test_folded_upsampling_gives_the_same_output(variant):
 
 
 def test_fold_refuses_a_conv_it_cannot_fold():
-    from eyeedit.models import _transposed_twin
+    from eyeedit.model.networks import _transposed_twin
 
     with pytest.raises(ValueError, match="3x3 stride-1"):
         _transposed_twin(torch.nn.Conv2d(4, 4, 5, padding=2))

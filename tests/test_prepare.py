@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from eyeedit.cli import cli
-from eyeedit.config import region_spec
-from eyeedit.dataset import load_info, read_manifest
+from eyeedit.cli.main import cli
+from eyeedit.regions import region_spec
+from eyeedit.data.pairs import load_info, read_manifest
 from eyeedit.imageio import read_image, write_image
 from eyeedit.landmarks import EYE_CORNERS
-from eyeedit.prepare import MISALIGNMENT_POINTS, STATUSES, misalignment
-from eyeedit.samples import sample_images
+from eyeedit.data.prepare import MISALIGNMENT_POINTS, STATUSES, misalignment
+from eyeedit.data.samples import sample_images
 
 from conftest import shared_faces
 
@@ -314,8 +314,8 @@ def test_london_pairs_are_all_prepared_and_agree(tmp_path):
 
 
 def test_named_sides(tmp_path):
-    from eyeedit.prepare import InputError, find_pairs, side_folders
-    from eyeedit.samples import sample_images
+    from eyeedit.data.prepare import InputError, find_pairs, side_folders
+    from eyeedit.data.samples import sample_images
 
     raw = tmp_path / "raw"
     img = sample_images()["astronaut"]

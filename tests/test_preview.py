@@ -4,12 +4,14 @@ import cv2
 import numpy as np
 import pytest
 
-from eyeedit.config import EditOptions, region_spec
-from eyeedit.editor import Editor
+from eyeedit.editing.editor import EditOptions
+
+from eyeedit.regions import region_spec
+from eyeedit.editing.editor import Editor
 from eyeedit.geometry import compose, invert, transform_points
-from eyeedit.preview import Previewer, PreviewConfig, SourceError, run_preview
-from eyeedit.samples import moving_face_video, sample_images, write_video
-from eyeedit.tracking import OneEuroFilter, SmoothingConfig
+from eyeedit.editing.preview import Previewer, PreviewConfig, SourceError, run_preview
+from eyeedit.data.samples import moving_face_video, sample_images, write_video
+from eyeedit.editing.tracking import OneEuroFilter, SmoothingConfig
 
 FRAMES = 90
 
@@ -20,7 +22,7 @@ def tint(crops):
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    from eyeedit.samples import astronaut
+    from eyeedit.data.samples import astronaut
 
     frames, truth = moving_face_video(astronaut(), FRAMES, motion=0.3, seed=3)
     path = write_video(tmp_path_factory.mktemp("video") / "clip.avi", frames, fps=30)
@@ -129,8 +131,8 @@ def test_source_errors(tmp_path):
 def test_blinks_do_not_move_the_crop(astronaut, astronaut_face):
     """Two fake blinks in a still clip: the smoothed crop barely moves, the raw one jumps."""
     from eyeedit.landmarks import FaceMeshDetector
-    from eyeedit.samples import close_eyes
-    from eyeedit.tracking import FaceTracker
+    from eyeedit.data.samples import close_eyes
+    from eyeedit.editing.tracking import FaceTracker
 
     closed = close_eyes(astronaut, astronaut_face)
     spec = region_spec("eyes")
@@ -156,7 +158,7 @@ def test_recording_never_replaces_its_input_video(clip, tmp_path, spelling):
 
     from click.testing import CliRunner
 
-    from eyeedit.cli import cli
+    from eyeedit.cli.main import cli
 
     video = tmp_path / "v.avi"
     shutil.copy(clip[0], video)

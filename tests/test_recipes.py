@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from eyeedit.cli import cli
+from eyeedit.cli.main import cli
 from eyeedit.recipes import RecipeError, expand, load_recipe, plan, run_recipe, to_args
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
@@ -76,7 +76,7 @@ def test_bad_recipes(tmp_path):
 
 
 def test_run_end_to_end_skips_and_redoes(tmp_path, monkeypatch):
-    from eyeedit.samples import write_samples
+    from eyeedit.data.samples import write_samples
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -91,7 +91,7 @@ def test_run_end_to_end_skips_and_redoes(tmp_path, monkeypatch):
     metrics = json.loads((runs / "tiny" / "eval" / "metrics.json").read_text())
     assert {"model", "identity"} <= set(metrics["results"])
     installed = tmp_path / "xdg" / "eyeedit" / "models" / "tiny-glasses.safetensors"
-    from eyeedit.store import read_metadata
+    from eyeedit.model.store import read_metadata
 
     assert read_metadata(installed)["effect"] == "tiny-glasses"  # named as published
 

@@ -12,15 +12,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from eyeedit.cli import cli
-from eyeedit.commands.synth import EFFECT_NAMES, GLASSES_STYLES
-from eyeedit.dataset import load_info, read_manifest
-from eyeedit.effects import EFFECTS, glasses
+from eyeedit.cli.main import cli
+from eyeedit.cli.synth import EFFECT_NAMES, GLASSES_STYLES
+from eyeedit.data.pairs import load_info, read_manifest
+from eyeedit.data.effects import EFFECTS
+from eyeedit.data.effects import glasses
 from eyeedit.geometry import fit_crop_from_image, warp_to_crop
 from eyeedit.imageio import read_image, write_image
 from eyeedit.landmarks import detect_faces
-from eyeedit.samples import sample_images
-from eyeedit.synth import Photo, SynthConfig, default_region, render_pairs, split_of, variant_rng
+from eyeedit.data.samples import sample_images
+from eyeedit.data.synth import Photo, SynthConfig, default_region, render_pairs, split_of, variant_rng
 
 
 @pytest.fixture(scope="module")
@@ -182,8 +183,8 @@ def test_help_documents_the_options():
 
 
 def test_exclusion_lists(tmp_path):
-    from eyeedit.dataset import InputError
-    from eyeedit.synth import find_inputs, read_exclusions
+    from eyeedit.data.pairs import InputError
+    from eyeedit.data.synth import find_inputs, read_exclusions
 
     (tmp_path / "labels.csv").write_text("file,glasses\na.png,1\nb.png,0\nc.png,?\n")
     (tmp_path / "names.txt").write_text("b.png\n\n")

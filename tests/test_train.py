@@ -18,14 +18,15 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
-from eyeedit.cli import cli
-from eyeedit.config import region_spec
-from eyeedit.data import augment, images_to_tensor, load_pairs, tensor_to_images
-from eyeedit.dataset import DatasetError, DatasetWriter, write_pair
-from eyeedit.models import DiscriminatorConfig, GeneratorConfig
-from eyeedit.store import ModelError, load_generator, read_metadata, save_model
-from eyeedit.runtime import _pick_precision, cpu_supports_bf16, setup_runtime
-from eyeedit.train import TrainConfig, build_state, make_config, train, train_step
+from eyeedit.cli.main import cli
+from eyeedit.regions import region_spec
+from eyeedit.model.tensors import images_to_tensor, tensor_to_images
+from eyeedit.data.loader import augment, load_pairs
+from eyeedit.data.pairs import DatasetError, DatasetWriter, write_pair
+from eyeedit.model.networks import DiscriminatorConfig, GeneratorConfig
+from eyeedit.model.store import ModelError, load_generator, read_metadata, save_model
+from eyeedit.training.runtime import _pick_precision, cpu_supports_bf16, setup_runtime
+from eyeedit.training.train import TrainConfig, build_state, make_config, train, train_step
 
 W, H = 64, 32
 TINY = ["--ngf", "8", "--ndf", "8", "--epochs", "2", "--decay-epochs", "1", "--batch-size", "2",
@@ -217,12 +218,12 @@ def test_run_writes_everything(reference_run):
 def test_model_loads_without_training_code(reference_run):
     code = textwrap.dedent(f"""
         import sys, torch
-        from eyeedit.store import load_generator
+        from eyeedit.model.store import load_generator
         g, meta = load_generator({str(reference_run / 'model.safetensors')!r})
         with torch.no_grad():
             out = g(torch.zeros(1, 3, {H}, {W}))
         assert out.shape == (1, 3, {H}, {W}) and out.abs().max() <= 1
-        assert not any(m in sys.modules for m in ("eyeedit.train", "eyeedit.checkpoints")), "train imported"
+        assert not any(m in sys.modules for m in ("eyeedit.training.train", "eyeedit.training.checkpoints")), "train imported"
         print(meta["effect"])
     """)
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
@@ -260,14 +261,14 @@ def test_seeded_runs_reproduce(pairs_dir, tmp_path):
 
 KILLER = """
 import os, signal, sys
-import eyeedit.train as T
+import eyeedit.training.train as T
 step_fn = T.train_step
 def step_then_die(state, *args, **kwargs):
     if state.step == {kill_at}:
         os.kill(os.getpid(), signal.SIGKILL)
     return step_fn(state, *args, **kwargs)
 T.train_step = step_then_die
-from eyeedit.cli import cli
+from eyeedit.cli.main import cli
 cli({args!r}, prog_name="eyeedit")
 """
 

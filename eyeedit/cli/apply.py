@@ -1,0 +1,90 @@
+"""`eyeedit apply`: edit photos with an effect model."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from eyeedit.cli.options import model_options, require_model, runtime_options
+
+BLENDS = ["feather", "laplacian", "poisson"]
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@model_options
+@click.option("-o", "--out", type=click.Path(path_type=Path),
+              help="Output file (one input) or folder. Default: <name>_<effect>.<ext> beside each input.")
+@click.option("--blend", type=click.Choice(BLENDS), default="feather", show_default=True,
+              help="How the edit is blended in: alpha feathering, Laplacian pyramid, or Poisson (stills).")
+@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="0 leaves the photo unchanged, 1 applies the full edit.")
+@click.option("--color-match/--no-color-match", default=False, show_default=True,
+              help="Match the generated crop's colours to the surrounding skin (Reinhard, Lab).")
+@click.option("--max-faces", type=click.IntRange(1, 64), default=4, show_default=True, help="Most faces edited per photo.")
+@click.option("--face-index", type=click.IntRange(0), default=None, help="Edit only this face (0 = leftmost).")
+@click.option("--keep-unedited", is_flag=True, help="Write photos without a face unchanged instead of skipping them.")
+@click.option("--side-by-side", is_flag=True, help="Write before|after side by side.")
+@click.option("--save-crops", is_flag=True, help="Also write each face's input/output crops and mask (debugging).")
+@runtime_options
+def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None, out: Path | None,
+          blend: str, strength: float, color_match: bool, max_faces: int, face_index: int | None,
+          keep_unedited: bool, side_by_side: bool, save_crops: bool, adaptive_mask: bool, backend: str,
+          device: str) -> None:
+    """Edit the eye region of every face in INPUTS (photos or folders, searched recursively).
+
+    Each face is detected, its eye region aligned and translated by the effect's generator, and
+    the result blended back so that pixels outside the edit stay exactly as they were. Outputs
+    keep the input's format and size (EXIF orientation applied). Inputs are never overwritten.
+
+    Exit status: 0 when every input was edited (or kept with --keep-unedited), 1 when some
+    failed (a summary table says why), 2 on usage errors.
+    """
+    from eyeedit.editing.batch import apply_one, check_not_overwriting_inputs, plan_jobs, unique_jobs
+    from eyeedit.editing.editor import EditOptions
+    from eyeedit.editing.editor import Editor
+    from eyeedit.model.store import ModelError
+    from eyeedit.cli.ui import fail, progress, warn
+
+    require_model(effect, model_path)
+    try:
+        jobs = unique_jobs(plan_jobs(list(inputs), out, effect or (model_path.stem if model_path else "edit")))
+        check_not_overwriting_inputs(jobs)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not jobs:
+        raise click.UsageError(f"no images found in {', '.join(map(str, inputs))}")
+    options = EditOptions(blend=blend, strength=strength, color_match=color_match,
+                          max_faces=max_faces, face_index=face_index, adaptive=adaptive_mask)
+    try:
+        editor = Editor.load(effect or "", model_path, backend=backend, device=device, options=options)
+    except ModelError as exc:
+        fail(str(exc))
+    outcomes = []
+    with progress("photos") as bar:
+        task = bar.add_task(f"apply {editor.name}", total=len(jobs))
+        for job in jobs:
+            outcome = apply_one(editor, job, keep_unedited=keep_unedited, sbs=side_by_side, crops=save_crops)
+            if not outcome.ok:
+                warn(f"{job.source}: {outcome.reason}")
+            outcomes.append(outcome)
+            bar.advance(task)
+    _summary(outcomes)
+    sys.exit(0 if all(o.ok for o in outcomes) else 1)
+
+
+def _summary(outcomes: list) -> None:
+    from rich.table import Table
+
+    from eyeedit.cli.ui import out
+
+    table = Table(title="apply")
+    for col in ("input", "status", "faces", "output / reason"):
+        table.add_column(col)
+    for o in outcomes:
+        style = None if o.ok else "red"
+        detail = str(o.job.target) if o.ok else o.reason
+        table.add_row(str(o.job.source), o.status, str(o.faces), detail, style=style)
+    out.print(table)

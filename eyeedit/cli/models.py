@@ -1,0 +1,61 @@
+"""`eyeedit models`: list the effect models eyeedit can find."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
+def models(as_json: bool) -> None:
+    """List every available effect model: where it was found, size, region and metrics.
+
+    Models are looked up in this order: $EYEEDIT_MODELS, the user store
+    ($XDG_DATA_HOME/eyeedit/models, default ~/.local/share/eyeedit/models), then the models
+    shipped with eyeedit. The first one found for a name is the one `apply --effect` uses.
+    """
+    from rich.table import Table
+
+    from eyeedit.model.store import ModelError, list_models, read_metadata
+    from eyeedit.cli.ui import out, warn
+
+    rows, seen = [], set()
+    for entry in list_models():
+        try:
+            meta = read_metadata(entry.path)
+        except ModelError as exc:
+            warn(str(exc), label="broken")
+            continue
+        region = meta.get("region", {})
+        metrics = meta.get("metrics", {})
+        rows.append({
+            "effect": entry.effect, "source": entry.source, "path": str(entry.path),
+            "active": entry.effect not in seen, "bytes": entry.path.stat().st_size,
+            "region": f"{region.get('name')} {region.get('width')}x{region.get('height')}",
+            "metrics": metrics,
+        })
+        seen.add(entry.effect)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="eyeedit models")
+    for col in ("effect", "source", "size", "region", "validation", "path"):
+        table.add_column(col)
+    for r in rows:
+        val = _validation_summary(r["metrics"])
+        name = r["effect"] if r["active"] else f"[dim]{r['effect']} (shadowed)[/]"
+        table.add_row(name, r["source"], f"{r['bytes'] / 1e6:.1f} MB", r["region"], val, r["path"])
+    out.print(table)
+    if not rows:
+        out.print("No models found. Train one with `eyeedit train PAIRS --out runs/NAME --effect NAME`.")
+
+
+def _validation_summary(metrics: dict) -> str:
+    """The figure that says most about a model: masked PSNR beside doing nothing, when known."""
+    model, identity = metrics.get("val_psnr_mask"), metrics.get("identity_psnr_mask")
+    if isinstance(model, (int, float)) and isinstance(identity, (int, float)):
+        return f"masked PSNR {model:.1f} dB ({model - identity:+.1f} over identity)"
+    shown = [f"{k} {v:.3g}" for k, v in metrics.items() if isinstance(v, (int, float))][:3]
+    return ", ".join(shown) or "-"

@@ -1,0 +1,39 @@
+"""`eyeedit run`: carry out a recipe (pipelines/*.toml) end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("run")
+@click.argument("recipe", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--faces", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of face photos the recipe's data step reads (overrides its `faces`).")
+@click.option("-o", "--out", "out_root", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs"), show_default=True, help="Runs folder; the recipe works in OUT/<name>/.")
+def run_command(recipe: Path, faces: str | None, out_root: Path) -> None:
+    """Run RECIPE: make the data, train, evaluate and publish the model.
+
+    Steps whose outputs exist and whose inputs and options have not changed are skipped;
+    an interrupted training run is resumed; a step whose options changed is redone. Ends with
+    a table of what each step did.
+    """
+    from rich.table import Table
+
+    from eyeedit.recipes import RecipeError, load_recipe, run_recipe
+    from eyeedit.cli.ui import console, fail, out
+
+    try:
+        rec = load_recipe(recipe)
+        console.print(f"[bold]{rec.name}[/]: {rec.description}")
+        results = run_recipe(rec, out_root, faces)
+    except RecipeError as exc:
+        fail(str(exc))
+    table = Table(title=f"eyeedit run {rec.name}")
+    for col in ("step", "status", "seconds", "output"):
+        table.add_column(col)
+    for r in results:
+        table.add_row(r.step, r.status, f"{r.seconds:.1f}", str(r.output))
+    out.print(table)

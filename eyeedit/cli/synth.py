@@ -1,0 +1,140 @@
+"""`eyeedit synth`: parse options, build a SynthConfig, run the library, render the result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from eyeedit.cli.options import build_dataset
+
+EFFECT_NAMES = ("glasses", "eye-color", "makeup")
+GLASSES_STYLES = ("round", "rectangular", "browline", "aviator", "cat-eye")
+
+
+@click.command()
+@click.argument("faces", type=click.Path(exists=True, path_type=Path))
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--effect", type=click.Choice(EFFECT_NAMES), required=True,
+              help="What to draw on each face.")
+@click.option("--reverse", is_flag=True,
+              help="Swap the sides: A is the edited face, B the original (e.g. glasses removal).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Random seed; the same seed gives the same dataset.")
+@click.option("--variants", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Pairs per face, each with different random effect parameters.")
+@click.option("--variation/--no-variation", default=True, show_default=True,
+              help="Vary what is not pinned (sizes, strengths, reflections) at random. Off: every "
+                   "range at its middle, one deterministic look per face, which a model can "
+                   "learn exactly (needs --variants 1).")
+@click.option("--style", type=click.Choice(GLASSES_STYLES), default=None,
+              help="Glasses only: use this frame shape for every face [default: random].")
+@click.option("--color", default=None, metavar="NAME|HEX",
+              help="Eye-color: the iris colour, blue, green, brown, grey, hazel or a hex value like "
+                   "#3a6ea5. Glasses: the rim colour, a frame colour name (black, tortoise, gold, "
+                   "silver, ...) or a hex value. Makeup: the eyeshadow (taupe, bronze, plum, mauve, "
+                   "smoky, ...) or a hex value [default: random].")
+@click.option("--liner", default=None, metavar="NAME|HEX",
+              help="Makeup only: the eyeliner colour (black, brown, navy, plum or hex) [default: random].")
+@click.option("--material", type=click.Choice(["metal", "plastic"]), default=None,
+              help="Glasses only: the frame material [default: random].")
+@click.option("--tint", default=None, metavar="clear|grey|brown|green|blue|rose",
+              help="Glasses only: the lens tint [default: mostly clear, sometimes tinted].")
+@click.option("--size", default=None, metavar="WxH",
+              help="Crop size, e.g. 256x128 (default: the effect's region size).")
+@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1,
+              show_default=True,
+              help="Share of people held out for validation (split by file stem, so all variants "
+                   "and photos of one person land in the same split).")
+@click.option("--min-eye-distance", type=click.FloatRange(1), default=32.0, show_default=True,
+              help="Skip faces whose eye centres are closer than this many pixels.")
+@click.option("--exclude", "exclude_spec", default=None, metavar="FILE[:COLUMN=V1,V2]",
+              help="Leave out the photos named in FILE (one name per line), or in the first column "
+                   "of a CSV's rows whose COLUMN is one of the values, e.g. "
+                   "congress/glasses.csv:glasses=1,? to skip people already wearing glasses.")
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="Worker processes [default: all cores].")
+@click.option("--overwrite", is_flag=True,
+              help="Rebuild OUT from scratch (needed when it was made with other options).")
+def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variants: int, variation: bool,
+          style: str | None, color: str | None, material: str | None, tint: str | None, liner: str | None,
+          size: str | None, val_fraction: float,
+          min_eye_distance: float, exclude_spec: str | None, workers: int | None,
+          overwrite: bool) -> None:
+    """Draw an effect on the plain face photos in FACES and write before/after pairs to OUT.
+
+    \b
+    Effects (drawn from the Face Mesh landmarks at full resolution, then cropped):
+      glasses    frames of several shapes, metal or plastic, with lens tint,
+                 reflections and a shadow; crops use the wider `glasses` region
+      eye-color  iris recoloured in Lab, keeping its texture, pupil and highlights
+      makeup     eyeshadow toward the crease and eyeliner with a small wing
+    \b
+    FACES is a folder (searched recursively) or one image. OUT gets
+    {train,val}/{A,B}/<name>__v<k>.png crops (A = original, B = edited, swapped by
+    --reverse), dataset.json, manifest.jsonl (one line per pair with the render
+    parameters, or per skipped photo with the reason) and report.csv. Photos are
+    skipped as unreadable, no-face, multiple-faces, eyes-closed or face-too-small.
+    An interrupted run resumes where it stopped. Exits 0 if the dataset has at
+    least one pair; 1 if none, or if OUT stops taking writes (disk full: what was
+    finished is kept for resuming); 2 for bad options or a FACES/OUT that cannot
+    be used.
+    """
+    from eyeedit.regions import parse_size
+    from eyeedit.data.effects.eye_color import parse_target
+    from eyeedit.data.effects.glasses import check_pins
+    from eyeedit.data.effects.makeup import check_pins as check_makeup
+    from eyeedit.data.synth import (InputError, SynthConfig, default_region, finish_dataset,
+                         open_dataset, read_exclusions)
+
+    try:
+        if effect == "glasses":
+            check_pins(style, material, color, tint)
+        elif effect == "makeup":
+            check_makeup(color, liner)
+        elif color is not None:
+            parse_target(color)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    try:
+        spec = default_region(effect, parse_size(size) if size else None)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--size") from None
+    try:
+        exclude = read_exclusions(exclude_spec) if exclude_spec else ()
+        config = SynthConfig(effect=effect, region=spec, reverse=reverse, seed=seed,
+                             variants=variants, variation=variation, val_fraction=val_fraction,
+                             style=style,
+                             color=color, material=material, tint=tint, liner=liner,
+                             min_eye_distance=min_eye_distance, exclude=exclude)
+    except (ValueError, InputError) as exc:
+        raise click.UsageError(str(exc)) from None
+    build_dataset(faces, out, config, overwrite, workers, open_dataset=open_dataset, run=_run,
+                  finish=finish_dataset, render=_render, verb="synthesized")
+
+
+def _run(writer, todo, config, workers: int) -> None:  # noqa: ANN001 - library types, lazily imported
+    from eyeedit.data.synth import run_photos
+    from eyeedit.cli.ui import console, progress, warn
+    from eyeedit.data.workers import stop_cleanly_on_sigterm
+
+    if writer.records:
+        console.print(f"Resuming {writer.root}: {len(writer.records)} records done earlier, "
+                      f"{len(todo)} photos to go.")
+    with stop_cleanly_on_sigterm(), progress("faces") as bar:
+        task = bar.add_task(f"Synthesizing {config.effect}", total=len(todo))
+        for records in run_photos(todo, config, writer.root, workers):
+            for rec in records:
+                writer.record(rec)
+                if rec["status"] != "ok":
+                    warn(rec["reason"])
+            bar.advance(task)
+
+
+def _render(writer, info: dict) -> None:  # noqa: ANN001
+    from eyeedit.data.pairs import status_rows
+    from eyeedit.data.synth import STATUSES
+    from eyeedit.cli.ui import dataset_summary
+
+    dataset_summary(f"Synthesized {writer.root} ({info['effect']})",
+                    status_rows(writer.counts(), STATUSES), "records", writer.root, info["counts"])

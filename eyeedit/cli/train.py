@@ -1,0 +1,97 @@
+"""`eyeedit train`: train a pix2pix model on a paired dataset folder."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("pairs", type=click.Path(file_okay=False, path_type=Path))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder (e.g. runs/glasses): checkpoints, metrics, samples, model.safetensors.")
+@click.option("--effect", default=None, help="Also install the model into the user store under this name.")
+@click.option("--epochs", default=100, show_default=True, help="Epochs at the initial learning rate.")
+@click.option("--decay-epochs", default=100, show_default=True, help="Further epochs with the rate falling linearly to 0.")
+@click.option("--batch-size", default=1, show_default=True, help="Pairs per step (per process under torchrun).")
+@click.option("--lr", default=2e-4, show_default=True, help="Adam learning rate (betas 0.5, 0.999).")
+@click.option("--gan-loss", type=click.Choice(["vanilla", "lsgan", "hinge"]), default="vanilla",
+              show_default=True, help="Adversarial objective.")
+@click.option("--lambda-l1", default=100.0, show_default=True, help="Weight of the L1 term in G's loss.")
+@click.option("--ngf", default=64, show_default=True, help="Generator width (channels of the first level).")
+@click.option("--depth", default=None, type=int, help="U-Net levels (default: up to 8, as many as the crop size allows).")
+@click.option("--norm", type=click.Choice(["batch", "instance"]), default="batch", show_default=True,
+              help="Normalisation layers of G and D.")
+@click.option("--upsample", type=click.Choice(["transpose", "resize"]), default="transpose",
+              show_default=True, help="Decoder upsampling: transposed conv, or resize + conv (no checkerboard).")
+@click.option("--dropout/--no-dropout", default=True, show_default=True, help="Dropout 0.5 in the innermost decoder levels.")
+@click.option("--residual/--no-residual", default=False, show_default=True,
+              help="G predicts a change added to the input (sharper for local edits) instead of the image.")
+@click.option("--ndf", default=64, show_default=True, help="Discriminator width.")
+@click.option("--n-layers", default=3, show_default=True, help="PatchGAN depth (3: 70x70 patches).")
+@click.option("--discriminator", "d_kind", type=click.Choice(["patch", "pixel"]), default="patch",
+              show_default=True, help="PatchGAN, or per-pixel (1x1) discriminator.")
+@click.option("--jitter", type=click.FloatRange(1.0), default=1.0, show_default=True,
+              help="Scale-up before a random crop back to size (pix2pix: 1.12). Off by default: "
+                   "aligned crops are not rescaled at inference, and a jittered model draws its "
+                   "edit too large.")
+@click.option("--flip/--no-flip", default=True, show_default=True,
+              help="Random horizontal flips (turn off for edits that are not left-right symmetric).")
+@click.option("--seed", default=0, show_default=True, help="Random seed (CPU runs reproduce exactly).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True,
+              help="Where to train.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
+              help="auto: bf16 on GPUs that have it (else fp16), bf16 on CPUs with native bf16, else fp32.")
+@click.option("--keep-checkpoints", default=3, show_default=True, help="How many recent checkpoints to keep.")
+@click.option("--checkpoint-every", default=0, show_default=True,
+              help="Also checkpoint every N steps (0: only at the end of each epoch).")
+@click.option("--log-every", default=10, show_default=True, help="Steps between metrics.jsonl records.")
+@click.option("--resume", is_flag=True, help="Continue the run in OUT from its latest checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Start again, deleting the previous run in OUT.")
+def train(pairs: Path, out_dir: Path, effect: str | None, device: str, precision: str, resume: bool,
+          overwrite: bool, **options: object) -> None:
+    """Train a pix2pix model on PAIRS (a folder made by `eyeedit prepare` or `eyeedit synth`).
+
+    Writes OUT/model.safetensors (generator weights and metadata), OUT/metrics.jsonl,
+    OUT/samples/epoch_NNN.png (input | output | target on validation pairs), OUT/curves.png and
+    OUT/checkpoints/. Several GPUs or machines: `torchrun --nproc-per-node N -m eyeedit train ...`.
+    """
+    from eyeedit.data.pairs import DatasetError
+    from eyeedit.model.store import install_model
+    from eyeedit.training.runtime import setup_runtime, teardown_runtime
+    from eyeedit.training.train import RunError, make_config
+    from eyeedit.training.train import train as run_training
+    from eyeedit.cli.ui import console, fail, files_table
+
+    if effect is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", effect):
+        raise click.BadParameter(f"{effect!r} is not a model name (letters, digits, _ . -)",
+                                 param_hint="--effect")
+    try:
+        from eyeedit.data.loader import load_pairs
+
+        data = load_pairs(pairs)
+        cfg = make_config(data, **options)
+        rt = setup_runtime(device, precision)
+    except DatasetError as exc:
+        fail(str(exc))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if rt.is_main:
+        console.print(f"training on {rt.describe()}: {len(data.train)} train / {len(data.val)} val "
+                      f"pairs of {cfg.size[0]}x{cfg.size[1]}, U-Net depth {cfg.generator.depth}")
+    try:
+        result = run_training(pairs, out_dir, cfg, rt, effect, resume, overwrite, data=data)
+    except (RunError, DatasetError) as exc:
+        fail(str(exc))
+    finally:
+        teardown_runtime(rt)
+    if result is None:
+        return
+    files = [result.model_path, out_dir / "metrics.jsonl", out_dir / "curves.png"]
+    if effect:
+        files.append(install_model(result.model_path, effect))
+    files_table("Training outputs", files)
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items()) or "no validation pairs"
+    console.print(f"{result.steps} steps in {result.seconds:.0f} s; validation: {metrics}")

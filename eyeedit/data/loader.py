@@ -1,0 +1,120 @@
+"""Paired crops in memory for training, and paired augmentation.
+
+A dataset folder (format of :mod:`eyeedit.data.pairs`) is read once into two uint8 tensors per
+split: crops are small (256x128x3 = 96 KiB), so thousands of pairs fit in memory and training
+never waits on disk or decoding.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from eyeedit.regions import RegionSpec
+from eyeedit.data.pairs import DatasetError, load_info
+from eyeedit.imageio import ImageError, read_image
+
+
+@dataclass(frozen=True)
+class PairSet:
+    """One split held in memory: ``a`` and ``b`` are uint8 (N, H, W, C) tensors, row i = pair i."""
+
+    a: torch.Tensor
+    b: torch.Tensor
+    names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+@dataclass(frozen=True)
+class PairData:
+    """A whole dataset folder in memory, with what its ``dataset.json`` says about it."""
+
+    root: Path
+    region: RegionSpec
+    size: tuple[int, int]  # (width, height)
+    channels: tuple[int, int]  # (in, out)
+    train: PairSet
+    val: PairSet
+    info: dict[str, Any]
+
+    def summary(self) -> dict[str, Any]:
+        """What a model file records about the data it was trained on."""
+        keep = ("effect", "source", "eyeedit_version")
+        return {"path": str(self.root), "train_pairs": len(self.train), "val_pairs": len(self.val),
+                **{k: self.info[k] for k in keep if k in self.info}}
+
+
+def dataset_channels(info: dict[str, Any]) -> tuple[int, int]:
+    """(in, out) channels from ``dataset.json``: an int for both, or ``{"in": .., "out": ..}``."""
+    ch = info.get("channels", 3)
+    pair = (ch.get("in", 3), ch.get("out", 3)) if isinstance(ch, dict) else (ch, ch)
+    if any(c not in (1, 3) for c in pair):
+        raise DatasetError(f"dataset channels must be 1 or 3, got {ch!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _load_split(root: Path, split: str, size: tuple[int, int], channels: tuple[int, int]) -> PairSet:
+    folder_a = root / split / "A"
+    paths = sorted(folder_a.rglob("*.png")) if folder_a.is_dir() else []
+    names = tuple(p.relative_to(folder_a).with_suffix("").as_posix() for p in paths)
+    w, h = size
+    arrays: dict[str, list[np.ndarray]] = {"A": [], "B": []}
+    for name in names:
+        for side, c in zip("AB", channels):
+            path = root / split / side / f"{name}.png"
+            img = read_image(path)
+            if img.shape[:2] != (h, w):
+                raise DatasetError(f"{path}: is {img.shape[1]}x{img.shape[0]}, dataset says {w}x{h}")
+            arrays[side].append(img[..., :c])
+    empty = [torch.zeros((0, h, w, c), dtype=torch.uint8) for c in channels]
+    a, b = (torch.from_numpy(np.stack(arrays[s])) if names else e for s, e in zip("AB", empty))
+    return PairSet(a, b, names)
+
+
+def load_pairs(root: str | os.PathLike) -> PairData:
+    """Read a dataset folder into memory; DatasetError (one line naming the file) if unusable."""
+    root = Path(root)
+    info = load_info(root)
+    try:
+        region = RegionSpec.from_dict(info["region"])
+        size = (int(info["size"][0]), int(info["size"][1]))
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise DatasetError(f"{root / 'dataset.json'}: bad region or size ({exc})") from None
+    channels = dataset_channels(info)
+    try:
+        train, val = (_load_split(root, s, size, channels) for s in ("train", "val"))
+    except ImageError as exc:
+        raise DatasetError(str(exc)) from None
+    if len(train) == 0:
+        raise DatasetError(f"{root}: no training pairs in {root / 'train' / 'A'}")
+    return PairData(root, region, size, channels, train, val, info)
+
+
+def augment(a: torch.Tensor, b: torch.Tensor, generator: torch.Generator, jitter: float,
+            flip: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same random jitter and flip for A and B, drawn per sample.
+
+    ``a``, ``b``: float (B, C, H, W). Jitter scales the pair up by ``jitter`` (>= 1) and crops a
+    random HxW window back out; flip mirrors left-right with probability 1/2. Random numbers
+    come from ``generator`` (a CPU generator), so the stream is the same on every device.
+    """
+    n, ca, h, w = a.shape
+    ab = torch.cat([a, b], dim=1)  # (B, Ca+Cb, H, W): one resample keeps A and B aligned
+    if jitter > 1.0:
+        big_h, big_w = round(h * jitter), round(w * jitter)
+        ab = F.interpolate(ab, size=(big_h, big_w), mode="bilinear", align_corners=False)
+        ys = torch.randint(0, big_h - h + 1, (n,), generator=generator).tolist()
+        xs = torch.randint(0, big_w - w + 1, (n,), generator=generator).tolist()
+        ab = torch.stack([ab[i, :, y : y + h, x : x + w] for i, (y, x) in enumerate(zip(ys, xs))])
+    if flip:
+        mirror = (torch.rand(n, generator=generator) < 0.5).to(ab.device)
+        ab = torch.where(mirror.view(n, 1, 1, 1), ab.flip(-1), ab)
+    return ab[:, :ca], ab[:, ca:]

@@ -1,0 +1,306 @@
+"""Plain face photos -> synthesized before/after pairs (`eyeedit synth`).
+
+The steps, in order:
+
+1. :func:`find_inputs` lists the photos; a photo's key is its path relative to the input folder
+   without the suffix, and its *person* is the file stem (``neutral/007`` and ``smiling/007`` are
+   one person), which decides the train/val split, so no person is in both splits.
+2. :func:`synth_photo` reads a photo, picks its face, and for each of ``variants`` draws the
+   effect's parameters from a generator seeded by hash(seed, key, variant), renders the effect on
+   the full-resolution photo, and crops the original and the edited photo with the *same*
+   transform: pixels the effect did not touch are identical in A and B.
+3. :func:`run_photos` does step 2 in worker processes (one Face Mesh graph each); workers write
+   the crops atomically and the main process appends the manifest lines.
+4. :class:`~eyeedit.data.pairs.DatasetWriter` handles resuming and writes ``dataset.json``.
+
+A photo that cannot take the effect gets one record under its own key with a skip status
+(:data:`STATUSES`); an ok photo gets one record per variant, keyed ``<key>__v<k>``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eyeedit.regions import REGIONS, RegionSpec
+from eyeedit.data.pairs import (MULTIPLE_FACES, NO_FACE, OK, UNREADABLE, DatasetWriter, InputError, Skip,
+                      check_output_outside, pick_face, remove_stale_temp_files, split_of, write_pair)
+from eyeedit.data.effects import Pins
+from eyeedit.data.effects import get_effect
+from eyeedit.data.effects import params_dict
+from eyeedit.data.effects.base import TypicalDraws
+from eyeedit.geometry import fit_crop_from_image, warp_to_crop
+from eyeedit.imageio import IMAGE_SUFFIXES, ImageError, find_images, read_image
+from eyeedit.landmarks import Face, detect_faces
+from eyeedit.data.workers import ordered_map
+
+EYES_CLOSED = "eyes-closed"
+FACE_TOO_SMALL = "face-too-small"
+STATUSES = (OK, UNREADABLE, NO_FACE, MULTIPLE_FACES, EYES_CLOSED, FACE_TOO_SMALL)
+
+# Below ~32 px between the eyes the 256-px crop is a 3x+ upscale of a blur: not worth training on.
+DEFAULT_MIN_EYE_DISTANCE = 32.0
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Everything that determines the dataset `synth` writes (saved as its ``run.json``)."""
+
+    effect: str
+    region: RegionSpec = field(default_factory=lambda: REGIONS["eyes"])
+    reverse: bool = False  # A = edited, B = original (e.g. a glasses-removal dataset)
+    seed: int = 0
+    variants: int = 1
+    variation: bool = True  # False: unpinned parameters at their typical values (TypicalDraws)
+    val_fraction: float = 0.1
+    style: str | None = None  # glasses shape pinned by --style
+    color: str | None = None  # iris colour (eye-color) or rim colour (glasses) pinned by --color
+    material: str | None = None  # glasses frame material pinned by --material
+    tint: str | None = None  # glasses lens tint pinned by --tint
+    liner: str | None = None  # makeup eyeliner colour pinned by --liner
+    min_eye_distance: float = DEFAULT_MIN_EYE_DISTANCE  # pixels
+    max_faces: int = 4
+    exclude: tuple[str, ...] = ()  # file names to leave out (e.g. people already wearing glasses)
+
+    def __post_init__(self) -> None:
+        get_effect(self.effect)  # ValueError naming the choices
+        if self.variants < 1:
+            raise ValueError(f"variants must be >= 1, got {self.variants}")
+        if not self.variation and self.variants > 1:
+            raise ValueError("--no-variation renders one look per face: --variants must be 1")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val fraction must be in [0, 1), got {self.val_fraction}")
+        for pin in ("style", "material", "tint"):
+            if getattr(self, pin) is not None and self.effect != "glasses":
+                raise ValueError(f"--{pin} only applies to --effect glasses")
+        if self.color is not None and self.effect not in ("glasses", "eye-color", "makeup"):
+            raise ValueError("--color only applies to --effect glasses, eye-color or makeup")
+        if self.liner is not None and self.effect != "makeup":
+            raise ValueError("--liner only applies to --effect makeup")
+
+    @property
+    def pins(self) -> Pins:
+        return Pins(style=self.style, color=self.color, material=self.material, tint=self.tint,
+                    liner=self.liner)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # the region becomes a nested dict
+
+
+def default_region(effect: str, size: tuple[int, int] | None = None) -> RegionSpec:
+    """The crop region an effect's pairs use (``glasses`` for glasses, ``eyes`` otherwise)."""
+    spec = REGIONS[get_effect(effect).region]
+    return spec.with_size(*size) if size else spec
+
+
+@dataclass(frozen=True)
+class Photo:
+    """One input photo: its key (relative path without suffix), person (file stem) and path."""
+
+    key: str
+    person: str
+    path: Path
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Inputs and randomness
+
+
+def read_exclusions(spec: str) -> tuple[str, ...]:
+    """File names listed by ``FILE`` or ``FILE:COLUMN=VALUE[,VALUE...]``, sorted.
+
+    ``FILE`` is a text file with one name per line, or a CSV file with a header whose first
+    column holds file names; with ``COLUMN=VALUES`` only the rows whose COLUMN is one of VALUES
+    count (e.g. ``congress/glasses.csv:glasses=1,?`` lists the people wearing glasses).
+    """
+    path_text, _, condition = spec.partition(":")
+    path = Path(path_text)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the exclusion list ({exc.__class__.__name__})") from None
+    if not condition:
+        return tuple(sorted({line.strip() for line in text.splitlines() if line.strip()}))
+    column, _, values = condition.partition("=")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows or column not in rows[0]:
+        raise InputError(f"{path}: no column {column!r} (columns: {', '.join(rows[0]) if rows else 'none'})")
+    first = next(iter(rows[0]))
+    wanted = set(values.split(","))
+    return tuple(sorted({r[first].strip() for r in rows if r[column].strip() in wanted}))
+
+
+def find_inputs(source: Path, exclude: tuple[str, ...] = ()) -> list[Photo]:
+    """The photos in a folder (recursive) or a single image file, sorted by key.
+
+    Files whose name is in ``exclude`` are left out.
+    """
+    source = Path(source)
+    if source.is_file():
+        return [Photo(source.stem, source.stem, source)]
+    if not source.is_dir():
+        raise InputError(f"{source}: no such file or folder")
+    skip = set(exclude)
+    photos = [Photo(p.relative_to(source).with_suffix("").as_posix(), p.stem, p)
+              for p in find_images(source) if p.name not in skip]
+    keys = [p.key for p in photos]
+    if len(set(keys)) != len(keys):
+        dup = sorted(k for k in keys if keys.count(k) > 1)[0]
+        raise InputError(f"{source}: several images named {dup}.*; rename them")
+    if not photos:
+        raise InputError(f"{source}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
+    return photos
+
+
+def variant_key(key: str, variant: int) -> str:
+    return f"{key}__v{variant}"
+
+
+def variant_rng(seed: int, key: str, variant: int) -> np.random.Generator:
+    """A generator that depends only on (seed, key, variant): stable across runs and workers."""
+    digest = hashlib.sha256(f"{seed}\0{key}\0{variant}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "big"))
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. One photo
+
+
+def check_face(face: Face, config: SynthConfig, path: Path) -> None:
+    """Raise :class:`Skip` when the effect cannot be rendered on ``face``."""
+    if face.eye_distance < config.min_eye_distance:
+        raise Skip(FACE_TOO_SMALL, f"{path}: eyes {face.eye_distance:.0f} px apart "
+                                    f"(minimum {config.min_eye_distance:g})")
+    status = get_effect(config.effect).unusable(face)
+    if status == EYES_CLOSED:
+        raise Skip(status, f"{path}: eyes closed (openness {face.eye_openness().min():.2f})")
+    if status is not None:
+        raise Skip(status, f"{path}: irises too small to recolour ({face.iris_radii.min():.1f} px)")
+
+
+@dataclass
+class Pair:
+    """One rendered variant: its manifest record and the (H, W, 3) uint8 A and B crops."""
+
+    record: dict[str, Any]
+    a: np.ndarray
+    b: np.ndarray
+
+
+def render_pairs(image: np.ndarray, face: Face, photo: Photo, config: SynthConfig) -> list[Pair]:
+    """Render every variant of the effect on ``face`` and crop A and B with one transform."""
+    effect, spec = get_effect(config.effect), config.region
+    crop_from_image = fit_crop_from_image(face.eye_corners, spec)
+    original = warp_to_crop(image, crop_from_image, spec.size)
+    pairs = []
+    for v in range(config.variants):
+        rng = variant_rng(config.seed, photo.key, v) if config.variation else TypicalDraws()
+        params = effect.sample(rng, face, config.pins)
+        rendered = effect.render(image, face, params)
+        edited = warp_to_crop(rendered.image, crop_from_image, spec.size)
+        a, b = (edited, original) if config.reverse else (original, edited)
+        rec = _record(photo, v, config, params, crop_from_image, face)
+        rec["touched_pixels"] = int(rendered.mask.sum())
+        pairs.append(Pair(rec, a, b))
+    return pairs
+
+
+def _record(photo: Photo, variant: int, config: SynthConfig, params: Any, crop_from_image: np.ndarray,
+            face: Face) -> dict[str, Any]:
+    return {
+        "key": variant_key(photo.key, variant), "status": OK, "reason": "",
+        "split": split_of(photo.person, config.val_fraction), "source": photo.path.as_posix(),
+        "person": photo.person, "variant": variant, "effect": config.effect,
+        "a": "edited" if config.reverse else "original", "params": params_dict(params),
+        "crop_from_image": np.round(crop_from_image, 6).tolist(),
+        "eye_distance": round(face.eye_distance, 2), "roll": round(face.roll, 2),
+        "yaw": round(face.yaw, 2),
+    }
+
+
+def synth_photo(photo: Photo, config: SynthConfig) -> tuple[list[Pair], dict[str, Any] | None]:
+    """(pairs, None) for a usable photo, ([], skip record) otherwise. Never raises for bad input."""
+    try:
+        try:
+            image = read_image(photo.path)
+        except ImageError as exc:
+            raise Skip(UNREADABLE, str(exc)) from None
+        faces = detect_faces(image, max_faces=config.max_faces)
+        face = faces[pick_face(faces, photo.path)]
+        check_face(face, config, photo.path)
+    except Skip as skip:
+        return [], {"key": photo.key, "status": skip.status, "reason": skip.reason,
+                    "split": split_of(photo.person, config.val_fraction),
+                    "source": photo.path.as_posix(), "person": photo.person}
+    return render_pairs(image, face, photo, config), None
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Writing and running
+
+
+def _work(photo: Photo, config: SynthConfig, root: Path) -> list[dict[str, Any]]:
+    """Worker entry point: render and write one photo's pairs; return its manifest records."""
+    pairs, skipped = synth_photo(photo, config)
+    for pair in pairs:
+        write_pair(root, pair.record["split"], pair.record["key"], pair.a, pair.b)
+    return [p.record for p in pairs] if skipped is None else [skipped]
+
+
+def run_photos(photos: list[Photo], config: SynthConfig, root: Path,
+               workers: int = 1) -> Iterator[list[dict[str, Any]]]:
+    """Process ``photos`` and yield each one's records in input order (a deterministic manifest).
+
+    With ``workers > 1`` the photos run in a pool of worker processes, each with its own Face
+    Mesh graph.
+    """
+    return ordered_map(_work, photos, workers, config, root, preload=[__name__])
+
+
+def _is_done(writer: DatasetWriter, photo: Photo, config: SynthConfig) -> bool:
+    if writer.is_done(photo.key):  # skipped earlier
+        return True
+    return all(writer.is_done(variant_key(photo.key, v)) for v in range(config.variants))
+
+
+def open_dataset(source: Path, out: Path, config: SynthConfig,
+                 overwrite: bool = False) -> tuple[DatasetWriter, list[Photo]]:
+    """Check the input, create or resume ``out``; returns the writer and the photos still to do.
+
+    Raises :class:`InputError` for an unusable ``source`` and :class:`~eyeedit.data.pairs.DatasetError`
+    when ``out`` cannot be used with these options. Nothing is written before both checks pass.
+    """
+    source, out = Path(source), Path(out)
+    check_output_outside([source], out)
+    photos = find_inputs(source, config.exclude)
+    settings = {"command": "synth", "source": str(source.resolve()), **config.to_dict()}
+    writer = DatasetWriter(out, settings, overwrite)
+    remove_stale_temp_files(out)  # crops a killed run left half-written
+    return writer, [p for p in photos if not _is_done(writer, p, config)]
+
+
+def finish_dataset(writer: DatasetWriter, config: SynthConfig) -> dict[str, Any]:
+    """Write ``report.csv`` and ``dataset.json`` (with the effect and its options); returns the info."""
+    return writer.finish(
+        config.region, channels=3, source="synth", source_folder=writer.settings["source"],
+        effect=config.effect, reverse=config.reverse, seed=config.seed, variants=config.variants,
+        variation=config.variation,
+        style=config.style, color=config.color,
+    )
+
+
+def synth(source: Path, out: Path, config: SynthConfig, workers: int = 1,
+          overwrite: bool = False) -> dict[str, Any]:
+    """The whole command without the terminal UI: returns ``dataset.json``'s content."""
+    writer, todo = open_dataset(source, out, config, overwrite)
+    for records in run_photos(todo, config, writer.root, workers):
+        for rec in records:
+            writer.record(rec)
+    return finish_dataset(writer, config)

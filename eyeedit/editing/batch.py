@@ -1,0 +1,146 @@
+"""`eyeedit apply` as a library: expand inputs, name outputs, run the editor, write results.
+
+One photo's failure never stops the batch: each input ends with a status and a one-line reason.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from eyeedit.editing.editor import Editor, EditResult
+from eyeedit.imageio import ImageError, find_images, is_image_path, read_image, same_file, write_image
+
+EDITED, UNEDITED, NO_FACE, UNREADABLE, FAILED = "edited", "unedited", "no-face", "unreadable", "failed"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input photo and where its result goes."""
+
+    source: Path
+    target: Path
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job: Job
+    status: str  # edited | unedited (no face, kept) | no-face | unreadable | failed
+    faces: int = 0
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (EDITED, UNEDITED)
+
+
+def plan_jobs(inputs: list[Path], out: Path | None, effect: str) -> list[Job]:
+    """Map input files and folders to output paths.
+
+    * ``out`` with an image suffix and a single input file: exactly that file.
+    * ``out`` otherwise: a folder; folder inputs keep their relative paths under it.
+    * no ``out``: beside each input, as ``<stem>_<effect><suffix>``.
+    Raises ValueError for a combination that cannot work (one-line message).
+    """
+    single_file = len(inputs) == 1 and not inputs[0].is_dir()
+    if out is not None and is_image_path(out) and not out.is_dir():
+        if not single_file:
+            raise ValueError(f"{out}: an output file needs exactly one input file (use a folder)")
+        return [Job(inputs[0], out)]
+    jobs = []
+    for item in inputs:
+        for source, rel in _expand(item):
+            if out is None:
+                target = source.with_name(f"{source.stem}_{effect}{source.suffix}")
+            else:
+                target = out / rel
+            jobs.append(Job(source, target))
+    return jobs
+
+
+def _expand(item: Path) -> Iterator[tuple[Path, Path]]:
+    """(file, path relative to the output folder) for a file or a folder (recursive)."""
+    if item.is_dir():
+        for f in find_images(item):
+            yield f, f.relative_to(item)
+    else:
+        yield item, Path(item.name)
+
+
+def check_not_overwriting_inputs(jobs: list[Job]) -> None:
+    """Refuse a plan that would write over any of its own inputs, or write two inputs to one
+    output (the second would silently replace the first)."""
+    sources = [j.source for j in jobs]
+    for job in jobs:
+        if any(same_file(job.target, s) for s in sources):
+            raise ValueError(f"{job.target}: output would overwrite an input photo")
+    claimed: dict[str, Job] = {}
+    for job in jobs:
+        key = os.path.normcase(os.path.abspath(job.target))
+        first = claimed.setdefault(key, job)
+        if first is not job:
+            raise ValueError(f"{job.target}: both {first.source} and {job.source} would be written "
+                             "here; give them separate output folders")
+
+
+def unique_jobs(jobs: list[Job]) -> list[Job]:
+    """Drop repeats of the same input file with the same output (``apply a.jpg a.jpg``)."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for job in jobs:
+        key = (os.path.realpath(job.source), os.path.normcase(os.path.abspath(job.target)))
+        if key not in seen:
+            seen.add(key)
+            kept.append(job)
+    return kept
+
+
+def side_by_side(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """(H, 2W, 3): before | after."""
+    return np.concatenate([before, after], axis=1)
+
+
+def save_crops(result: EditResult, target: Path) -> None:
+    """Write each face's input crop, output crop and mask next to ``target`` for debugging."""
+    folder = target.with_name(f"{target.stem}_crops")
+    for i, fe in enumerate(result.faces):
+        write_image(folder / f"face{i}_in.png", fe.crop_in)
+        if fe.crop_out is not None:
+            write_image(folder / f"face{i}_out.png", fe.crop_out)
+        if fe.mask is not None:
+            write_image(folder / f"face{i}_mask.png", np.rint(fe.mask * 255).astype(np.uint8))
+
+
+def apply_one(editor: Editor, job: Job, *, keep_unedited: bool = False,
+              sbs: bool = False, crops: bool = False) -> Outcome:
+    """Edit one photo and write it; never raises for a bad input, returns its outcome."""
+    try:
+        image = read_image(job.source)
+    except ImageError as exc:
+        return Outcome(job, UNREADABLE, reason=exc.reason)
+    result = editor.run(image)
+    n = len(result.faces)
+    if n == 0 and not keep_unedited:
+        return Outcome(job, NO_FACE, reason="no face found")
+    output = side_by_side(image, result.image) if sbs else result.image
+    try:
+        write_image(job.target, output)
+        if crops and n:
+            save_crops(result, job.target)
+    except ImageError as exc:  # names the file it could not write, and why
+        return Outcome(job, FAILED, n, reason=str(exc))
+    return Outcome(job, EDITED if n else UNEDITED, n)
+
+
+def is_writable_dir(path: Path) -> bool:
+    """Whether files can be created in ``path`` (or in its nearest existing parent)."""
+    p = path
+    while not p.exists():
+        if p.parent == p:
+            return False
+        p = p.parent
+    return p.is_dir() and os.access(p, os.W_OK)
