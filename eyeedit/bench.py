@@ -6,14 +6,36 @@ spread (the 10th-90th percentile range), so one slow outlier does not move it.
 
 from __future__ import annotations
 
+import os
+import platform
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
+import torch
+
+from eyeedit.data.loader import augment
+from eyeedit.data.samples import astronaut, moving_face_video
+from eyeedit.editing.backends import OnnxTranslator, load_translator
+from eyeedit.editing.editor import EditOptions, Editor, FaceEdit
+from eyeedit.editing.torch_backend import TorchTranslator
+from eyeedit.geometry import fit_crop_from_image, warp_to_crop
+from eyeedit.landmarks import FaceMeshDetector
+from eyeedit.model.networks import DiscriminatorConfig, GeneratorConfig, build_generator
+from eyeedit.model.store import ModelFile, open_model
+from eyeedit.model.tensors import images_to_tensor
+from eyeedit.model.weights import save_generator
+from eyeedit.regions import region_spec
+from eyeedit.training.config import TrainConfig
+from eyeedit.training.runtime import cpu_supports_bf16, setup_runtime
+from eyeedit.training.state import build_state
+from eyeedit.training.train import train_step
 
 
 @dataclass(frozen=True)
@@ -44,13 +66,9 @@ def measure(name: str, fn: Callable[[], Any], repeats: int = 20, warmup: int = 3
 
 def bench_frame(size: tuple[int, int]) -> np.ndarray:
     """A (H, W, 3) test frame of ``size`` with the sample face at a webcam-like scale."""
-    from eyeedit.data.samples import astronaut, moving_face_video
-
     w, h = size
     face = astronaut()
     # The astronaut's eyes are 42 px apart at 512 px; scale so a face fills a webcam frame.
-    import cv2
-
     scaled = cv2.resize(face, (round(512 * h / 480), round(512 * h / 480)))
     frames, _ = moving_face_video(scaled, 1, size=(w, h), noise=0)
     return frames[0]
@@ -59,31 +77,24 @@ def bench_frame(size: tuple[int, int]) -> np.ndarray:
 BASELINE = "torch fp32 eager"  # what backend speed-ups are measured against
 
 
-def bench_inference(model_path: Path | None, size: tuple[int, int], repeats: int = 20) -> dict[str, Any]:
+def bench_inference(model: ModelFile | None, size: tuple[int, int], repeats: int = 20) -> dict[str, Any]:
     """Per-stage timings of the editor and the generator on each backend and precision."""
-    from eyeedit.editing.backends import OnnxTranslator, TorchTranslator, load_translator
-    from eyeedit.editing.editor import EditOptions
-    from eyeedit.regions import RegionSpec
-    from eyeedit.editing.editor import Editor, FaceEdit
-    from eyeedit.geometry import fit_crop_from_image, warp_to_crop
-    from eyeedit.landmarks import FaceMeshDetector
-
     frame = bench_frame(size)
     detector = FaceMeshDetector(max_faces=1, video=False)
     faces = detector.detect(frame)
     if not faces:
         raise RuntimeError("no face found in the benchmark frame")
     face = faces[0]
-    model_path = model_path or _random_model()
+    model = model or open_model(_random_model())
     # The baseline: eager fp32 PyTorch on the network exactly as trained (upsampling not folded).
     translators: dict[str, Any] = {}
-    translators[BASELINE], meta = load_translator(model_path, "torch", "cpu", "fp32", fold=False)
+    translators[BASELINE] = load_translator(model, "torch", "cpu", "fp32", fold=False)
     for backend, precision in (("torch", "fp32"), ("torch", "bf16"), ("onnx", "fp32")):
         try:
-            translators[f"{backend} {precision}"], meta = load_translator(model_path, backend, "cpu", precision)
+            translators[f"{backend} {precision}"] = load_translator(model, backend, "cpu", precision)
         except ImportError as exc:  # e.g. onnxruntime missing
             translators[f"{backend} {precision}"] = exc
-    region = RegionSpec.from_dict(meta["region"])
+    region = model.region
     m = fit_crop_from_image(face.eye_corners, region)
     crop = warp_to_crop(frame, m, region.size)
     batch = crop[None]
@@ -104,7 +115,7 @@ def bench_inference(model_path: Path | None, size: tuple[int, int], repeats: int
     rows.append(e2e)
     base = gen[BASELINE]
     return {
-        "size": list(size), "region": region.to_dict(), "model": str(model_path),
+        "size": list(size), "region": region.to_dict(), "model": str(model.path),
         "rows": [r.to_dict() for r in rows],
         "fps": 1000 / e2e.median_ms, "backend": best,
         "speedup_vs_torch_fp32": base.median_ms / gen[best].median_ms,
@@ -128,14 +139,6 @@ def _backend_psnr(translators: dict[str, Any], batch: np.ndarray) -> dict[str, f
 
 def _random_model() -> Path:
     """A model file with the built-in models' architecture and random weights (timing only)."""
-    import tempfile
-
-    import torch
-
-    from eyeedit.regions import region_spec
-    from eyeedit.model.networks import GeneratorConfig, build_generator
-    from eyeedit.model.store import save_generator
-
     torch.manual_seed(0)
     cfg = GeneratorConfig(ngf=16, depth=7, upsample="resize", residual=True)  # as in pipelines/*.toml
     spec = region_spec("eyes")
@@ -170,15 +173,6 @@ TRAIN_CASES = (
 def bench_training(case: TrainCase, precision: str = "auto", steps: int = 10,
                    min_seconds: float = 20.0) -> dict[str, Any]:
     """Images/s of whole training steps (augmentation, D and G updates) on random pairs."""
-    import torch
-
-    from eyeedit.model.tensors import images_to_tensor
-
-    from eyeedit.data.loader import augment
-    from eyeedit.model.networks import DiscriminatorConfig, GeneratorConfig
-    from eyeedit.training.runtime import setup_runtime
-    from eyeedit.training.train import TrainConfig, build_state, train_step
-
     rt = setup_runtime("auto", precision)
     cfg = TrainConfig(size=case.size, generator=GeneratorConfig(ngf=case.ngf, depth=case.depth,
                                                                        upsample=case.upsample, residual=case.residual),
@@ -210,23 +204,17 @@ def bench_training(case: TrainCase, precision: str = "auto", steps: int = 10,
 
 def _sync(rt: Any) -> None:
     if rt.device.type == "cuda":
-        import torch
-
         torch.cuda.synchronize(rt.device)
 
 
 def machine() -> dict[str, Any]:
     """What this machine is, for the report header."""
-    import os
-    import platform
-
     model = ""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
             model = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "")
     except OSError:
         pass
-    from eyeedit.training.runtime import cpu_supports_bf16
 
     return {"cpu": model or platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "bf16": cpu_supports_bf16(), "date": time.strftime("%Y-%m-%d")}

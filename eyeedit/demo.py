@@ -14,12 +14,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from eyeedit.regions import REGIONS
+from eyeedit.data.samples import astronaut
+from eyeedit.editing.editor import Editor
 from eyeedit.geometry import fit_crop_from_image, warp_to_crop
 from eyeedit.imageio import write_image, write_text
 from eyeedit.landmarks import Face, detect_faces
-from eyeedit.data.samples import astronaut
-from eyeedit.viz import draw_face, fit_height, grid
+from eyeedit.model.store import list_models
+from eyeedit.regions import REGIONS
+from eyeedit.training.plots import image_grid
+from eyeedit.viz import draw_face, fit_height
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ def _crops(image: np.ndarray, face: Face, out: Path) -> list[Path]:
         if name == "eyes":
             files.append(write_image(out / "astronaut_landmarks.png",
                                      draw_face(image, face, crop_from_image, spec.size)))
-    files.append(write_image(out / "astronaut_regions.png", grid([tiles])))
+    files.append(write_image(out / "astronaut_regions.png", image_grid([tiles])))
     return files
 
 
@@ -58,16 +61,13 @@ def _effects(image: np.ndarray, out: Path) -> list[tuple[str, Path, np.ndarray]]
     Each is named by its effect, plus where it came from when that is not the package (a
     model you trained and installed as `glasses` replaces the shipped one, and says so).
     """
-    from eyeedit.editing.editor import Editor
-    from eyeedit.model.store import list_models
-
     done: list[tuple[str, Path, np.ndarray]] = []
     seen: set[str] = set()
     for entry in list_models():
         if entry.effect in seen:
             continue  # shadowed by a model earlier in the lookup order
         seen.add(entry.effect)
-        edited = Editor.load(entry.effect, entry.path).edit(image)
+        edited = Editor.load(entry.path).edit(image)
         label = entry.effect if entry.source == "package" else f"{entry.effect} ({entry.source})"
         done.append((label, write_image(out / f"astronaut_{entry.effect}.png", edited), edited))
     return done
@@ -102,7 +102,7 @@ def run_demo(out_dir: str | Path) -> DemoResult:
     box = (slice(max(y0 - pad, 0), y1 + pad // 2), slice(max(x0 - pad, 0), x1 + pad))
     tiles = [labelled(fit_height(image[box], 256), "original")]
     tiles += [labelled(fit_height(edited[box], 256), name) for name, _, edited in effects]
-    grid_path = write_image(out / "grid.png", grid([tiles]))
+    grid_path = write_image(out / "grid.png", image_grid([tiles]))
     files += [p for _, p, _ in effects] + [grid_path]
     index = _page(out, [(name, path) for name, path, _ in effects])
     return DemoResult(files + [index], [name for name, _, _ in effects], index, grid_path)

@@ -20,8 +20,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from eyeedit.regions import RegionSpec
 from eyeedit.landmarks import EYE_CORNERS, LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE
+from eyeedit.regions import RegionSpec
 
 # Eye corners (landmarks 33, 133, 362, 263) in eye units. Each eye centre is the midpoint of its
 # two corners, so the template is symmetric: half an eye width (EYE_HALF_WIDTH) either side of the

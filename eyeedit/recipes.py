@@ -19,9 +19,14 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from eyeedit.imageio import write_text
+from eyeedit.model.store import install_model
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -159,18 +164,17 @@ def _state_path(plans: list[StepPlan]) -> Path:
     return plans[0].output.parent / "steps.json"
 
 
-def run_recipe(recipe: Recipe, out_root: Path, faces: str | None = None,
-               invoke: Any = None) -> list[StepResult]:
+def run_recipe(recipe: Recipe, out_root: Path, invoke: Callable[[list[str]], int | None],
+               faces: str | None = None) -> list[StepResult]:
     """Carry out every step, skipping or resuming what an earlier run finished.
 
-    ``invoke(argv)`` runs one eyeedit command line (by default the CLI in this process).
+    A recipe's steps are eyeedit command lines (its tables are their options), so
+    ``invoke(argv)`` runs one of them and returns its exit status; `eyeedit run` passes the
+    CLI itself. Raises RecipeError when a step fails.
     """
-    import time
-
     plans = plan(recipe, out_root, faces)
     state_file = _state_path(plans)
     state = json.loads(state_file.read_text()) if state_file.is_file() else {}
-    invoke = invoke or _invoke_cli
     results, previous = [], None
     for step in plans:
         key = {"options": step.fingerprint, "input": _input_fingerprint(step, previous)}
@@ -200,10 +204,8 @@ def _decide(step: StepPlan, same: bool) -> tuple[list[str], str]:
     return argv, "ran"
 
 
-def _run_step(step: StepPlan, argv: list[str], invoke: Any) -> None:
+def _run_step(step: StepPlan, argv: list[str], invoke: Callable[[list[str]], int | None]) -> None:
     if step.step == "publish":
-        from eyeedit.model.store import install_model
-
         install_model(Path(argv[1]), argv[2])
         return
     code = invoke(argv)
@@ -211,21 +213,5 @@ def _run_step(step: StepPlan, argv: list[str], invoke: Any) -> None:
         raise RecipeError(f"step {step.step} failed (eyeedit {' '.join(argv[:1])} exited {code})")
 
 
-def _invoke_cli(argv: list[str]) -> int:
-    import click
-
-    from eyeedit.cli.main import cli
-
-    try:
-        cli.main(args=argv, prog_name="eyeedit", standalone_mode=False)
-    except click.ClickException as exc:
-        raise RecipeError(f"eyeedit {argv[0]}: {exc.format_message()}") from None
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
 def _save_state(path: Path, state: dict[str, Any]) -> None:
-    from eyeedit.imageio import write_text
-
     write_text(path, json.dumps(state, indent=2, sort_keys=True))

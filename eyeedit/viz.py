@@ -29,22 +29,6 @@ def draw_face(image: np.ndarray, face: Face, crop_from_image: np.ndarray | None 
     return out
 
 
-def grid(rows: list[list[np.ndarray]], pad: int = 4, background: int = 255) -> np.ndarray:
-    """Tile (H, W, 3) uint8 images into one image; each cell is as large as the largest tile."""
-    tiles = [t for row in rows for t in row]
-    if not tiles:
-        raise ValueError("grid needs at least one image")
-    ch = max(t.shape[0] for t in tiles)
-    cw = max(t.shape[1] for t in tiles)
-    ncols = max(len(r) for r in rows)
-    out = np.full((len(rows) * (ch + pad) + pad, ncols * (cw + pad) + pad, 3), background, np.uint8)
-    for i, row in enumerate(rows):
-        for j, tile in enumerate(row):
-            y, x = pad + i * (ch + pad), pad + j * (cw + pad)
-            out[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
-    return out
-
-
 def fit_height(image: np.ndarray, height: int) -> np.ndarray:
     """Resize an image to ``height`` pixels tall, keeping its aspect ratio."""
     h, w = image.shape[:2]

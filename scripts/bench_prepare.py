@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from eyeedit.data.prepare import PrepareConfig, prepare
 from eyeedit.geometry import fit_crop_from_image, warp_to_crop
 from eyeedit.imageio import find_images, read_image, write_image
 from eyeedit.landmarks import detect_faces
-from eyeedit.data.prepare import PrepareConfig, prepare
 
 DEFAULT_FACES = Path(__file__).resolve().parents[2] / "shared" / "faces" / "london"
 

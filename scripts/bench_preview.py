@@ -18,13 +18,11 @@ from pathlib import Path
 
 import cv2
 
-from eyeedit.editing.editor import EditOptions
-
-from eyeedit.regions import parse_size
-from eyeedit.editing.editor import Editor
-from eyeedit.editing.preview import PreviewConfig, run_preview
 from eyeedit.data.samples import astronaut, moving_face_video, write_video
+from eyeedit.editing.editor import EditOptions, Editor
+from eyeedit.editing.preview import PreviewConfig, run_preview
 from eyeedit.model.store import PACKAGE_MODELS
+from eyeedit.regions import parse_size
 
 
 def clip(size: tuple[int, int], frames: int, folder: Path) -> Path:

@@ -53,9 +53,9 @@ def tiny_model(path: Path) -> Path:
     """A random ngf=8 generator saved as a real model file (its output is noise; cost is real)."""
     import torch
 
-    from eyeedit.regions import region_spec
     from eyeedit.model.networks import GeneratorConfig, build_generator
-    from eyeedit.model.store import save_generator
+    from eyeedit.model.weights import save_generator
+    from eyeedit.regions import region_spec
 
     torch.manual_seed(0)
     cfg, spec = GeneratorConfig(ngf=8, depth=5), region_spec("eyes")
@@ -67,11 +67,10 @@ def measure(video: Path, model: Path, every: int, warmup: int,
             backend: str) -> tuple[list[tuple[int, float]], float]:
     """Replay ``video`` through the preview; returns (frames done, RSS MiB) samples taken while
     it runs, and the RSS once it has returned (capture, detector and threads released)."""
-    from eyeedit.editing.editor import EditOptions
-    from eyeedit.editing.editor import Editor
+    from eyeedit.editing.editor import EditOptions, Editor
     from eyeedit.editing.preview import PreviewConfig, run_preview
 
-    editor = Editor.load("", model, backend=backend, options=EditOptions(max_faces=1))
+    editor = Editor.load(model, backend=backend, options=EditOptions(max_faces=1))
     samples = [(0, rss_mb())]
     start = time.perf_counter()
     cap = cv2.VideoCapture(str(video))

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from eyeedit.data.effects import EFFECTS
+from eyeedit.data.synth import Photo, SynthConfig, _work, default_region, variant_rng
 from eyeedit.imageio import find_images, read_image
 from eyeedit.landmarks import detect_faces, largest_face
-from eyeedit.data.synth import Photo, SynthConfig, _work, default_region, variant_rng
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "shared" / "faces" / "london" / "neutral"
 

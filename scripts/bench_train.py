@@ -34,11 +34,13 @@ import numpy as np
 import torch
 
 from eyeedit.bench import TRAIN_CASES, TrainCase, bench_training
-from eyeedit.model.tensors import images_to_tensor
 from eyeedit.data.loader import augment
 from eyeedit.model.networks import DiscriminatorConfig, GeneratorConfig
+from eyeedit.model.tensors import images_to_tensor
+from eyeedit.training.config import TrainConfig
 from eyeedit.training.runtime import setup_runtime
-from eyeedit.training.train import TrainConfig, build_state, evaluate, train_step
+from eyeedit.training.state import build_state
+from eyeedit.training.train import train_step, validate
 
 
 def _config(case: TrainCase, seed: int = 0, ngf: int = 64) -> TrainConfig:
@@ -101,7 +103,7 @@ def quality_check(precision: str, steps: int) -> dict:
             x, y = (images_to_tensor(t[idx]).to(rt.device) for t in (train_set.a, train_set.b))
             x, y = augment(x, y, state.aug_rng, cfg.jitter, True)
             train_step(state, x, y, cfg, rt)
-        result[prec] = {**evaluate(state.g, val_set, rt), "seconds": time.perf_counter() - start}
+        result[prec] = {**validate(state.g, val_set, rt), "seconds": time.perf_counter() - start}
     base, other = result["fp32"]["l1"], result[precision]["l1"]
     result["l1_relative_difference"] = abs(other - base) / base
     return result

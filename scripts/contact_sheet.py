@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from eyeedit.data.synth import read_exclusions
 from eyeedit.editing.editor import Editor
 from eyeedit.imageio import find_images, read_image, write_image
-from eyeedit.data.synth import read_exclusions
 from eyeedit.viz import fit_height, grid
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import cv2
 
 from eyeedit.data.effects import EFFECTS
-from eyeedit.imageio import write_image
-from eyeedit.landmarks import detect_faces
 from eyeedit.data.samples import astronaut
 from eyeedit.data.synth import Photo, SynthConfig, default_region, render_pairs
+from eyeedit.imageio import write_image
+from eyeedit.landmarks import detect_faces
 from eyeedit.viz import grid
 
 

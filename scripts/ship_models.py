@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from eyeedit.model.weights import load_model_file, save_model  # noqa: E402
 from eyeedit.recipes import load_recipe  # noqa: E402
-from eyeedit.model.store import load_model_file, save_model  # noqa: E402
 
 EFFECTS = ("glasses", "no-glasses", "blue-eyes", "makeup")
 

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from eyeedit.cli.main import cli
-from eyeedit.regions import region_spec
-from eyeedit.imageio import read_image, write_image
 from eyeedit.data.samples import sample_images
+from eyeedit.imageio import read_image, write_image
+from eyeedit.regions import region_spec
 
 
 def _model_file(path, effect="tiny", region="eyes"):
@@ -18,7 +18,7 @@ def _model_file(path, effect="tiny", region="eyes"):
     import torch
 
     from eyeedit.model.networks import GeneratorConfig, build_generator
-    from eyeedit.model.store import save_generator
+    from eyeedit.model.weights import save_generator
 
     torch.manual_seed(0)
     cfg = GeneratorConfig(ngf=4, depth=5)
@@ -161,7 +161,7 @@ def test_bad_model_files_are_refused(env, photos, tmp_path, kind):
         save_file({"w": torch.zeros(2)}, str(bad))
     elif kind == "shapes":
         from eyeedit.model.networks import GeneratorConfig, build_generator
-        from eyeedit.model.store import save_generator
+        from eyeedit.model.weights import save_generator
 
         meta = {"effect": "x", "generator": GeneratorConfig(ngf=8, depth=5).to_dict(),
                 "region": region_spec("eyes").to_dict()}

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from eyeedit.editing.backends import OnnxTranslator, TorchTranslator, choose_backend, load_translator
 from eyeedit.cli.main import cli
+from eyeedit.editing.backends import OnnxTranslator, choose_backend, load_translator
+from eyeedit.editing.torch_backend import TorchTranslator
+from eyeedit.model.store import open_model
 from eyeedit.regions import region_spec
 
 
@@ -16,7 +18,7 @@ def model_path(tmp_path_factory, request):
     import torch
 
     from eyeedit.model.networks import GeneratorConfig, build_generator
-    from eyeedit.model.store import save_generator
+    from eyeedit.model.weights import save_generator
 
     torch.manual_seed(1)
     # resize upsampling is exported folded into transposed convs: same output, checked here
@@ -56,8 +58,8 @@ def test_backends_agree_on_crops(model_path, astronaut, astronaut_face):
     spec = region_spec("eyes")
     crop = warp_to_crop(astronaut, fit_crop_from_image(astronaut_face.eye_corners, spec), spec.size)
     batch = np.stack([crop, crop[:, ::-1]])  # two faces in one batch
-    torch_tr, _ = load_translator(model_path, "torch")
-    onnx_tr, _ = load_translator(model_path, "onnx")
+    torch_tr = load_translator(open_model(model_path), "torch")
+    onnx_tr = load_translator(open_model(model_path), "onnx")
     assert isinstance(torch_tr, TorchTranslator) and isinstance(onnx_tr, OnnxTranslator)
     a, b = torch_tr(batch), onnx_tr(batch)
     assert a.shape == b.shape == batch.shape and a.dtype == b.dtype == np.uint8
@@ -74,11 +76,12 @@ def test_auto_rule():
 
 
 def test_onnx_cache_reused(model_path, tmp_path):
-    from eyeedit.model.export import cache_dir, cached_onnx
+    from eyeedit.editing.backends import cached_onnx
+    from eyeedit.model.sessions import cache_dir
 
-    first = cached_onnx(model_path)
+    first = cached_onnx(open_model(model_path))
     mtime = first.stat().st_mtime_ns
-    assert cached_onnx(model_path) == first and first.stat().st_mtime_ns == mtime
+    assert cached_onnx(open_model(model_path)) == first and first.stat().st_mtime_ns == mtime
     assert first.parent == cache_dir()
 
 
@@ -92,11 +95,11 @@ def test_export_cli(model_path, tmp_path):
 
 
 def test_damaged_cache_entry_is_exported_again(model_path):
-    from eyeedit.model.export import cached_onnx
+    from eyeedit.editing.backends import cached_onnx
 
-    entry = cached_onnx(model_path)
+    entry = cached_onnx(open_model(model_path))
     entry.write_bytes(entry.read_bytes()[:1000])  # truncated, as by a crash mid-write
-    translate, _ = load_translator(model_path, "onnx")
+    translate = load_translator(open_model(model_path), "onnx")
     out = translate(np.zeros((1, 128, 256, 3), np.uint8))
     assert out.shape == (1, 128, 256, 3) and entry.stat().st_size > 1000
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from eyeedit.editing.blending import BLEND_MODES, border_fade, composite, crop_mask, match_colors
-from eyeedit.regions import region_spec
 from eyeedit.geometry import fit_crop_from_image, transform_points
+from eyeedit.regions import region_spec
 
 
 @pytest.fixture

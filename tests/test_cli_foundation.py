@@ -8,11 +8,30 @@ from eyeedit.cli.main import cli
 from eyeedit.imageio import read_image
 
 
-def test_help_lists_commands():
+def test_help_lists_every_command_once_without_loading_them():
+    from eyeedit.cli.main import COMMANDS
+
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
-    for name in ("samples", "crop", "demo"):
-        assert name in result.output
+    listed = [line.split()[0] for line in result.output.splitlines() if line.startswith("  ") and line.split()]
+    listed = [name for name in listed if name in COMMANDS]
+    assert sorted(listed) == sorted(COMMANDS), result.output
+    for section in ("Use an effect:", "Make an effect:", "Tools:"):
+        assert section in result.output
+    # a fresh interpreter: listing the commands imports none of them (and so no torch)
+    code = ("import sys; from click.testing import CliRunner; from eyeedit.cli.main import cli; "
+            "CliRunner().invoke(cli, ['--help']); "
+            "print(sorted(m for m in sys.modules if m.startswith(('torch', 'eyeedit.cli.', 'mediapipe'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "['eyeedit.cli.main']", loaded
+
+
+def test_every_command_loads_and_has_help():
+    from eyeedit.cli.main import COMMANDS
+
+    for name in COMMANDS:
+        res = CliRunner().invoke(cli, [name, "--help"])
+        assert res.exit_code == 0 and "Usage: " in res.output and name in res.output, (name, res.output)
 
 
 def test_python_dash_m_works():

@@ -1,11 +1,9 @@
 import numpy as np
 import pytest
 
-from eyeedit.editing.editor import EditOptions
-
-from eyeedit.regions import region_spec
-from eyeedit.editing.editor import Editor
 from eyeedit.data.samples import sample_images
+from eyeedit.editing.editor import EditOptions, Editor
+from eyeedit.regions import region_spec
 
 
 def identity(crops: np.ndarray) -> np.ndarray:

@@ -7,17 +7,11 @@ import cv2
 import numpy as np
 import pytest
 
-from eyeedit.regions import REGIONS
-from eyeedit.data.effects import EFFECTS
-from eyeedit.data.effects import Pins
-from eyeedit.data.effects import get_effect
-from eyeedit.data.effects import params_dict
-from eyeedit.data.effects import eye_color
-from eyeedit.data.effects import glasses
-from eyeedit.data.effects import makeup
+from eyeedit.data.effects import EFFECTS, Pins, eye_color, get_effect, glasses, makeup, params_dict
 from eyeedit.data.effects.base import parse_color, to_face
 from eyeedit.geometry import fit_crop_from_image, polygon_mask, transform_points
 from eyeedit.landmarks import LEFT_EYE, NOSE_BRIDGE, RIGHT_EYE, Face, detect_faces
+from eyeedit.regions import REGIONS
 
 
 @pytest.fixture(scope="module")

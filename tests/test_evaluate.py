@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from eyeedit.cli.main import cli
-from eyeedit.training.evaluate import edit_masks, image_metrics, load_eval_set, write_gallery
 from eyeedit.imageio import read_image, write_image
+from eyeedit.training.evaluate import edit_masks, image_metrics, load_eval_set, write_gallery
 
 
 def _pairs(n=3, seed=0):
@@ -57,9 +57,9 @@ def test_load_eval_set_and_gallery(tmp_path):
 def test_eval_cli_reports_model_and_identity(tmp_path, monkeypatch):
     import torch
 
-    from eyeedit.regions import region_spec
     from eyeedit.model.networks import GeneratorConfig, build_generator
-    from eyeedit.model.store import save_generator
+    from eyeedit.model.weights import save_generator
+    from eyeedit.regions import region_spec
 
     a, b = _pairs()
     for i in range(3):

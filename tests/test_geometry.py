@@ -1,12 +1,24 @@
 import numpy as np
 import pytest
 
-from eyeedit.regions import REGIONS, RegionSpec, parse_size, region_spec
-from eyeedit.geometry import (alignment_residual, brow_mask, compose, crop_box, eye_mask,
-                              fit_crop_from_image, invert, similarity, similarity_params,
-                              template_points, transform_points, unwarp_from_crop, warp_to_crop)
-from eyeedit.landmarks import detect_faces
 from eyeedit.data.samples import rotate, sample_images
+from eyeedit.geometry import (
+    alignment_residual,
+    brow_mask,
+    compose,
+    crop_box,
+    eye_mask,
+    fit_crop_from_image,
+    invert,
+    similarity,
+    similarity_params,
+    template_points,
+    transform_points,
+    unwarp_from_crop,
+    warp_to_crop,
+)
+from eyeedit.landmarks import detect_faces
+from eyeedit.regions import REGIONS, RegionSpec, parse_size, region_spec
 
 
 @pytest.mark.parametrize("spec", list(REGIONS.values()), ids=list(REGIONS))

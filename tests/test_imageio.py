@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eyeedit.imageio import ImageError, atomic_write, find_images, read_image, same_file, write_image
+from eyeedit.imageio import (
+    ImageError,
+    atomic_write,
+    find_images,
+    read_image,
+    same_file,
+    write_image,
+)
 
 
 def _save(path, img: Image.Image, **kw):

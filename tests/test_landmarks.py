@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from eyeedit.landmarks import NUM_LANDMARKS, Face, FaceMeshDetector, detect_faces
 from eyeedit.data.samples import sample_images
+from eyeedit.landmarks import NUM_LANDMARKS, Face, FaceMeshDetector, detect_faces
 
 
 def test_face_fields(astronaut_face, astronaut):

@@ -10,16 +10,15 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import shared_faces
 
 from eyeedit.cli.main import cli
-from eyeedit.regions import region_spec
 from eyeedit.data.pairs import load_info, read_manifest
-from eyeedit.imageio import read_image, write_image
-from eyeedit.landmarks import EYE_CORNERS
 from eyeedit.data.prepare import MISALIGNMENT_POINTS, STATUSES, misalignment
 from eyeedit.data.samples import sample_images
-
-from conftest import shared_faces
+from eyeedit.imageio import read_image, write_image
+from eyeedit.landmarks import EYE_CORNERS
+from eyeedit.regions import region_spec
 
 # key -> expected status for the raw/ built by make_raw() (run with --max-yaw 2.2: the mirrored
 # astronaut's estimated yaw is +2.6 degrees, the others' between -1.8 and -0.4).

@@ -4,14 +4,12 @@ import cv2
 import numpy as np
 import pytest
 
-from eyeedit.editing.editor import EditOptions
-
-from eyeedit.regions import region_spec
-from eyeedit.editing.editor import Editor
-from eyeedit.geometry import compose, invert, transform_points
-from eyeedit.editing.preview import Previewer, PreviewConfig, SourceError, run_preview
 from eyeedit.data.samples import moving_face_video, sample_images, write_video
+from eyeedit.editing.editor import EditOptions, Editor
+from eyeedit.editing.preview import PreviewConfig, Previewer, SourceError, run_preview
 from eyeedit.editing.tracking import OneEuroFilter, SmoothingConfig
+from eyeedit.geometry import compose, invert, transform_points
+from eyeedit.regions import region_spec
 
 FRAMES = 90
 
@@ -130,9 +128,9 @@ def test_source_errors(tmp_path):
 
 def test_blinks_do_not_move_the_crop(astronaut, astronaut_face):
     """Two fake blinks in a still clip: the smoothed crop barely moves, the raw one jumps."""
-    from eyeedit.landmarks import FaceMeshDetector
     from eyeedit.data.samples import close_eyes
     from eyeedit.editing.tracking import FaceTracker
+    from eyeedit.landmarks import FaceMeshDetector
 
     closed = close_eyes(astronaut, astronaut_face)
     spec = region_spec("eyes")

@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from eyeedit.cli.main import cli
+from eyeedit.cli.run import _invoke
 from eyeedit.recipes import RecipeError, expand, load_recipe, plan, run_recipe, to_args
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
@@ -95,11 +96,11 @@ def test_run_end_to_end_skips_and_redoes(tmp_path, monkeypatch):
 
     assert read_metadata(installed)["effect"] == "tiny-glasses"  # named as published
 
-    again = run_recipe(load_recipe(recipe_path), runs, str(faces))
+    again = run_recipe(load_recipe(recipe_path), runs, _invoke, str(faces))
     assert [(r.step, r.status) for r in again] == [
         ("data", "skipped"), ("train", "skipped"), ("eval", "skipped"), ("publish", "ran")]
 
     recipe_path.write_text(TINY.format(epochs=2))  # a changed training option
-    changed = run_recipe(load_recipe(recipe_path), runs, str(faces))
+    changed = run_recipe(load_recipe(recipe_path), runs, _invoke, str(faces))
     assert [(r.step, r.status) for r in changed] == [
         ("data", "skipped"), ("train", "ran"), ("eval", "ran"), ("publish", "ran")]

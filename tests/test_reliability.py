@@ -31,8 +31,8 @@ from click.testing import CliRunner
 from test_apply import _model_file
 
 from eyeedit.cli.main import cli
-from eyeedit.imageio import ImageError, read_image, write_image
 from eyeedit.data.samples import astronaut, moving_face_video, rotate, write_video
+from eyeedit.imageio import ImageError, read_image, write_image
 
 # ---------------------------------------------------------------------------------------------
 # Shared checks
@@ -375,8 +375,8 @@ def test_killed_dataset_run_resumes_to_the_same_result(kind, seed, kill_data, un
 
 def _tiny_pairs(root: Path, n_train: int = 6, n_val: int = 1) -> Path:
     """A 64x32 paired dataset of random crops, made with the dataset API (no face detection)."""
-    from eyeedit.regions import region_spec
     from eyeedit.data.pairs import DatasetWriter, write_pair
+    from eyeedit.regions import region_spec
 
     spec = region_spec("eyes", (64, 32))
     writer = DatasetWriter(root, {"command": "test"})
@@ -416,7 +416,7 @@ def _checkpoint_steps(run: Path) -> list[int]:
 
 
 def _check_trained(run: Path) -> None:
-    from eyeedit.model.store import load_generator
+    from eyeedit.model.weights import load_generator
 
     _, meta = load_generator(run / "model.safetensors")
     assert meta["training"]["steps"] == TRAIN_STEPS
@@ -559,7 +559,7 @@ def _hostile(kind: str, tmp: Path, marker: Path) -> Path:
     """A model file of one kind of wrongness."""
     import torch
 
-    from eyeedit.model.store import load_model_file
+    from eyeedit.model.weights import load_model_file
 
     path = tmp / f"{kind}.safetensors"
     good = _model_file(tmp / "good.safetensors")
@@ -613,7 +613,8 @@ def test_malformed_model_is_refused_in_one_line(env, kind, backend):
 @pytest.mark.parametrize("kind", ["pickle", "torch-save", "truncated", "bad-generator", "wrong-shapes"])
 def test_malformed_model_in_store_export_and_library(env, kind, monkeypatch):
     from eyeedit import Editor
-    from eyeedit.model.store import ModelError, load_generator
+    from eyeedit.model.store import ModelError
+    from eyeedit.model.weights import load_generator
 
     marker = env / "unpickled"
     store = env / "store"

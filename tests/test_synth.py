@@ -14,14 +14,20 @@ from click.testing import CliRunner
 
 from eyeedit.cli.main import cli
 from eyeedit.cli.synth import EFFECT_NAMES, GLASSES_STYLES
+from eyeedit.data.effects import EFFECTS, glasses
 from eyeedit.data.pairs import load_info, read_manifest
-from eyeedit.data.effects import EFFECTS
-from eyeedit.data.effects import glasses
+from eyeedit.data.samples import sample_images
+from eyeedit.data.synth import (
+    Photo,
+    SynthConfig,
+    default_region,
+    render_pairs,
+    split_of,
+    variant_rng,
+)
 from eyeedit.geometry import fit_crop_from_image, warp_to_crop
 from eyeedit.imageio import read_image, write_image
 from eyeedit.landmarks import detect_faces
-from eyeedit.data.samples import sample_images
-from eyeedit.data.synth import Photo, SynthConfig, default_region, render_pairs, split_of, variant_rng
 
 
 @pytest.fixture(scope="module")

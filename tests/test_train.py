@@ -19,14 +19,17 @@ from click.testing import CliRunner
 from safetensors.torch import load_file
 
 from eyeedit.cli.main import cli
-from eyeedit.regions import region_spec
-from eyeedit.model.tensors import images_to_tensor, tensor_to_images
 from eyeedit.data.loader import augment, load_pairs
 from eyeedit.data.pairs import DatasetError, DatasetWriter, write_pair
 from eyeedit.model.networks import DiscriminatorConfig, GeneratorConfig
-from eyeedit.model.store import ModelError, load_generator, read_metadata, save_model
+from eyeedit.model.store import ModelError, read_metadata
+from eyeedit.model.tensors import images_to_tensor, tensor_to_images
+from eyeedit.model.weights import load_generator, save_model
+from eyeedit.regions import region_spec
+from eyeedit.training.config import TrainConfig, make_config
 from eyeedit.training.runtime import _pick_precision, cpu_supports_bf16, setup_runtime
-from eyeedit.training.train import TrainConfig, build_state, make_config, train, train_step
+from eyeedit.training.state import build_state
+from eyeedit.training.train import train, train_step
 
 W, H = 64, 32
 TINY = ["--ngf", "8", "--ndf", "8", "--epochs", "2", "--decay-epochs", "1", "--batch-size", "2",
@@ -218,7 +221,7 @@ def test_run_writes_everything(reference_run):
 def test_model_loads_without_training_code(reference_run):
     code = textwrap.dedent(f"""
         import sys, torch
-        from eyeedit.model.store import load_generator
+        from eyeedit.model.weights import load_generator
         g, meta = load_generator({str(reference_run / 'model.safetensors')!r})
         with torch.no_grad():
             out = g(torch.zeros(1, 3, {H}, {W}))
@@ -251,11 +254,11 @@ def test_seeded_runs_reproduce(pairs_dir, tmp_path):
     data = load_pairs(pairs_dir)
     cfg = _cfg(data, epochs=2, decay_epochs=0, batch_size=2, seed=7)
     rt = setup_runtime("cpu", "fp32")
-    runs = [train(pairs_dir, tmp_path / name, cfg, rt, data=data, show_progress=False) for name in "ab"]
+    runs = [train(pairs_dir, tmp_path / name, cfg, rt, data=data) for name in "ab"]
     wa, wb = (_weights(tmp_path / name) for name in "ab")
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     other = train(pairs_dir, tmp_path / "c", _cfg(data, epochs=2, decay_epochs=0, batch_size=2, seed=8),
-                  rt, data=data, show_progress=False)
+                  rt, data=data)
     assert runs[0].metrics != other.metrics
 
 

@@ -6,8 +6,13 @@ import sys
 from pathlib import Path
 
 import click
+from rich.table import Table
 
-from eyeedit.cli.options import model_options, require_model, runtime_options
+from eyeedit.cli.options import chosen_model, model_options, require_model, runtime_options
+from eyeedit.cli.ui import fail, out, progress, warn
+from eyeedit.editing.batch import apply_one, check_not_overwriting_inputs, plan_jobs, unique_jobs
+from eyeedit.editing.editor import EditOptions, Editor
+from eyeedit.model.store import ModelError
 
 BLENDS = ["feather", "laplacian", "poisson"]
 
@@ -42,15 +47,9 @@ def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None,
     Exit status: 0 when every input was edited (or kept with --keep-unedited), 1 when some
     failed (a summary table says why), 2 on usage errors.
     """
-    from eyeedit.editing.batch import apply_one, check_not_overwriting_inputs, plan_jobs, unique_jobs
-    from eyeedit.editing.editor import EditOptions
-    from eyeedit.editing.editor import Editor
-    from eyeedit.model.store import ModelError
-    from eyeedit.cli.ui import fail, progress, warn
-
     require_model(effect, model_path)
     try:
-        jobs = unique_jobs(plan_jobs(list(inputs), out, effect or (model_path.stem if model_path else "edit")))
+        jobs = unique_jobs(plan_jobs(list(inputs), out, effect or model_path.stem))
         check_not_overwriting_inputs(jobs)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
@@ -58,9 +57,10 @@ def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None,
         raise click.UsageError(f"no images found in {', '.join(map(str, inputs))}")
     options = EditOptions(blend=blend, strength=strength, color_match=color_match,
                           max_faces=max_faces, face_index=face_index, adaptive=adaptive_mask)
+    model = chosen_model(effect, model_path)
     try:
-        editor = Editor.load(effect or "", model_path, backend=backend, device=device, options=options)
-    except ModelError as exc:
+        editor = Editor.load(model, backend=backend, device=device, options=options)
+    except ModelError as exc:  # the weights do not match the metadata
         fail(str(exc))
     outcomes = []
     with progress("photos") as bar:
@@ -76,10 +76,6 @@ def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None,
 
 
 def _summary(outcomes: list) -> None:
-    from rich.table import Table
-
-    from eyeedit.cli.ui import out
-
     table = Table(title="apply")
     for col in ("input", "status", "faces", "output / reason"):
         table.add_column(col)

@@ -6,6 +6,13 @@ import json
 from pathlib import Path
 
 import click
+from rich.table import Table
+
+from eyeedit.bench import TRAIN_CASES, bench_inference, bench_training, machine
+from eyeedit.cli.options import chosen_model
+from eyeedit.cli.ui import console, out
+from eyeedit.regions import parse_size
+from eyeedit.training.runtime import setup_runtime
 
 
 @click.command()
@@ -28,23 +35,15 @@ def bench(effect: str | None, model_path: Path | None, sizes: tuple[str, ...], r
     percentile spread. Training is timed in fp32 and in the precision `eyeedit train` picks
     here, for the pix2pix reference configurations and eyeedit's own.
     """
-    from eyeedit.bench import TRAIN_CASES, bench_inference, bench_training, machine
-    from eyeedit.regions import parse_size
-    from eyeedit.model.store import ModelError, find_model
-    from eyeedit.training.runtime import setup_runtime
-    from eyeedit.cli.ui import console, fail
-
+    model = chosen_model(effect, model_path) if (effect or model_path) else None
     try:
-        path = find_model(effect or "", model_path).path if (effect or model_path) else None
         frames = [parse_size(s) for s in sizes]
-    except ModelError as exc:
-        fail(str(exc))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--size") from None
     report = {"machine": machine(), "inference": [], "training": []}
     for size in frames:
         console.print(f"timing inference at {size[0]}x{size[1]} ...")
-        report["inference"].append(bench_inference(path, size, repeats))
+        report["inference"].append(bench_inference(model, size, repeats))
     if train:
         chosen = setup_runtime("auto", "auto").precision
         for case in TRAIN_CASES:
@@ -58,10 +57,6 @@ def bench(effect: str | None, model_path: Path | None, sizes: tuple[str, ...], r
 
 
 def _render(report: dict) -> None:
-    from rich.table import Table
-
-    from eyeedit.cli.ui import out
-
     m = report["machine"]
     for inf in report["inference"]:
         w, h = inf["size"]

@@ -6,6 +6,13 @@ import json
 from pathlib import Path
 
 import click
+from rich.table import Table
+
+from eyeedit.cli.options import model_or_name
+from eyeedit.cli.ui import fail, out
+from eyeedit.imageio import write_text
+from eyeedit.model.store import ModelError
+from eyeedit.training.evaluate import load_eval_set, run_eval, write_gallery
 
 
 @click.command("eval")
@@ -29,21 +36,14 @@ def eval_command(model: str, pairs: Path, out_dir: Path | None, checkpoints: Pat
     (where the target differs from the input), for the model and for the identity baseline
     (output = input); with --checkpoints, also for each saved checkpoint.
     """
-    from eyeedit.training.evaluate import load_eval_set, run_eval, write_gallery
-    from eyeedit.model.store import ModelError, find_model
-    from eyeedit.cli.ui import fail, out
-
-    path = Path(model)
+    model_file = model_or_name(model)
     try:
-        entry = find_model(path.stem, path) if path.suffix == ".safetensors" else find_model(model)
         data = load_eval_set(pairs, limit)
-        report = run_eval(entry.path, data, checkpoints, backend=backend)
+        report = run_eval(model_file, data, checkpoints, backend=backend)
     except (ModelError, FileNotFoundError) as exc:
         fail(str(exc))
     outputs = report.pop("outputs")
     if out_dir is not None:
-        from eyeedit.imageio import write_text
-
         write_gallery(out_dir, data, outputs, f"eyeedit eval: {report['effect']} on {pairs}", gallery_size)
         write_text(out_dir / "metrics.json", json.dumps(report, indent=2))
     if as_json:
@@ -55,7 +55,6 @@ def eval_command(model: str, pairs: Path, out_dir: Path | None, checkpoints: Pat
 
 
 def _table(report: dict):  # noqa: ANN202 - rich Table, imported lazily
-    from rich.table import Table
 
     cols = ("l1", "psnr", "ssim", "l1_mask", "psnr_mask", "ssim_mask")
     table = Table(title=f"{report['effect']}: {report['pairs']} pairs, edit mask {report['mask_fraction']:.1%} of the crop")

@@ -6,6 +6,11 @@ from pathlib import Path
 
 import click
 
+from eyeedit.cli.options import model_or_name
+from eyeedit.cli.ui import console, fail
+from eyeedit.model.export import export_onnx
+from eyeedit.model.store import ModelError
+
 
 @click.command()
 @click.argument("model", metavar="MODEL")
@@ -20,14 +25,9 @@ def export(model: str, onnx_path: Path, opset: int) -> None:
     metadata_props (key `eyeedit`). The export is checked against PyTorch on random inputs
     and refused if any output differs by more than 1e-4.
     """
-    from eyeedit.model.export import export_onnx
-    from eyeedit.model.store import ModelError, find_model
-    from eyeedit.cli.ui import console, fail
-
-    path = Path(model)
+    model_file = model_or_name(model)
     try:
-        entry = find_model(path.stem, path) if path.suffix == ".safetensors" else find_model(model)
-        info = export_onnx(entry.path, onnx_path, opset=opset)
+        info = export_onnx(model_file, onnx_path, opset=opset)
     except (ModelError, RuntimeError) as exc:
         fail(str(exc))
     console.print(f"Wrote [bold]{info['path']}[/] (opset {opset}); max |PyTorch - ONNX| = {info['max_abs_diff']:.2e}")

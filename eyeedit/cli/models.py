@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 
 import click
+from rich.table import Table
+
+from eyeedit.cli.ui import out, warn
+from eyeedit.model.store import ModelError, list_models, read_metadata
 
 
 @click.command()
@@ -16,11 +20,6 @@ def models(as_json: bool) -> None:
     ($XDG_DATA_HOME/eyeedit/models, default ~/.local/share/eyeedit/models), then the models
     shipped with eyeedit. The first one found for a name is the one `apply --effect` uses.
     """
-    from rich.table import Table
-
-    from eyeedit.model.store import ModelError, list_models, read_metadata
-    from eyeedit.cli.ui import out, warn
-
     rows, seen = [], set()
     for entry in list_models():
         try:

@@ -8,6 +8,11 @@ from typing import Any
 
 import click
 
+from eyeedit.cli.ui import fail
+from eyeedit.data.pairs import DatasetError, InputError
+from eyeedit.data.workers import default_workers
+from eyeedit.model.store import ModelError, ModelFile, find_model, open_model, resolve
+
 
 def _stack(*decorators: Callable) -> Callable:
     def apply(f: Callable) -> Callable:
@@ -42,8 +47,27 @@ def runtime_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def require_model(effect: str | None, model_path: Path | None) -> None:
+    """A usage error when neither --effect nor --model is given."""
     if effect is None and model_path is None:
         raise click.UsageError("give an effect with --effect NAME (see `eyeedit models`) or a file with --model")
+
+
+def chosen_model(effect: str | None, model_path: Path | None) -> ModelFile:
+    """The model of --effect NAME or --model PATH, read and checked once (one line and exit
+    status 1 when it cannot be used)."""
+    require_model(effect, model_path)
+    try:
+        return open_model(model_path) if model_path is not None else find_model(effect)
+    except ModelError as exc:
+        fail(str(exc))
+
+
+def model_or_name(model: str) -> ModelFile:
+    """A MODEL argument that may be an effect name or a .safetensors file (export, eval)."""
+    try:
+        return resolve(model)
+    except ModelError as exc:
+        fail(str(exc))
 
 
 def build_dataset(source: Path, out: Path, config: Any, overwrite: bool, workers: int | None, *,
@@ -54,10 +78,6 @@ def build_dataset(source: Path, out: Path, config: Any, overwrite: bool, workers
     Unusable folders are usage errors (exit 2); a write failure mid-run keeps what was
     finished (exit 1); a dataset without a single pair exits 1.
     """
-    from eyeedit.data.pairs import DatasetError, InputError
-    from eyeedit.cli.ui import fail
-    from eyeedit.data.workers import default_workers
-
     try:
         writer, todo = open_dataset(source, out, config, overwrite)
     except (InputError, DatasetError) as exc:

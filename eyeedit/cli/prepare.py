@@ -7,6 +7,11 @@ from pathlib import Path
 import click
 
 from eyeedit.cli.options import build_dataset
+from eyeedit.cli.ui import console, dataset_summary, progress, warn
+from eyeedit.data.pairs import status_rows
+from eyeedit.data.prepare import STATUSES, PrepareConfig, finish_dataset, open_dataset, run_pairs
+from eyeedit.data.workers import stop_cleanly_on_sigterm
+from eyeedit.regions import parse_size, region_spec
 
 
 @click.command()
@@ -61,9 +66,6 @@ def prepare(raw: Path, out: Path, region: str, size: str | None, val_fraction: f
     stops taking writes (disk full: what was finished is kept for resuming); 2 for
     bad options or a RAW/OUT folder that cannot be used.
     """
-    from eyeedit.regions import parse_size, region_spec
-    from eyeedit.data.prepare import PrepareConfig, finish_dataset, open_dataset
-
     try:
         spec = region_spec(region, parse_size(size) if size else None)
     except ValueError as exc:
@@ -79,9 +81,6 @@ def prepare(raw: Path, out: Path, region: str, size: str | None, val_fraction: f
 
 
 def _run(writer, todo, config, workers: int) -> None:  # noqa: ANN001 - types imported lazily
-    from eyeedit.data.prepare import run_pairs
-    from eyeedit.cli.ui import console, progress, warn
-    from eyeedit.data.workers import stop_cleanly_on_sigterm
 
     done = len(writer.records)
     if done:
@@ -96,9 +95,6 @@ def _run(writer, todo, config, workers: int) -> None:  # noqa: ANN001 - types im
 
 
 def _render(writer, info: dict) -> None:  # noqa: ANN001
-    from eyeedit.data.pairs import status_rows
-    from eyeedit.data.prepare import STATUSES
-    from eyeedit.cli.ui import dataset_summary
 
     dataset_summary(f"Prepared {writer.root}", status_rows(writer.counts(), STATUSES), "pairs",
                     writer.root, info["counts"])

@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-from eyeedit.cli.options import model_options, require_model, runtime_options
+from eyeedit.cli.options import chosen_model, model_options, require_model, runtime_options
+from eyeedit.cli.ui import console, fail
+from eyeedit.editing.editor import EditOptions, Editor
+from eyeedit.editing.preview import PreviewConfig, SourceError, check_output, run_preview
+from eyeedit.editing.tracking import SmoothingConfig
+from eyeedit.model.store import ModelError
 
 
 @click.command()
@@ -47,13 +52,6 @@ def preview(effect: str | None, model_path: Path | None, camera: int, video: Pat
     used or the recording cannot be written (one line says which file and why; a recording is
     only renamed into place when complete); 2 on usage errors.
     """
-    from eyeedit.editing.editor import EditOptions
-    from eyeedit.editing.editor import Editor
-    from eyeedit.editing.preview import PreviewConfig, SourceError, check_output, run_preview
-    from eyeedit.model.store import ModelError
-    from eyeedit.editing.tracking import SmoothingConfig
-    from eyeedit.cli.ui import console, fail
-
     require_model(effect, model_path)
     if headless and output is None and max_frames is None and video is None:
         raise click.UsageError("--headless from a camera needs --output or --max-frames (nothing to show)")
@@ -66,7 +64,7 @@ def preview(effect: str | None, model_path: Path | None, camera: int, video: Pat
     except SourceError as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        editor = Editor.load(effect or "", model_path, backend=backend, device=device, options=options)
+        editor = Editor.load(chosen_model(effect, model_path), backend=backend, device=device, options=options)
         stats = run_preview(editor, cfg)
     except (ModelError, SourceError) as exc:
         fail(str(exc))

@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.table import Table
+
+from eyeedit.cli.main import cli
+from eyeedit.cli.ui import console, fail, out
+from eyeedit.recipes import RecipeError, load_recipe, run_recipe
 
 
 @click.command("run")
@@ -20,15 +25,10 @@ def run_command(recipe: Path, faces: str | None, out_root: Path) -> None:
     an interrupted training run is resumed; a step whose options changed is redone. Ends with
     a table of what each step did.
     """
-    from rich.table import Table
-
-    from eyeedit.recipes import RecipeError, load_recipe, run_recipe
-    from eyeedit.cli.ui import console, fail, out
-
     try:
         rec = load_recipe(recipe)
         console.print(f"[bold]{rec.name}[/]: {rec.description}")
-        results = run_recipe(rec, out_root, faces)
+        results = run_recipe(rec, out_root, _invoke, faces)
     except RecipeError as exc:
         fail(str(exc))
     table = Table(title=f"eyeedit run {rec.name}")
@@ -37,3 +37,14 @@ def run_command(recipe: Path, faces: str | None, out_root: Path) -> None:
     for r in results:
         table.add_row(r.step, r.status, f"{r.seconds:.1f}", str(r.output))
     out.print(table)
+
+
+def _invoke(argv: list[str]) -> int:
+    """Run one recipe step as an eyeedit command line in this process; returns its exit status."""
+    try:
+        cli.main(args=argv, prog_name="eyeedit", standalone_mode=False)
+    except click.ClickException as exc:
+        raise RecipeError(f"eyeedit {argv[0]}: {exc.format_message()}") from None
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0

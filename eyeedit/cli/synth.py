@@ -7,6 +7,23 @@ from pathlib import Path
 import click
 
 from eyeedit.cli.options import build_dataset
+from eyeedit.cli.ui import console, dataset_summary, progress, warn
+from eyeedit.data.effects.eye_color import parse_target
+from eyeedit.data.effects.glasses import check_pins
+from eyeedit.data.effects.makeup import check_pins as check_makeup
+from eyeedit.data.pairs import status_rows
+from eyeedit.data.synth import (
+    STATUSES,
+    InputError,
+    SynthConfig,
+    default_region,
+    finish_dataset,
+    open_dataset,
+    read_exclusions,
+    run_photos,
+)
+from eyeedit.data.workers import stop_cleanly_on_sigterm
+from eyeedit.regions import parse_size
 
 EFFECT_NAMES = ("glasses", "eye-color", "makeup")
 GLASSES_STYLES = ("round", "rectangular", "browline", "aviator", "cat-eye")
@@ -80,13 +97,6 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
     finished is kept for resuming); 2 for bad options or a FACES/OUT that cannot
     be used.
     """
-    from eyeedit.regions import parse_size
-    from eyeedit.data.effects.eye_color import parse_target
-    from eyeedit.data.effects.glasses import check_pins
-    from eyeedit.data.effects.makeup import check_pins as check_makeup
-    from eyeedit.data.synth import (InputError, SynthConfig, default_region, finish_dataset,
-                         open_dataset, read_exclusions)
-
     try:
         if effect == "glasses":
             check_pins(style, material, color, tint)
@@ -114,9 +124,6 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
 
 
 def _run(writer, todo, config, workers: int) -> None:  # noqa: ANN001 - library types, lazily imported
-    from eyeedit.data.synth import run_photos
-    from eyeedit.cli.ui import console, progress, warn
-    from eyeedit.data.workers import stop_cleanly_on_sigterm
 
     if writer.records:
         console.print(f"Resuming {writer.root}: {len(writer.records)} records done earlier, "
@@ -132,9 +139,6 @@ def _run(writer, todo, config, workers: int) -> None:  # noqa: ANN001 - library 
 
 
 def _render(writer, info: dict) -> None:  # noqa: ANN001
-    from eyeedit.data.pairs import status_rows
-    from eyeedit.data.synth import STATUSES
-    from eyeedit.cli.ui import dataset_summary
 
     dataset_summary(f"Synthesized {writer.root} ({info['effect']})",
                     status_rows(writer.counts(), STATUSES), "records", writer.root, info["counts"])

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-import re
+import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 import click
+from rich.progress import Progress
+
+from eyeedit.cli.ui import console, fail, files_table, progress
+from eyeedit.data.loader import load_pairs
+from eyeedit.data.pairs import DatasetError
+from eyeedit.model.store import EFFECT_NAME, install_model
+from eyeedit.training.checkpoints import CheckpointError
+from eyeedit.training.config import make_config
+from eyeedit.training.run_folder import RunError
+from eyeedit.training.runtime import setup_runtime, teardown_runtime
+from eyeedit.training.train import TrainProgress
+from eyeedit.training.train import train as run_training
 
 
 @click.command()
@@ -48,29 +61,23 @@ import click
 @click.option("--checkpoint-every", default=0, show_default=True,
               help="Also checkpoint every N steps (0: only at the end of each epoch).")
 @click.option("--log-every", default=10, show_default=True, help="Steps between metrics.jsonl records.")
+@click.option("--tensorboard", is_flag=True,
+              help="Also log losses, metrics and sample grids to OUT/tensorboard/ "
+                   "(needs `pip install 'eyeedit[tensorboard]'`; view with `tensorboard --logdir OUT`).")
 @click.option("--resume", is_flag=True, help="Continue the run in OUT from its latest checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Start again, deleting the previous run in OUT.")
 def train(pairs: Path, out_dir: Path, effect: str | None, device: str, precision: str, resume: bool,
-          overwrite: bool, **options: object) -> None:
+          overwrite: bool, tensorboard: bool, **options: object) -> None:
     """Train a pix2pix model on PAIRS (a folder made by `eyeedit prepare` or `eyeedit synth`).
 
     Writes OUT/model.safetensors (generator weights and metadata), OUT/metrics.jsonl,
     OUT/samples/epoch_NNN.png (input | output | target on validation pairs), OUT/curves.png and
     OUT/checkpoints/. Several GPUs or machines: `torchrun --nproc-per-node N -m eyeedit train ...`.
     """
-    from eyeedit.data.pairs import DatasetError
-    from eyeedit.model.store import install_model
-    from eyeedit.training.runtime import setup_runtime, teardown_runtime
-    from eyeedit.training.train import RunError, make_config
-    from eyeedit.training.train import train as run_training
-    from eyeedit.cli.ui import console, fail, files_table
-
-    if effect is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", effect):
+    if effect is not None and not EFFECT_NAME.match(effect):
         raise click.BadParameter(f"{effect!r} is not a model name (letters, digits, _ . -)",
                                  param_hint="--effect")
     try:
-        from eyeedit.data.loader import load_pairs
-
         data = load_pairs(pairs)
         cfg = make_config(data, **options)
         rt = setup_runtime(device, precision)
@@ -82,8 +89,10 @@ def train(pairs: Path, out_dir: Path, effect: str | None, device: str, precision
         console.print(f"training on {rt.describe()}: {len(data.train)} train / {len(data.val)} val "
                       f"pairs of {cfg.size[0]}x{cfg.size[1]}, U-Net depth {cfg.generator.depth}")
     try:
-        result = run_training(pairs, out_dir, cfg, rt, effect, resume, overwrite, data=data)
-    except (RunError, DatasetError) as exc:
+        with progress("img") if rt.is_main else contextlib.nullcontext() as bar:
+            result = run_training(pairs, out_dir, cfg, rt, effect, resume, overwrite, data=data,
+                                  on_progress=_progress_bar(bar), tensorboard=tensorboard)
+    except (RunError, CheckpointError, DatasetError) as exc:
         fail(str(exc))
     finally:
         teardown_runtime(rt)
@@ -95,3 +104,22 @@ def train(pairs: Path, out_dir: Path, effect: str | None, device: str, precision
     files_table("Training outputs", files)
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items()) or "no validation pairs"
     console.print(f"{result.steps} steps in {result.seconds:.0f} s; validation: {metrics}")
+
+
+def _progress_bar(bar: Progress | None) -> Callable[[TrainProgress], None] | None:
+    """The callback that moves the rich progress bar: images over all ranks, latest losses."""
+    if bar is None:
+        return None
+    task = None
+
+    def update(p: TrainProgress) -> None:
+        nonlocal task
+        if task is None:
+            task = bar.add_task("training", total=p.total_images, completed=p.images)
+        text = f"epoch {p.epoch + 1}/{p.total_epochs}"
+        if p.losses:
+            d = p.losses["D_real"] + p.losses["D_fake"]
+            text += f"  G {p.losses['G_GAN']:.3f}  L1 {p.losses['G_L1']:.3f}  D {d:.3f}"
+        bar.update(task, completed=p.images, description=text)
+
+    return update

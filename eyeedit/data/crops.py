@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from eyeedit.regions import RegionSpec
 from eyeedit.geometry import fit_crop_from_image, warp_to_crop
 from eyeedit.imageio import ImageError, read_image, write_image
 from eyeedit.landmarks import detect_faces
+from eyeedit.regions import RegionSpec
 from eyeedit.viz import draw_face
 
 

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from eyeedit.regions import RegionSpec
 from eyeedit.data.pairs import DatasetError, load_info
 from eyeedit.imageio import ImageError, read_image
+from eyeedit.regions import RegionSpec
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,16 @@ from typing import Any
 import numpy as np
 
 from eyeedit import __version__
-from eyeedit.regions import RegionSpec
-from eyeedit.imageio import ImageError, atomic_write, remove_temp_files, write_failure, write_image, write_text
+from eyeedit.imageio import (
+    ImageError,
+    atomic_write,
+    remove_temp_files,
+    write_failure,
+    write_image,
+    write_text,
+)
 from eyeedit.landmarks import Face
+from eyeedit.regions import RegionSpec
 
 DATASET_FORMAT = "eyeedit-pairs/1"
 SPLITS = ("train", "val")

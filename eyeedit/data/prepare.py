@@ -25,14 +25,27 @@ from typing import Any
 
 import numpy as np
 
-from eyeedit.regions import REGIONS, RegionSpec
-from eyeedit.data.pairs import (MULTIPLE_FACES, NO_FACE, OK, SPLITS, UNREADABLE, DatasetWriter, InputError, Skip,
-                      check_output_outside, output_errors, pick_face, remove_stale_temp_files, split_of,
-                      write_pair)
+from eyeedit.data.pairs import (
+    MULTIPLE_FACES,
+    NO_FACE,
+    OK,
+    SPLITS,
+    UNREADABLE,
+    DatasetWriter,
+    InputError,
+    Skip,
+    check_output_outside,
+    output_errors,
+    pick_face,
+    remove_stale_temp_files,
+    split_of,
+    write_pair,
+)
+from eyeedit.data.workers import ordered_map
 from eyeedit.geometry import alignment_residual, fit_crop_from_image, transform_points, warp_to_crop
 from eyeedit.imageio import ImageError, find_images, read_image, write_image
-from eyeedit.data.workers import ordered_map
 from eyeedit.landmarks import LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE, Face, detect_faces
+from eyeedit.regions import REGIONS, RegionSpec
 
 PROFILE = "profile"
 MISALIGNED = "misaligned"

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from skimage import data
 
 from eyeedit.imageio import write_image
+from eyeedit.landmarks import LEFT_EYE, LEFT_EYE_UPPER, RIGHT_EYE, RIGHT_EYE_UPPER
 
 # Where the astronaut's face is (pixel box x0, y0, x1, y1), measured with Face Mesh.
 ASTRONAUT_FACE = (179, 71, 271, 178)
@@ -20,8 +22,6 @@ ASTRONAUT_FACE = (179, 71, 271, 178)
 
 def astronaut() -> np.ndarray:
     """(512, 512, 3) uint8 RGB public-domain portrait bundled with scikit-image."""
-    from skimage import data
-
     return np.ascontiguousarray(data.astronaut())
 
 
@@ -105,8 +105,6 @@ def write_video(path: str | Path, frames_rgb: list[np.ndarray], fps: float = 30.
 
 def close_eyes(image: np.ndarray, face) -> np.ndarray:  # noqa: ANN001 - a landmarks.Face
     """The photo with both eye openings painted over with skin and a lid line: a fake blink."""
-    from eyeedit.landmarks import LEFT_EYE, LEFT_EYE_UPPER, RIGHT_EYE, RIGHT_EYE_UPPER
-
     mask = np.zeros(image.shape[:2], np.uint8)
     for idx in (RIGHT_EYE, LEFT_EYE):
         cv2.fillPoly(mask, [np.round(face.points[list(idx)]).astype(np.int32)], 255)

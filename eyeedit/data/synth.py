@@ -29,17 +29,27 @@ from typing import Any
 
 import numpy as np
 
-from eyeedit.regions import REGIONS, RegionSpec
-from eyeedit.data.pairs import (MULTIPLE_FACES, NO_FACE, OK, UNREADABLE, DatasetWriter, InputError, Skip,
-                      check_output_outside, pick_face, remove_stale_temp_files, split_of, write_pair)
-from eyeedit.data.effects import Pins
-from eyeedit.data.effects import get_effect
-from eyeedit.data.effects import params_dict
+from eyeedit.data.effects import Pins, get_effect, params_dict
 from eyeedit.data.effects.base import TypicalDraws
+from eyeedit.data.pairs import (
+    MULTIPLE_FACES,
+    NO_FACE,
+    OK,
+    UNREADABLE,
+    DatasetWriter,
+    InputError,
+    Skip,
+    check_output_outside,
+    pick_face,
+    remove_stale_temp_files,
+    split_of,
+    write_pair,
+)
+from eyeedit.data.workers import ordered_map
 from eyeedit.geometry import fit_crop_from_image, warp_to_crop
 from eyeedit.imageio import IMAGE_SUFFIXES, ImageError, find_images, read_image
 from eyeedit.landmarks import Face, detect_faces
-from eyeedit.data.workers import ordered_map
+from eyeedit.regions import REGIONS, RegionSpec
 
 EYES_CLOSED = "eyes-closed"
 FACE_TOO_SMALL = "face-too-small"

@@ -13,7 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from eyeedit.editing.editor import Editor, EditResult
-from eyeedit.imageio import ImageError, find_images, is_image_path, read_image, same_file, write_image
+from eyeedit.imageio import (
+    ImageError,
+    find_images,
+    is_image_path,
+    read_image,
+    same_file,
+    write_image,
+)
 
 EDITED, UNEDITED, NO_FACE, UNREADABLE, FAILED = "edited", "unedited", "no-face", "unreadable", "failed"
 

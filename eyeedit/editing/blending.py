@@ -13,8 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from eyeedit.regions import RegionSpec
 from eyeedit.geometry import brow_mask, eye_mask
+from eyeedit.regions import RegionSpec
 
 BLEND_MODES = ("feather", "laplacian", "poisson")
 MASK_KINDS = ("eyes", "eyes-brows", "crop")

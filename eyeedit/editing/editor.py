@@ -14,17 +14,20 @@ Example::
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
+from eyeedit.editing.backends import load_translator
 from eyeedit.editing.blending import DEFAULT_MASK, change_weight, composite, crop_mask, match_colors
-from eyeedit.regions import RegionSpec
 from eyeedit.geometry import fit_crop_from_image, transform_points, unwarp_from_crop, warp_to_crop
 from eyeedit.landmarks import Face, FaceMeshDetector
+from eyeedit.model.store import ModelFile, resolve
+from eyeedit.regions import RegionSpec
+
 
 @dataclass(frozen=True)
 class EditOptions:
@@ -96,19 +99,14 @@ class Editor:
         self._detector = detector
 
     @classmethod
-    def load(cls, effect: str, model_path: str | Path | None = None, *, backend: str = "auto",
-             device: str = "cpu", options: EditOptions = EditOptions()) -> Editor:
-        """Build an editor for an effect name (looked up in the model stores) or a model file."""
-        from eyeedit.editing.backends import load_translator
-        from eyeedit.model.store import ModelError, find_model
-
-        entry = find_model(effect, model_path)
-        translate, meta = load_translator(entry.path, backend=backend, device=device)
-        try:
-            region = RegionSpec.from_dict(meta["region"])
-        except (TypeError, ValueError, AttributeError) as exc:  # hand-edited or foreign metadata
-            raise ModelError(f"{entry.path}: bad region in metadata ({exc})") from None
-        return cls(translate, region, options, mask_kind=meta.get("mask"), name=meta["effect"])
+    def load(cls, model: str | os.PathLike | ModelFile, *, backend: str = "auto", device: str = "cpu",
+             options: EditOptions = EditOptions()) -> Editor:
+        """An editor for an effect name (looked up in the model stores), a model file path, or a
+        :class:`ModelFile` already resolved. Raises ModelError with a one-line message."""
+        model_file = model if isinstance(model, ModelFile) else resolve(model)
+        translate = load_translator(model_file, backend=backend, device=device)
+        return cls(translate, model_file.region, options, mask_kind=model_file.metadata.get("mask"),
+                   name=model_file.effect)
 
     @property
     def detector(self) -> FaceMeshDetector:

@@ -14,16 +14,16 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from eyeedit.editing.editor import Editor
-from eyeedit.imageio import same_file, write_failure
-from eyeedit.landmarks import FaceMeshDetector
 from eyeedit.editing.tracking import FaceTracker, SmoothingConfig
+from eyeedit.imageio import same_file, write_failure, write_image
+from eyeedit.landmarks import FaceMeshDetector
 
 
 class SourceError(Exception):
@@ -182,14 +182,10 @@ class Previewer:
         elif key == ord("v"):
             self.view = "single" if self.view == "side-by-side" else "side-by-side"
         elif key in (ord("["), ord("]")):
-            from dataclasses import replace
-
             step = 0.1 if key == ord("]") else -0.1
             strength = float(np.clip(self.editor.options.strength + step, 0, 1))
             self.editor.options = replace(self.editor.options, strength=round(strength, 2))
         elif key == ord("s"):
-            from eyeedit.imageio import write_image
-
             name = snapshot_dir / f"eyeedit-{time.strftime('%Y%m%d-%H%M%S')}-{self.stats.frames}.png"
             write_image(name, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
         return True

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from eyeedit.regions import RegionSpec
 from eyeedit.geometry import fit_crop_from_image
 from eyeedit.landmarks import Face
+from eyeedit.regions import RegionSpec
 
 
 @dataclass(frozen=True)

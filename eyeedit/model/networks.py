@@ -14,6 +14,7 @@ weights drawn from Normal(0, 0.02).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -311,8 +312,6 @@ def fold_upsampling(model: UNetGenerator) -> UNetGenerator:
     tensor: about 2x faster in ONNX Runtime here. Models built with ``upsample="transpose"``
     come back as an unchanged copy.
     """
-    import copy
-
     folded = copy.deepcopy(model).eval()
     for level in folded.up:
         layers = list(level)

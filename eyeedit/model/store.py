@@ -1,29 +1,39 @@
-"""Model files and where effects are found.
+"""Model files and where effects are found; reads metadata without loading any weights.
 
 A model file is one ``.safetensors`` file: the generator's weights plus a JSON document in the
 safetensors header under the key ``eyeedit`` (architecture config, region spec, channels,
 normalisation, effect name, data summary, validation metrics). safetensors holds only raw
-tensors, so loading a model never unpickles anything.
+tensors, so loading a model never unpickles anything. Weights are read and written by
+:mod:`eyeedit.model.weights`; this module needs neither torch nor the weights.
 
-Lookup order for ``--effect NAME``: an explicit ``--model PATH``; ``$EYEEDIT_MODELS/NAME.safetensors``;
-the user store (``$XDG_DATA_HOME/eyeedit/models``, default ``~/.local/share/eyeedit/models``);
-the models shipped inside the package (``eyeedit/weights/``).
+Lookup order for an effect NAME: ``$EYEEDIT_MODELS/NAME.safetensors``; the user store
+(``$XDG_DATA_HOME/eyeedit/models``, default ``~/.local/share/eyeedit/models``); the models
+shipped inside the package (``eyeedit/weights/``). A file is named explicitly instead
+(``--model PATH``, or a path where a command takes "a name or a file").
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eyeedit.imageio import atomic_write
+from eyeedit.regions import RegionSpec
+
 MODEL_FORMAT = "eyeedit-model/1"
 META_KEY = "eyeedit"
+SUFFIX = ".safetensors"
 PACKAGE_MODELS = Path(__file__).resolve().parents[1] / "weights"
 # The fields every model's metadata must carry for the editor to rebuild and run it.
 REQUIRED_META = ("format", "effect", "generator", "region")
+# An effect name is a file name in a store, never a path: letters, digits, '-', '_' and '.'.
+EFFECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MAX_HEADER = 100_000_000
 
 
 class ModelError(Exception):
@@ -31,12 +41,43 @@ class ModelError(Exception):
 
 
 @dataclass(frozen=True)
-class ModelEntry:
-    """An effect model found in one of the stores."""
+class ModelFile:
+    """A model file whose metadata has been read and checked once.
+
+    ``source`` says where it was found: "path" (named explicitly), "$EYEEDIT_MODELS", "user" or
+    "package".
+    """
+
+    path: Path
+    metadata: dict[str, Any]
+    source: str = "path"
+
+    @property
+    def effect(self) -> str:
+        return str(self.metadata["effect"])
+
+    @property
+    def region(self) -> RegionSpec:
+        return RegionSpec.from_dict(self.metadata["region"])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the crops the generator takes."""
+        w, h = self.metadata.get("size") or (self.region.width, self.region.height)
+        return int(w), int(h)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.metadata["generator"].get("in_channels", 3))
+
+
+@dataclass(frozen=True)
+class StoreEntry:
+    """A file in one of the stores, not read yet (``eyeedit models`` lists these)."""
 
     effect: str
     path: Path
-    source: str  # "path", "$EYEEDIT_MODELS", "user", "package"
+    source: str
 
 
 def user_store() -> Path:
@@ -47,32 +88,19 @@ def user_store() -> Path:
 def store_dirs() -> list[tuple[str, Path]]:
     """(source, folder) pairs in lookup order."""
     dirs = []
-    if os.environ.get("EYEEDIT_MODELS"):
-        dirs.append(("$EYEEDIT_MODELS", Path(os.environ["EYEEDIT_MODELS"])))
+    env = os.environ.get("EYEEDIT_MODELS")
+    if env:
+        if Path(env).is_dir() or not Path(env).exists():
+            dirs.append(("$EYEEDIT_MODELS", Path(env)))
+        else:
+            warnings.warn(f"EYEEDIT_MODELS={env} is not a folder; ignored", stacklevel=2)
     dirs.append(("user", user_store()))
     dirs.append(("package", PACKAGE_MODELS))
     return dirs
 
 
-def save_model(path: str | os.PathLike, tensors: dict[str, Any], metadata: dict[str, Any]) -> Path:
-    """Atomically write ``tensors`` (name -> torch.Tensor) with ``metadata`` to a .safetensors file."""
-    from safetensors.torch import save
-
-    from eyeedit.imageio import atomic_write
-
-    meta = {"format": MODEL_FORMAT, **metadata}
-    missing = [k for k in REQUIRED_META if k not in meta]
-    if missing:
-        raise ValueError(f"model metadata lacks {', '.join(missing)}")
-    blob = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()},
-                metadata={META_KEY: json.dumps(meta, sort_keys=True)})
-    with atomic_write(path, durable=True) as fh:
-        fh.write(blob)
-    return Path(path)
-
-
-def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The eyeedit metadata of a model file, read from its header only (no weights loaded)."""
+def read_header(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON header of a safetensors file (tensor table and ``__metadata__``), no weights."""
     p = Path(path)
     if not p.is_file():
         raise ModelError(f"{p}: no such model file")
@@ -82,52 +110,69 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
             if len(head) < 8:
                 raise ModelError(f"{p}: not a safetensors file (too short)")
             n = int.from_bytes(head, "little")
-            if n <= 0 or n > 100_000_000 or n > p.stat().st_size - 8:
+            if n <= 0 or n > MAX_HEADER or n > p.stat().st_size - 8:
                 raise ModelError(f"{p}: not a safetensors file (bad header length)")
             header = json.loads(fh.read(n))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ModelError(f"{p}: not a safetensors file (header is not JSON)") from None
     except OSError as exc:
         raise ModelError(f"{p}: cannot read ({exc.strerror or exc})") from None
-    raw = (header.get("__metadata__") or {}).get(META_KEY)
+    if not isinstance(header, dict):
+        raise ModelError(f"{p}: not a safetensors file (header is not a JSON object)")
+    return header
+
+
+def read_metadata(path: str | os.PathLike, key: str = META_KEY, fmt: str = MODEL_FORMAT) -> dict[str, Any]:
+    """The eyeedit metadata of a model file, read from its header only (no weights loaded)."""
+    p = Path(path)
+    raw = (read_header(p).get("__metadata__") or {}).get(key)
     if raw is None:
         raise ModelError(f"{p}: safetensors file without eyeedit metadata (not an eyeedit model)")
     try:
         meta = json.loads(raw)
     except json.JSONDecodeError:
         raise ModelError(f"{p}: eyeedit metadata is not valid JSON") from None
-    if meta.get("format") != MODEL_FORMAT:
-        raise ModelError(f"{p}: unsupported model format {meta.get('format')!r} (want {MODEL_FORMAT})")
-    missing = [k for k in REQUIRED_META if k not in meta]
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise ModelError(f"{p}: unsupported model format {found!r} (want {fmt})")
+    missing = [k for k in REQUIRED_META if k not in meta] if fmt == MODEL_FORMAT else []
     if missing:
         raise ModelError(f"{p}: model metadata lacks {', '.join(missing)}")
     return meta
 
 
-def load_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(tensors on CPU, metadata) of a model file; never unpickles."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+def open_model(path: str | os.PathLike, source: str = "path") -> ModelFile:
+    """Read and check a model file's metadata: region, crop size and channels must agree.
 
-    meta = read_metadata(path)
+    Raises ModelError naming the file and the mismatch; the weights are checked against the
+    generator config when they are loaded (:func:`eyeedit.model.weights.load_generator`).
+    """
+    p = Path(path)
+    meta = read_metadata(p)
     try:
-        tensors = load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelError(f"{path}: corrupt weights ({str(exc).splitlines()[0]})") from None
-    return tensors, meta
+        region = RegionSpec.from_dict(meta["region"])
+        gen = meta["generator"]
+        size = meta.get("size") or [region.width, region.height]
+        channels = int(gen.get("in_channels", 3)), int(gen.get("out_channels", 3))
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:  # hand-edited or foreign
+        raise ModelError(f"{p}: bad region or generator in metadata ({exc})") from None
+    if [int(v) for v in size] != [region.width, region.height]:
+        raise ModelError(f"{p}: metadata size {size[0]}x{size[1]} does not match its region "
+                         f"{region.name} {region.width}x{region.height}")
+    if channels[0] not in (1, 3) or channels[1] not in (1, 3):
+        raise ModelError(f"{p}: generator channels {channels} are not 1 or 3")
+    return ModelFile(p, meta, source)
 
 
-def find_model(effect: str, model_path: str | os.PathLike | None = None) -> ModelEntry:
-    """Resolve an effect name (or an explicit path) to a model file, in lookup order."""
-    if model_path is not None:
-        p = Path(model_path)
-        if not p.is_file():
-            raise ModelError(f"{p}: no such model file")
-        return ModelEntry(effect, p, "path")
+def find_model(effect: str) -> ModelFile:
+    """The model of an effect NAME, in lookup order. Names are names: a path is refused."""
+    if not EFFECT_NAME.match(effect) or effect.endswith(SUFFIX):
+        raise ModelError(f"effect {effect!r} is not a name (letters, digits, '-', '_'); "
+                         f"give a model file with --model PATH")
     for source, folder in store_dirs():
-        candidate = folder / f"{effect}.safetensors"
+        candidate = folder / f"{effect}{SUFFIX}"
         if candidate.is_file():
-            return ModelEntry(effect, candidate, source)
+            return open_model(candidate, source)
     available = sorted({e.effect for e in list_models()})
     listing = ", ".join(available) if available else "none installed"
     raise ModelError(
@@ -136,13 +181,22 @@ def find_model(effect: str, model_path: str | os.PathLike | None = None) -> Mode
     )
 
 
-def list_models() -> list[ModelEntry]:
-    """Every model in every store, in lookup order (a name may appear in several stores)."""
+def resolve(name_or_path: str | os.PathLike) -> ModelFile:
+    """A model file path (anything ending in .safetensors or holding a folder) or an effect name."""
+    text = os.fspath(name_or_path)
+    if isinstance(name_or_path, os.PathLike) or text.endswith(SUFFIX) or os.sep in text or "/" in text:
+        return open_model(text)
+    return find_model(text)
+
+
+def list_models() -> list[StoreEntry]:
+    """Every model file in every store, in lookup order (a name may appear in several stores)."""
     entries = []
     for source, folder in store_dirs():
         if folder.is_dir():
-            for f in sorted(folder.glob("*.safetensors")):
-                entries.append(ModelEntry(f.stem, f, source))
+            for f in sorted(folder.glob(f"*{SUFFIX}")):
+                if f.is_file():  # a folder named X.safetensors is not a model
+                    entries.append(StoreEntry(f.stem, f, source))
     return entries
 
 
@@ -150,56 +204,29 @@ def install_model(path: str | os.PathLike, effect: str) -> Path:
     """Copy a model file into the user store as ``<effect>.safetensors`` (atomically).
 
     The copy's metadata names the effect it is installed as, so the editor reports that name.
+    The weights are copied byte for byte; only the header's metadata changes.
     """
-    tensors, meta = load_model_file(path)  # refuses anything that is not a model
-    dest = user_store() / f"{effect}.safetensors"
-    if meta.get("effect") == effect:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.tmp")
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, dest)
-        return dest
-    return save_model(dest, tensors, {**meta, "effect": effect})
+    if not EFFECT_NAME.match(effect):
+        raise ModelError(f"effect {effect!r} is not a name (letters, digits, '-', '_')")
+    model = open_model(path)  # refuses anything that is not a model
+    dest = user_store() / f"{effect}{SUFFIX}"
+    blob = Path(path).read_bytes()
+    if model.effect != effect:
+        blob = with_metadata(blob, {**model.metadata, "effect": effect})
+    with atomic_write(dest, durable=True) as fh:
+        fh.write(blob)
+    return dest
 
 
-def save_generator(path: str | os.PathLike, model: Any, metadata: dict[str, Any]) -> Path:
-    """Write a generator ``nn.Module``'s weights (fp32, CPU) with its metadata, atomically.
+def with_metadata(blob: bytes, metadata: dict[str, Any], key: str = META_KEY) -> bytes:
+    """A safetensors file's bytes with its ``__metadata__[key]`` replaced (tensors untouched).
 
-    ``metadata["generator"]`` must be the config dict the model was built from.
+    Tensor offsets are relative to the end of the header, so only the header is rewritten;
+    it is padded with spaces to a multiple of 8 bytes, as safetensors writes it.
     """
-    tensors = {k: v.float() if v.is_floating_point() else v for k, v in model.state_dict().items()}
-    return save_model(path, tensors, metadata)
-
-
-def load_generator(path: str | os.PathLike, device: str = "cpu") -> tuple[Any, dict[str, Any]]:
-    """Rebuild a model file's generator (in eval mode, on ``device``) and return it with its metadata.
-
-    The architecture comes from ``metadata["generator"]``; weights must match it exactly.
-    Raises ModelError (one line naming the file) otherwise. Never unpickles.
-    """
-    from eyeedit.model.networks import GeneratorConfig, UNetGenerator
-
-    tensors, meta = load_model_file(path)
-    try:
-        cfg = GeneratorConfig.from_dict(meta["generator"])
-    except (TypeError, ValueError) as exc:
-        raise ModelError(f"{path}: bad generator config in metadata ({exc})") from None
-    model = UNetGenerator(cfg)
-    problem = _weights_mismatch(model.state_dict(), tensors)
-    if problem:
-        raise ModelError(f"{path}: weights do not match the generator config ({problem})")
-    model.load_state_dict(tensors, strict=True)
-    return model.to(device).eval(), meta
-
-
-def _weights_mismatch(expected: dict[str, Any], found: dict[str, Any]) -> str:
-    """'' if ``found`` has exactly the names and shapes of ``expected``, else a short reason."""
-    missing = sorted(set(expected) - set(found))
-    extra = sorted(set(found) - set(expected))
-    shapes = sorted(k for k in set(expected) & set(found) if expected[k].shape != found[k].shape)
-    parts = []
-    for label, names in (("missing", missing), ("unexpected", extra), ("wrong shape", shapes)):
-        if names:
-            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
-            parts.append(f"{label} {', '.join(names[:3])}{more}")
-    return "; ".join(parts)
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + n])
+    header.setdefault("__metadata__", {})[key] = json.dumps(metadata, sort_keys=True)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + blob[8 + n :]

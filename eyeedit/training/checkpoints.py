@@ -11,25 +11,27 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.distributed as dist
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save as to_bytes
 
 from eyeedit.imageio import atomic_write
-
-if TYPE_CHECKING:
-    from eyeedit.training.runtime import Runtime
-    from eyeedit.training.train import GanState, TrainConfig
+from eyeedit.training.config import TrainConfig
+from eyeedit.training.runtime import Runtime
+from eyeedit.training.state import GanState, unwrap
 
 CHECKPOINT_FORMAT = "eyeedit-checkpoint/1"
 META_KEY = "eyeedit_checkpoint"
 _NAME = re.compile(r"step_(\d+)\.safetensors$")
 
 
-def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return getattr(model, "module", model)
+class CheckpointError(Exception):
+    """A checkpoint file cannot be read (one-line message naming it)."""
 
 
 def _optimizer_tensors(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
@@ -72,10 +74,8 @@ def gather_rng(state: GanState, rt: Runtime) -> list[dict[str, torch.Tensor]]:
 def save(folder: Path, state: GanState, cfg: TrainConfig, rng: list[dict[str, torch.Tensor]],
          world_size: int) -> Path:
     """Write ``folder/step_<step>.safetensors`` atomically; returns its path."""
-    from safetensors.torch import save as to_bytes
-
-    tensors = {f"g/{k}": v for k, v in _unwrap(state.g).state_dict().items()}
-    tensors.update({f"d/{k}": v for k, v in _unwrap(state.d).state_dict().items()})
+    tensors = {f"g/{k}": v for k, v in unwrap(state.g).state_dict().items()}
+    tensors.update({f"d/{k}": v for k, v in unwrap(state.d).state_dict().items()})
     opt_g, groups_g = _optimizer_tensors("opt_g", state.opt_g)
     opt_d, groups_d = _optimizer_tensors("opt_d", state.opt_d)
     tensors.update(opt_g)
@@ -98,18 +98,14 @@ def save(folder: Path, state: GanState, cfg: TrainConfig, rng: list[dict[str, to
 
 
 def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    from safetensors import SafetensorError, safe_open
-
-    from eyeedit.training.train import RunError
-
     try:
         with safe_open(str(path), framework="pt", device="cpu") as fh:
             meta = json.loads((fh.metadata() or {}).get(META_KEY, "null"))
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open is not iterable)
     except (SafetensorError, OSError, json.JSONDecodeError) as exc:
-        raise RunError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0]})") from None
+        raise CheckpointError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0]})") from None
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
-        raise RunError(f"{path}: not an eyeedit checkpoint")
+        raise CheckpointError(f"{path}: not an eyeedit checkpoint")
     return tensors, meta
 
 
@@ -123,7 +119,7 @@ def load(path: Path, state: GanState, rt: Runtime) -> None:
     tensors, meta = _read(path)
     for prefix, model in (("g/", state.g), ("d/", state.d)):
         sub = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        _unwrap(model).load_state_dict(sub, strict=True)
+        unwrap(model).load_state_dict(sub, strict=True)
     _optimizer_load(state.opt_g, "opt_g", tensors, meta["opt_g"])
     _optimizer_load(state.opt_d, "opt_d", tensors, meta["opt_d"])
     state.sched_g.load_state_dict(meta["sched_g"])
@@ -136,10 +132,8 @@ def load(path: Path, state: GanState, rt: Runtime) -> None:
 def _restore_rng(tensors: dict[str, torch.Tensor], meta: dict[str, Any], state: GanState,
                  rt: Runtime) -> None:
     if meta["world_size"] != rt.world_size:
-        from eyeedit.cli.ui import warn
-
-        warn(f"checkpoint was written by {meta['world_size']} process(es), this run has "
-             f"{rt.world_size}: random streams restart from the seed", label="note")
+        warnings.warn(f"checkpoint was written by {meta['world_size']} process(es), this run has "
+                      f"{rt.world_size}: random streams restart from the seed", stacklevel=2)
         return
     prefix = f"rng/{rt.rank}/"
     torch.set_rng_state(tensors[prefix + "torch"])

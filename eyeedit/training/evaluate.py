@@ -18,6 +18,18 @@ from typing import Any
 
 import cv2
 import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from eyeedit.editing.backends import load_translator
+from eyeedit.editing.torch_backend import TorchTranslator
+from eyeedit.imageio import read_image, write_image, write_text
+from eyeedit.model.losses import ssim_map
+from eyeedit.model.networks import GeneratorConfig, build_generator
+from eyeedit.model.store import ModelFile
+from eyeedit.model.tensors import images_to_tensor
+from eyeedit.training.checkpoints import all_checkpoints
+from eyeedit.training.plots import image_grid
 
 # A target pixel counts as edited when it differs from the input by more than this (0-255),
 # above JPEG-like noise; the mask then grows by MASK_GROW pixels to take in soft edges.
@@ -36,8 +48,6 @@ class EvalSet:
 
 def load_eval_set(folder: str | Path, limit: int | None = None) -> EvalSet:
     """Pairs from a split folder holding A/ and B/, or a dataset root (its val/ split)."""
-    from eyeedit.imageio import read_image
-
     root = Path(folder)
     split = root if (root / "A").is_dir() else root / "val"
     if not (split / "A").is_dir() or not (split / "B").is_dir():
@@ -64,11 +74,6 @@ def image_metrics(pred: np.ndarray, target: np.ndarray, masks: np.ndarray) -> di
     ``pred`` and ``target`` are (N, H, W, 3) uint8; images whose mask is empty count only in
     the whole-crop figures.
     """
-    import torch
-
-    from eyeedit.model.tensors import images_to_tensor
-    from eyeedit.model.losses import ssim_map
-
     p, t = pred.astype(np.float64) / 255, target.astype(np.float64) / 255
     err = np.abs(p - t).mean(axis=3)  # (N, H, W)
     sq = ((p - t) ** 2).mean(axis=3)
@@ -90,16 +95,14 @@ def _psnr(mse: float) -> float:
     return 100.0 if mse <= 1e-10 else float(10 * np.log10(1.0 / mse))
 
 
-def run_eval(model_path: str | Path, data: EvalSet, checkpoints: str | Path | None = None,
+def run_eval(model: ModelFile, data: EvalSet, checkpoints: str | Path | None = None,
              backend: str = "torch", batch: int = 16) -> dict[str, Any]:
     """Metrics of the model, the identity baseline and (optionally) each checkpoint."""
-    from eyeedit.editing.backends import load_translator
-
-    translate, meta = load_translator(model_path, backend=backend)
+    translate, meta = load_translator(model, backend=backend), model.metadata
     masks = edit_masks(data.a, data.b)
     pred = _batched(translate, data.a, batch)
     report: dict[str, Any] = {
-        "model": str(model_path), "effect": meta.get("effect"), "pairs": len(data.names),
+        "model": str(model.path), "effect": model.effect, "pairs": len(data.names),
         "mask_fraction": float(masks.mean()),
         "results": {"model": image_metrics(pred, data.b, masks),
                     "identity": image_metrics(data.a, data.b, masks)},
@@ -118,18 +121,11 @@ def _batched(translate: Any, images: np.ndarray, batch: int) -> np.ndarray:
 def _checkpoint_paths(folder: str | Path | None) -> list[Path]:
     if folder is None:
         return []
-    from eyeedit.training.checkpoints import all_checkpoints
-
     return all_checkpoints(Path(folder))
 
 
 def _checkpoint_translator(path: Path, meta: dict[str, Any]) -> Any:
     """A translator running the generator weights stored in a training checkpoint."""
-    from safetensors.torch import load_file
-
-    from eyeedit.editing.backends import TorchTranslator
-    from eyeedit.model.networks import GeneratorConfig, build_generator
-
     cfg = GeneratorConfig.from_dict(meta["generator"])
     g = build_generator(cfg)
     tensors = load_file(str(path))
@@ -140,13 +136,10 @@ def _checkpoint_translator(path: Path, meta: dict[str, Any]) -> Any:
 def write_gallery(folder: str | Path, data: EvalSet, outputs: np.ndarray, title: str,
                   limit: int = 24) -> tuple[Path, Path]:
     """A PNG grid and a static HTML page of input | output | target rows; returns both paths."""
-    from eyeedit.imageio import write_image, write_text
-    from eyeedit.viz import grid
-
     out = Path(folder)
     n = min(limit, len(data.names))
     rows = [[data.a[i], outputs[i], data.b[i]] for i in range(n)]
-    png = write_image(out / "gallery.png", grid(rows))
+    png = write_image(out / "gallery.png", image_grid(rows))
     cells = []
     for i in range(n):
         stem = f"{i:03d}"

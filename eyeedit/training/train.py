@@ -1,14 +1,11 @@
-"""pix2pix training: the config, the step and the loop.
+"""pix2pix training: one GAN step, validation, and the loop over epochs.
 
-Read top to bottom: ``TrainConfig`` (what to train), ``build_state`` (networks and optimizers),
-``train_step`` (one GAN update, returning its losses), ``train`` (epochs, validation,
-checkpoints, the final model file). Where and how it runs (device, precision, DDP) is a
-``Runtime`` from :mod:`eyeedit.training.runtime`, decided once by ``setup_runtime`` at the entry point.
-
-A run folder ``runs/NAME/`` holds ``config.json``, ``metrics.jsonl``, ``checkpoints/``,
-``samples/epoch_NNN.png`` (input | output | target on fixed validation pairs), ``curves.png``
-and the final ``model.safetensors``. Multi-process runs start through torchrun; only rank 0
-writes anything.
+Read top to bottom: ``train_step`` (one update of D then G, returning its losses), ``validate``,
+and ``train``, which sets up, runs the epochs (steps, validation, samples, checkpoints) and
+writes the model file. What to train is a :class:`TrainConfig`; where and how it runs (device,
+precision, DDP) is a ``Runtime`` decided once by ``setup_runtime`` at the entry point. Multi-
+process runs start through torchrun; only rank 0 writes anything. The library never draws:
+progress goes to an ``on_progress`` callback, notes to :mod:`warnings`.
 """
 
 from __future__ import annotations
@@ -16,10 +13,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,140 +27,25 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
-from eyeedit.training import checkpoints as ckpt
-from eyeedit.model import store
-from eyeedit.model.tensors import images_to_tensor, tensor_to_images
 from eyeedit.data.loader import PairData, PairSet, augment, load_pairs
 from eyeedit.imageio import remove_temp_files, write_image, write_text
 from eyeedit.model.losses import (
-    GAN_LOSSES,
     discriminator_fake_loss,
     discriminator_real_loss,
     generator_adversarial_loss,
     psnr,
     ssim,
 )
-from eyeedit.model.networks import DiscriminatorConfig, GeneratorConfig, build_discriminator, build_generator
-from eyeedit.training.plots import plot_curves
+from eyeedit.model.tensors import images_to_tensor, tensor_to_images
+from eyeedit.model.weights import save_generator
+from eyeedit.training import checkpoints as ckpt
+from eyeedit.training.config import TrainConfig
+from eyeedit.training.plots import image_grid, plot_curves
+from eyeedit.training.run_folder import MetricsLog, RunPaths, check_run_folder, clear_run
 from eyeedit.training.runtime import Runtime
+from eyeedit.training.state import GanState, build_state, unwrap, wrap_ddp
 
-
-class RunError(Exception):
-    """The run folder or its checkpoint cannot be used as asked (one-line message)."""
-
-
-# ----------------------------------------------------------------------------- configuration
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that determines the trained weights (device and precision aside)."""
-
-    size: tuple[int, int]  # (width, height) of the crops
-    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
-    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
-    gan_loss: str = "vanilla"
-    lambda_l1: float = 100.0
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    epochs: int = 100  # at the initial learning rate
-    decay_epochs: int = 100  # then linearly down to zero
-    batch_size: int = 1
-    # Scale-up factor before the random crop. pix2pix uses 286/256 = 1.12 and rescales its test
-    # images the same way; eyeedit's crops are landmark-aligned and never rescaled at inference,
-    # so a jittered model sees faces 12% larger in training and draws its edit too large.
-    jitter: float = 1.0
-    flip: bool = True
-    seed: int = 0
-    keep_checkpoints: int = 3
-    checkpoint_every: int = 0  # steps between extra checkpoints; 0: only at epoch ends
-    log_every: int = 10
-    val_samples: int = 4  # validation pairs shown in the per-epoch grid
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "size", tuple(int(s) for s in self.size))
-        self.generator.check_size(*self.size)
-        g, d = self.generator, self.discriminator
-        if d.in_channels != g.in_channels + g.out_channels:
-            raise ValueError(f"discriminator sees concat(A, B): in_channels must be "
-                             f"{g.in_channels + g.out_channels}, got {d.in_channels}")
-        if self.gan_loss not in GAN_LOSSES:
-            raise ValueError(f"gan loss must be one of {', '.join(GAN_LOSSES)}, got {self.gan_loss!r}")
-        if self.epochs < 0 or self.decay_epochs < 0 or self.epochs + self.decay_epochs < 1:
-            raise ValueError("epochs and decay epochs must be >= 0 with at least one epoch in total")
-        if self.batch_size < 1 or self.jitter < 1 or self.keep_checkpoints < 1:
-            raise ValueError("batch size and keep-checkpoints must be >= 1 and jitter >= 1")
-
-    @property
-    def total_epochs(self) -> int:
-        return self.epochs + self.decay_epochs
-
-    def lr_factor(self, epoch: int) -> float:
-        """Learning-rate multiplier for 0-based ``epoch``: 1 for ``epochs``, then linear to 0."""
-        return 1.0 - max(0, epoch + 1 - self.epochs) / (self.decay_epochs + 1)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in data.items() if k in known}
-        kw["generator"] = GeneratorConfig.from_dict(kw["generator"])
-        kw["discriminator"] = DiscriminatorConfig.from_dict(kw["discriminator"])
-        return cls(**kw)
-
-
-# ----------------------------------------------------------------------------- state and step
-
-@dataclass
-class GanState:
-    """Networks, optimizers and counters: everything a checkpoint holds."""
-
-    g: nn.Module  # possibly DDP-wrapped
-    d: nn.Module
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
-    sched_g: torch.optim.lr_scheduler.LRScheduler
-    sched_d: torch.optim.lr_scheduler.LRScheduler
-    scaler: torch.amp.GradScaler
-    aug_rng: torch.Generator  # CPU stream for jitter and flip
-    epoch: int = 0  # epochs completed
-    step: int = 0  # optimizer steps completed
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, DistributedDataParallel) else model
-
-
-def _adam(params: Any, cfg: TrainConfig, rt: Runtime) -> torch.optim.Adam:
-    # Fused Adam is one kernel per step on CUDA; on CPU the foreach path is the fast one.
-    fast = {"fused": True} if rt.device.type == "cuda" else {"foreach": True}
-    return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), **fast)
-
-
-def build_state(cfg: TrainConfig, rt: Runtime) -> GanState:
-    """Fresh networks (seeded by ``cfg.seed``) on ``rt.device`` with their optimizers."""
-    torch.manual_seed(cfg.seed)
-    g = build_generator(cfg.generator).to(rt.device, memory_format=rt.memory_format)
-    d = build_discriminator(cfg.discriminator).to(rt.device, memory_format=rt.memory_format)
-    opt_g, opt_d = _adam(g.parameters(), cfg, rt), _adam(d.parameters(), cfg, rt)
-    sched_g, sched_d = (torch.optim.lr_scheduler.LambdaLR(o, cfg.lr_factor) for o in (opt_g, opt_d))
-    scaler = torch.amp.GradScaler(rt.device.type, enabled=rt.precision == "fp16")
-    # Each rank draws its own augmentation and dropout streams; weights come from rank 0.
-    aug_rng = torch.Generator().manual_seed(cfg.seed + 1000 * rt.rank)
-    torch.manual_seed(cfg.seed + rt.rank)
-    return GanState(g, d, opt_g, opt_d, sched_g, sched_d, scaler, aug_rng)
-
-
-def wrap_ddp(state: GanState, rt: Runtime) -> None:
-    """Wrap G and D for data-parallel training (call after any checkpoint is loaded)."""
-    if rt.world_size == 1:
-        return
-    ids = [rt.device.index] if rt.device.type == "cuda" else None
-    state.g = DistributedDataParallel(state.g, device_ids=ids)
-    state.d = DistributedDataParallel(state.d, device_ids=ids)
-
+# ----------------------------------------------------------------------------- the step
 
 def _no_sync(model: nn.Module) -> contextlib.AbstractContextManager:
     return model.no_sync() if isinstance(model, DistributedDataParallel) else contextlib.nullcontext()
@@ -213,7 +94,7 @@ def train_step(state: GanState, a: torch.Tensor, b: torch.Tensor, cfg: TrainConf
 # ----------------------------------------------------------------------------- validation
 
 @torch.no_grad()
-def evaluate(g: nn.Module, pairs: PairSet, rt: Runtime, batch: int = 16) -> dict[str, float]:
+def validate(g: nn.Module, pairs: PairSet, rt: Runtime, batch: int = 16) -> dict[str, float]:
     """Validation L1 (on [-1, 1]), PSNR (dB) and SSIM of G in eval mode over ``pairs``."""
     was_training = g.training
     g.eval()
@@ -233,8 +114,6 @@ def evaluate(g: nn.Module, pairs: PairSet, rt: Runtime, batch: int = 16) -> dict
 @torch.no_grad()
 def sample_grid(g: nn.Module, pairs: PairSet, rt: Runtime) -> np.ndarray:
     """(H, W, 3) uint8 grid, one row per pair: input | output | target."""
-    from eyeedit.viz import grid
-
     was_training = g.training
     g.eval()
     with rt.autocast():
@@ -242,7 +121,7 @@ def sample_grid(g: nn.Module, pairs: PairSet, rt: Runtime) -> np.ndarray:
     g.train(was_training)
     rows = zip(tensor_to_images(images_to_tensor(pairs.a)), tensor_to_images(fake),
                tensor_to_images(images_to_tensor(pairs.b)))
-    return grid([list(r) for r in rows])
+    return image_grid([list(r) for r in rows])
 
 
 def _to_device(images: torch.Tensor, rt: Runtime) -> torch.Tensor:
@@ -251,89 +130,18 @@ def _to_device(images: torch.Tensor, rt: Runtime) -> torch.Tensor:
     return images_to_tensor(t).contiguous(memory_format=rt.memory_format)
 
 
-# ----------------------------------------------------------------------------- the run folder
+# ----------------------------------------------------------------------------- the loop
 
 @dataclass(frozen=True)
-class RunPaths:
-    root: Path
+class TrainProgress:
+    """What ``on_progress`` receives after every step (counts are over all ranks)."""
 
-    @property
-    def checkpoints(self) -> Path:
-        return self.root / "checkpoints"
+    epoch: int  # 0-based epoch the step belongs to
+    total_epochs: int
+    images: int  # images trained on so far in the whole run
+    total_images: int
+    losses: dict[str, float]  # the latest logged losses ({} before the first log step)
 
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics.jsonl"
-
-    @property
-    def model(self) -> Path:
-        return self.root / "model.safetensors"
-
-    def sample(self, epoch: int) -> Path:
-        return self.root / "samples" / f"epoch_{epoch:03d}.png"
-
-
-def _prepare_run(paths: RunPaths, cfg: TrainConfig, resume: bool, overwrite: bool) -> Path | None:
-    """Check the run folder against the request; returns the checkpoint to resume from."""
-    latest = ckpt.latest(paths.checkpoints)
-    if resume:
-        if latest is None:
-            # Killed before its first checkpoint: nothing to continue, so start afresh rather
-            # than make the user choose between --resume and --overwrite.
-            _clear_run(paths)
-            return None
-        saved = ckpt.read_config(latest)
-        diff = sorted(k for k, v in cfg.to_dict().items() if saved.get(k) != _jsonish(v))
-        if diff:
-            raise RunError(f"{latest}: run was started with different {', '.join(diff)}; "
-                           f"resume with the same options")
-        return latest
-    started = latest is not None or paths.metrics.exists() or paths.model.exists()
-    if started and not overwrite:
-        raise RunError(f"{paths.root}: already holds a run; pass --resume to continue it "
-                       f"or --overwrite to start again")
-    return None
-
-
-def _jsonish(value: Any) -> Any:
-    return json.loads(json.dumps(value))
-
-
-def _clear_run(paths: RunPaths) -> None:
-    for sub in ("checkpoints", "samples"):
-        shutil.rmtree(paths.root / sub, ignore_errors=True)
-    for f in (paths.metrics, paths.model, paths.root / "curves.png"):
-        f.unlink(missing_ok=True)
-
-
-class MetricsLog:
-    """metrics.jsonl, appended by rank 0; on resume, records after the checkpoint are dropped."""
-
-    def __init__(self, path: Path, keep_until_step: int | None):
-        self.path = path
-        if keep_until_step is not None and path.exists():
-            kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-                    if _parse(line) and _parse(line)["step"] <= keep_until_step]
-            write_text(path, "".join(line + "\n" for line in kept))
-
-    def write(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record, sort_keys=True) + "\n")
-
-    def records(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        return [r for r in map(_parse, self.path.read_text(encoding="utf-8").splitlines()) if r]
-
-
-def _parse(line: str) -> dict[str, Any] | None:
-    try:
-        return json.loads(line)
-    except json.JSONDecodeError:
-        return None  # a torn last line from a killed run
-
-
-# ----------------------------------------------------------------------------- the loop
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -342,6 +150,111 @@ class TrainResult:
     steps: int
     seconds: float
     summary: dict[str, Any]
+
+
+def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainConfig, rt: Runtime,
+          effect: str | None = None, resume: bool = False, overwrite: bool = False,
+          data: PairData | None = None, on_progress: Callable[[TrainProgress], None] | None = None,
+          tensorboard: bool = False) -> TrainResult | None:
+    """Train a pix2pix model on a dataset folder; write the run folder and the model file.
+
+    Returns the result on rank 0 (None on other ranks). Raises RunError / CheckpointError /
+    DatasetError / ValueError with one-line messages for unusable inputs, before anything is
+    written. ``tensorboard`` also logs scalars and sample grids to OUT/tensorboard/.
+    """
+    # set-up: check everything, then open the run folder and build (or restore) the state
+    data = data or load_pairs(data_dir)
+    _check_data(data, cfg)
+    paths = RunPaths(Path(out_dir))
+    resume_from = check_run_folder(paths, cfg, resume, overwrite)
+    _barrier(rt)  # every rank has validated before rank 0 touches the folder
+    if rt.is_main:
+        _open_run_folder(paths, cfg, fresh=overwrite and resume_from is None)
+    state = build_state(cfg, rt)
+    if resume_from is not None:
+        ckpt.load(resume_from, state, rt)
+    wrap_ddp(state, rt)
+    log = MetricsLog(paths.metrics, state.step if resume_from else None,
+                     paths.root / "tensorboard" if tensorboard else None) if rt.is_main else None
+    steps_per_epoch = len(_epoch_batches(len(data.train), cfg, rt, 0))
+    images_per_epoch = sum(map(len, _epoch_batches(len(data.train), cfg, rt, 0))) * rt.world_size
+    grid_pairs = _grid_pairs(data, cfg)
+    val_metrics: dict[str, float] = {}
+    losses: dict[str, float] = {}
+    start_step, t0 = state.step, time.perf_counter()
+    window_t, window_images = t0, 0
+    images_done = state.epoch * images_per_epoch + (state.step % steps_per_epoch) * cfg.batch_size * rt.world_size
+
+    # the epochs: each resumes where a checkpoint left it (batches are seeded by epoch)
+    while state.epoch < cfg.total_epochs:
+        batches = _epoch_batches(len(data.train), cfg, rt, state.epoch)
+        for idx in batches[state.step - state.epoch * steps_per_epoch :]:
+            a, b = _batch(data.train, idx, state, cfg, rt)
+            step_losses = train_step(state, a, b, cfg, rt)
+            state.step += 1
+            window_images += len(idx) * rt.world_size
+            images_done += len(idx) * rt.world_size
+            if state.step % cfg.log_every == 0:  # .item() waits for the device: only when logging
+                losses = {k: v.item() for k, v in step_losses.items()}
+                now = time.perf_counter()
+                if log is not None:
+                    log.write({"kind": "train", "step": state.step, "epoch": state.epoch,
+                               "lr": state.opt_g.param_groups[0]["lr"],
+                               "images_per_s": window_images / max(now - window_t, 1e-9), **losses})
+                window_t, window_images = now, 0
+            if on_progress is not None and rt.is_main:
+                on_progress(TrainProgress(state.epoch, cfg.total_epochs, images_done,
+                                          cfg.total_epochs * images_per_epoch, losses))
+            # extra checkpoints between epoch ends (the epoch's last step is saved below)
+            if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and state.step % steps_per_epoch:
+                _checkpoint(paths, state, cfg, rt)
+        # end of the epoch: learning rate, validation, the sample grid, a checkpoint
+        state.sched_g.step()
+        state.sched_d.step()
+        state.epoch += 1
+        if rt.is_main:
+            g = unwrap(state.g)
+            if len(data.val):
+                val_metrics = validate(g, data.val, rt)
+                log.write({"kind": "val", "step": state.step, "epoch": state.epoch, **val_metrics})
+            samples = sample_grid(g, grid_pairs, rt)
+            write_image(paths.sample(state.epoch), samples)
+            log.image("samples", samples, state.step)
+        _checkpoint(paths, state, cfg, rt)
+
+    # the end: replicas must agree; rank 0 writes the model file and the curves
+    seconds = time.perf_counter() - t0
+    checksums = _replica_checksums(unwrap(state.g), rt)
+    result = None
+    if rt.is_main:
+        g = unwrap(state.g)
+        metrics = val_metrics or (validate(g, data.val, rt) if len(data.val) else {})
+        training = {"steps": state.step, "epochs": state.epoch, "seconds": seconds,
+                    "steps_this_session": state.step - start_step, "replica_checksums": checksums}
+        meta = model_metadata(data, cfg, rt, effect or paths.root.name, metrics, training)
+        save_generator(paths.model, g, meta)
+        plot_curves(log.records(), paths.curves)
+        log.close()
+        result = TrainResult(paths.model, metrics, state.step, seconds, meta)
+    _barrier(rt)
+    return result
+
+
+def _open_run_folder(paths: RunPaths, cfg: TrainConfig, fresh: bool) -> None:
+    """Empty the folder for --overwrite, remove what a killed run left half-written in our own
+    folders (never the user's wider --out tree), and record the config."""
+    if fresh:
+        clear_run(paths)
+    remove_temp_files(paths.root, paths.checkpoints, paths.root / "samples", recursive=False)
+    paths.checkpoints.mkdir(parents=True, exist_ok=True)
+    write_text(paths.root / "config.json", json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
+
+
+def _grid_pairs(data: PairData, cfg: TrainConfig) -> PairSet:
+    """The fixed validation pairs (training pairs without a validation split) of the sample grid."""
+    val = data.val if len(data.val) else data.train
+    k = min(cfg.val_samples, len(val))
+    return PairSet(val.a[:k], val.b[:k], val.names[:k])
 
 
 def _epoch_batches(n: int, cfg: TrainConfig, rt: Runtime, epoch: int) -> list[list[int]]:
@@ -360,85 +273,17 @@ def _batch(pairs: PairSet, idx: list[int], state: GanState, cfg: TrainConfig,
     return a.contiguous(memory_format=rt.memory_format), b.contiguous(memory_format=rt.memory_format)
 
 
-def _progress_text(epoch: int, cfg: TrainConfig, losses: dict[str, float]) -> str:
-    d = losses["D_real"] + losses["D_fake"]
-    return (f"epoch {epoch + 1}/{cfg.total_epochs}  G {losses['G_GAN']:.3f}  "
-            f"L1 {losses['G_L1']:.3f}  D {d:.3f}")
+def _checkpoint(paths: RunPaths, state: GanState, cfg: TrainConfig, rt: Runtime) -> None:
+    rng = ckpt.gather_rng(state, rt)  # collective: every rank takes part
+    if rt.is_main:
+        ckpt.save(paths.checkpoints, state, cfg, rng, rt.world_size)
+        ckpt.prune(paths.checkpoints, cfg.keep_checkpoints)
+    _barrier(rt)
 
 
-class _Loop:
-    """The epoch loop of one rank; rank 0 also logs, validates and writes checkpoints."""
-
-    def __init__(self, data: PairData, paths: RunPaths, cfg: TrainConfig, rt: Runtime,
-                 state: GanState, log: MetricsLog | None):
-        self.data, self.paths, self.cfg, self.rt, self.state, self.log = data, paths, cfg, rt, state, log
-        self.steps_per_epoch = len(_epoch_batches(len(data.train), cfg, rt, 0))
-        val = data.val if len(data.val) else data.train
-        k = min(cfg.val_samples, len(val))
-        self.grid_pairs = PairSet(val.a[:k], val.b[:k], val.names[:k])
-        self.last_val: dict[str, float] = {}
-        self.window = (time.perf_counter(), 0)
-
-    def run(self, progress: Any) -> None:
-        cfg, state, world = self.cfg, self.state, self.rt.world_size
-        task = None
-        while state.epoch < cfg.total_epochs:
-            batches = _epoch_batches(len(self.data.train), cfg, self.rt, state.epoch)
-            done_in_epoch = state.step - state.epoch * self.steps_per_epoch
-            if progress is not None and task is None:  # counts images over all ranks
-                per_epoch = sum(map(len, batches)) * world
-                done = state.epoch * per_epoch + sum(map(len, batches[:done_in_epoch])) * world
-                task = progress.add_task("training", total=cfg.total_epochs * per_epoch, completed=done)
-            for idx in batches[done_in_epoch:]:
-                self._one_step(idx, progress, task)
-            self._end_epoch()
-
-    def _one_step(self, idx: list[int], progress: Any, task: Any) -> None:
-        state, cfg = self.state, self.cfg
-        a, b = _batch(self.data.train, idx, state, cfg, self.rt)
-        losses = train_step(state, a, b, cfg, self.rt)
-        state.step += 1
-        self.window = (self.window[0], self.window[1] + len(idx) * self.rt.world_size)
-        if state.step % cfg.log_every == 0 or progress is not None:
-            values = {k: v.item() for k, v in losses.items()}
-            if progress is not None:
-                progress.update(task, advance=len(idx) * self.rt.world_size,
-                                description=_progress_text(state.epoch, cfg, values))
-            if self.log and state.step % cfg.log_every == 0:
-                self._log_train(values)
-        # The epoch's last step is saved by _end_epoch, after validation and the LR update.
-        end_of_epoch = state.step % self.steps_per_epoch == 0
-        if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and not end_of_epoch:
-            self._checkpoint()
-
-    def _log_train(self, values: dict[str, float]) -> None:
-        start, images = self.window
-        now = time.perf_counter()
-        self.window = (now, 0)
-        self.log.write({"kind": "train", "step": self.state.step, "epoch": self.state.epoch,
-                        "lr": self.state.opt_g.param_groups[0]["lr"],
-                        "images_per_s": images / max(now - start, 1e-9), **values})
-
-    def _end_epoch(self) -> None:
-        state = self.state
-        state.sched_g.step()
-        state.sched_d.step()
-        state.epoch += 1
-        if self.rt.is_main:
-            g = unwrap(state.g)
-            if len(self.data.val):
-                self.last_val = evaluate(g, self.data.val, self.rt)
-                self.log.write({"kind": "val", "step": state.step, "epoch": state.epoch, **self.last_val})
-            write_image(self.paths.sample(state.epoch), sample_grid(g, self.grid_pairs, self.rt))
-        self._checkpoint()
-
-    def _checkpoint(self) -> None:
-        rng = ckpt.gather_rng(self.state, self.rt)  # collective: every rank takes part
-        if self.rt.is_main:
-            ckpt.save(self.paths.checkpoints, self.state, self.cfg, rng, self.rt.world_size)
-            ckpt.prune(self.paths.checkpoints, self.cfg.keep_checkpoints)
-        if self.rt.world_size > 1:
-            dist.barrier()
+def _barrier(rt: Runtime) -> None:
+    if rt.world_size > 1:
+        dist.barrier()
 
 
 def param_checksum(model: nn.Module) -> float:
@@ -456,59 +301,6 @@ def _replica_checksums(g: nn.Module, rt: Runtime) -> list[float]:
     if len(set(everyone)) != 1:
         raise RuntimeError(f"DDP replicas diverged: generator checksums {everyone}")
     return everyone
-
-
-def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainConfig, rt: Runtime,
-          effect: str | None = None, resume: bool = False, overwrite: bool = False,
-          data: PairData | None = None, show_progress: bool = True) -> TrainResult | None:
-    """Train a pix2pix model on a dataset folder; write the run folder and the model file.
-
-    Returns the result on rank 0 (None on other ranks). Raises RunError / DatasetError /
-    ValueError with one-line messages for unusable inputs, before anything is written.
-    """
-    data = data or load_pairs(data_dir)
-    _check_data(data, cfg)
-    paths = RunPaths(Path(out_dir))
-    resume_from = _prepare_run(paths, cfg, resume, overwrite)
-    if rt.world_size > 1:
-        dist.barrier()  # every rank has validated before rank 0 touches the folder
-    if rt.is_main:
-        if overwrite and resume_from is None:
-            _clear_run(paths)
-        # Files a killed run was writing; only our own folders, never the user's --out tree.
-        remove_temp_files(paths.root, paths.checkpoints, paths.root / "samples", recursive=False)
-        paths.checkpoints.mkdir(parents=True, exist_ok=True)
-        write_text(paths.root / "config.json", json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
-    state = build_state(cfg, rt)
-    if resume_from is not None:
-        ckpt.load(resume_from, state, rt)
-    wrap_ddp(state, rt)
-    log = MetricsLog(paths.metrics, state.step if resume_from else None) if rt.is_main else None
-    loop = _Loop(data, paths, cfg, rt, state, log)
-    start_step, t0 = state.step, time.perf_counter()
-    with _maybe_progress(rt.is_main and show_progress) as progress:
-        loop.run(progress)
-    seconds = time.perf_counter() - t0
-    checksums = _replica_checksums(unwrap(state.g), rt)
-    result = None
-    if rt.is_main:
-        result = _finish(paths, data, cfg, rt, state, loop, log, effect,
-                         {"seconds": seconds, "steps_this_session": state.step - start_step,
-                          "replica_checksums": checksums})
-    if rt.world_size > 1:
-        dist.barrier()
-    return result
-
-
-@contextlib.contextmanager
-def _maybe_progress(enabled: bool) -> Iterator[Any]:
-    if not enabled:
-        yield None
-        return
-    from eyeedit.cli.ui import progress
-
-    with progress("img") as bar:
-        yield bar
 
 
 def _check_data(data: PairData, cfg: TrainConfig) -> None:
@@ -537,35 +329,3 @@ def model_metadata(data: PairData, cfg: TrainConfig, rt: Runtime, effect: str,
         "training": {"precision": rt.precision, "device": str(rt.device),
                      "world_size": rt.world_size, "config": cfg.to_dict(), **training},
     }
-
-
-def _finish(paths: RunPaths, data: PairData, cfg: TrainConfig, rt: Runtime, state: GanState,
-            loop: _Loop, log: MetricsLog, effect: str | None, extra: dict[str, Any]) -> TrainResult:
-    g = unwrap(state.g)
-    metrics = loop.last_val or (evaluate(g, data.val, rt) if len(data.val) else {})
-    name = effect or paths.root.name
-    training = {"steps": state.step, "epochs": state.epoch, **extra}
-    meta = model_metadata(data, cfg, rt, name, metrics, training)
-    store.save_generator(paths.model, g, meta)
-    plot_curves(log.records(), paths.root / "curves.png")
-    return TrainResult(paths.model, metrics, state.step, extra["seconds"], meta)
-
-
-def make_config(data: PairData, *, ngf: int = 64, depth: int | None = None, norm: str = "batch",
-                upsample: str = "transpose", dropout: bool = True, residual: bool = False,
-                ndf: int = 64, n_layers: int = 3, d_kind: str = "patch", **options: Any) -> TrainConfig:
-    """A TrainConfig for ``data``: size and channels from the dataset, the rest from options.
-
-    ``depth=None`` picks the deepest U-Net the crop size allows, at most 8 (the reference).
-    Raises ValueError naming the sizes that would work when ``depth`` does not fit.
-    """
-    from eyeedit.model.networks import max_depth
-
-    c_in, c_out = data.channels
-    if depth is None:
-        fits = max_depth(*data.size)
-        # When nothing fits, keep the default so check_size explains which sizes would.
-        depth = min(8, fits) if fits >= 2 else GeneratorConfig.depth
-    gen = GeneratorConfig(c_in, c_out, ngf, depth, norm, upsample, dropout, residual)
-    disc = DiscriminatorConfig(c_in + c_out, ndf, n_layers, norm, d_kind)
-    return TrainConfig(size=data.size, generator=gen, discriminator=disc, **options)

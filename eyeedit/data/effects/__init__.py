@@ -15,11 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from eyeedit.landmarks import Face
-from eyeedit.data.effects import eye_color
-from eyeedit.data.effects import glasses
-from eyeedit.data.effects import makeup
+from eyeedit.data.effects import eye_color, glasses, makeup
 from eyeedit.data.effects.base import Rendered
+from eyeedit.landmarks import Face
 
 __all__ = ["EFFECTS", "Effect", "Pins", "Rendered", "get_effect", "params_dict"]
 

@@ -15,8 +15,18 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from eyeedit.data.effects.base import (
+    Box,
+    Canvas,
+    Rendered,
+    blur,
+    box_around,
+    composite,
+    hex_color,
+    jitter_color,
+    parse_color,
+)
 from eyeedit.landmarks import LEFT_EYE, RIGHT_EYE, Face
-from eyeedit.data.effects.base import Box, Canvas, Rendered, blur, box_around, composite, hex_color, jitter_color, parse_color
 
 # Typical iris colours (sRGB), picked from the mid-tones of real irises.
 # Real irises are far less saturated than the named colours suggest.

@@ -17,11 +17,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
+from eyeedit.data.effects.base import (
+    Box,
+    Canvas,
+    Rendered,
+    blur,
+    box_around,
+    composite,
+    hex_color,
+    image_from_face,
+    jitter_color,
+    over,
+    parse_color,
+    to_face,
+    to_image,
+)
 from eyeedit.landmarks import NOSE_BRIDGE, TEMPLES, Face
-from eyeedit.data.effects.base import (Box, Canvas, Rendered, blur, box_around, composite, hex_color, image_from_face,
-                   jitter_color, over, parse_color, to_face, to_image)
 
 STYLES = ("round", "rectangular", "browline", "aviator", "cat-eye")
 MATERIALS = ("metal", "plastic")
@@ -340,8 +354,6 @@ def _draw_lenses(patch: np.ndarray, image: np.ndarray, frame: _Frame, params: Gl
 
 def _minified(image: np.ndarray, frame: _Frame, power: float, box: Box) -> np.ndarray:
     """The box as seen through two lenses that shrink the view by ``power`` about their centres."""
-    import cv2
-
     x0, y0, x1, y1 = box
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     # Each pixel looks through the nearer lens: its source lies farther from that lens centre.

@@ -13,10 +13,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eyeedit.landmarks import (LEFT_BROW, LEFT_EYE, LEFT_EYE_UPPER, RIGHT_BROW, RIGHT_EYE,
-                         RIGHT_EYE_UPPER, Face)
-from eyeedit.data.effects.base import (Box, Canvas, Rendered, blur, box_around, composite, hex_color, jitter_color,
-                   over, parse_color)
+from eyeedit.data.effects.base import (
+    Box,
+    Canvas,
+    Rendered,
+    blur,
+    box_around,
+    composite,
+    hex_color,
+    jitter_color,
+    over,
+    parse_color,
+)
+from eyeedit.landmarks import (
+    LEFT_BROW,
+    LEFT_EYE,
+    LEFT_EYE_UPPER,
+    RIGHT_BROW,
+    RIGHT_EYE,
+    RIGHT_EYE_UPPER,
+    Face,
+)
 
 SHADOWS = {"taupe": "#8a6e60", "bronze": "#9a6a3c", "plum": "#6e3c5a", "mauve": "#a07080",
            "smoky": "#4a4a50", "rose-gold": "#c08a78", "olive": "#6e6a40", "navy": "#34405e",

@@ -1,0 +1,137 @@
+"""The run folder: its layout, whether a new or resumed run may use it, and metrics.jsonl.
+
+A run folder ``runs/NAME/`` holds ``config.json``, ``metrics.jsonl``, ``checkpoints/``,
+``samples/epoch_NNN.png`` (input | output | target on fixed validation pairs), ``curves.png``
+and the final ``model.safetensors``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eyeedit.imageio import write_text
+from eyeedit.training import checkpoints as ckpt
+from eyeedit.training.config import TrainConfig
+
+
+class RunError(Exception):
+    """The run folder or its checkpoint cannot be used as asked (one-line message)."""
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    root: Path
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model.safetensors"
+
+    @property
+    def curves(self) -> Path:
+        return self.root / "curves.png"
+
+    def sample(self, epoch: int) -> Path:
+        return self.root / "samples" / f"epoch_{epoch:03d}.png"
+
+
+def check_run_folder(paths: RunPaths, cfg: TrainConfig, resume: bool, overwrite: bool) -> Path | None:
+    """Check the run folder against the request; returns the checkpoint to resume from."""
+    latest = ckpt.latest(paths.checkpoints)
+    if resume:
+        if latest is None:
+            # Killed before its first checkpoint: nothing to continue, so start afresh rather
+            # than make the user choose between --resume and --overwrite.
+            clear_run(paths)
+            return None
+        saved = ckpt.read_config(latest)
+        diff = sorted(k for k, v in cfg.to_dict().items() if saved.get(k) != _jsonish(v))
+        if diff:
+            raise RunError(f"{latest}: run was started with different {', '.join(diff)}; "
+                           f"resume with the same options")
+        return latest
+    started = latest is not None or paths.metrics.exists() or paths.model.exists()
+    if started and not overwrite:
+        raise RunError(f"{paths.root}: already holds a run; pass --resume to continue it "
+                       f"or --overwrite to start again")
+    return None
+
+
+def _jsonish(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def clear_run(paths: RunPaths) -> None:
+    for sub in ("checkpoints", "samples"):
+        shutil.rmtree(paths.root / sub, ignore_errors=True)
+    for f in (paths.metrics, paths.model, paths.curves):
+        f.unlink(missing_ok=True)
+
+
+class MetricsLog:
+    """metrics.jsonl, appended by rank 0; on resume, records after the checkpoint are dropped.
+
+    With ``tensorboard_dir`` every record's numbers (and the sample grids) also go to
+    TensorBoard, which needs the optional ``tensorboard`` package (`pip install
+    'eyeedit[tensorboard]'`).
+    """
+
+    def __init__(self, path: Path, keep_until_step: int | None, tensorboard_dir: Path | None = None):
+        self.path = path
+        if keep_until_step is not None and path.exists():
+            kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+                    if _parse(line) and _parse(line)["step"] <= keep_until_step]
+            write_text(path, "".join(line + "\n" for line in kept))
+        self.board = _summary_writer(tensorboard_dir) if tensorboard_dir is not None else None
+
+    def write(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, sort_keys=True) + "\n")
+        if self.board is not None:
+            for key, value in record.items():
+                if key not in ("kind", "step", "epoch") and isinstance(value, (int, float)):
+                    self.board.add_scalar(f"{record['kind']}/{key}", value, record["step"])
+
+    def image(self, tag: str, image: np.ndarray, step: int) -> None:
+        """An (H, W, 3) uint8 image for TensorBoard (metrics.jsonl holds numbers only)."""
+        if self.board is not None:
+            self.board.add_image(tag, image, step, dataformats="HWC")
+
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.close()
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [r for r in map(_parse, self.path.read_text(encoding="utf-8").splitlines()) if r]
+
+
+def _parse(line: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return None  # a torn last line from a killed run
+
+
+def _summary_writer(folder: Path) -> Any:
+    """A TensorBoard writer; RunError when the optional package is missing."""
+    try:
+        # Imported here on purpose: tensorboard is an optional extra that most runs do not use.
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise RunError("--tensorboard needs the tensorboard package: pip install 'eyeedit[tensorboard]'") from None
+    return SummaryWriter(log_dir=str(folder))
