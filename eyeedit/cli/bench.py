@@ -73,9 +73,11 @@ def _render(report: dict) -> None:
                   + (f"; output vs eager fp32: {psnr}" if psnr else ""))
     if report["training"]:
         table = Table(title="training")
-        for col in ("configuration", "precision", "images/s", "vs reference"):
+        for col in ("configuration", "precision", "images/s", "vs fp32 (this run)"):
             table.add_column(col)
+        fp32 = {r["case"]: r["images_per_s"] for r in report["training"] if r["precision"] == "fp32"}
         for r in report["training"]:
-            ref = f"{r['vs_reference']:.2f}x of {r['reference']}" if r["vs_reference"] else "-"
-            table.add_row(r["case"], r["precision"], f"{r['images_per_s']:.2f}", ref)
+            ratio = r["images_per_s"] / fp32[r["case"]] if r["case"] in fp32 else None
+            table.add_row(r["case"], r["precision"], f"{r['images_per_s']:.2f}",
+                          f"{ratio:.2f}x" if ratio else "-")
         out.print(table)
