@@ -20,7 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from eyeedit.landmarks import EYE_CORNERS, LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE
+from eyeedit.landmarks import EYE_CORNERS
 from eyeedit.regions import RegionSpec
 
 # Eye corners (landmarks 33, 133, 362, 263) in eye units. Each eye centre is the midpoint of its
@@ -203,15 +203,3 @@ def polygon_mask(polygons: list[np.ndarray], size: tuple[int, int]) -> np.ndarra
     polys = [np.round(_check_points(p) * 16).astype(np.int32) for p in polygons]
     cv2.fillPoly(mask, polys, 1, lineType=cv2.LINE_8, shift=4)
     return mask.astype(np.float32)
-
-
-def eye_mask(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(H, W) float32 {0, 1} mask of both eye openings, from (478, 2) landmarks in crop pixels."""
-    pts = _check_points(points)
-    return polygon_mask([pts[list(RIGHT_EYE)], pts[list(LEFT_EYE)]], size)
-
-
-def brow_mask(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(H, W) float32 {0, 1} mask of both eyebrows, from (478, 2) landmarks in crop pixels."""
-    pts = _check_points(points)
-    return polygon_mask([pts[list(RIGHT_BROW)], pts[list(LEFT_BROW)]], size)

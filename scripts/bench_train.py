@@ -13,10 +13,8 @@ default eye configuration:
     eyes       7-level U-Net ngf 64, 70x70 PatchGAN ndf 64, batch 1, 256x128 (eyeedit default)
     shipped    7-level U-Net ngf 16, PatchGAN ndf 16, batch 8, 256x128 (the built-in models)
 
-The reference PyTorch pix2pix implementation was measured at 2.1 img/s (unet_256) and
-11.6 img/s (unet_128) in this project's issue; the table prints the ratio to those figures,
-plus the GFLOP per image and the achieved GFLOP/s, which show how close a run is to the
-hardware's limit.
+The table prints the GFLOP per image and the achieved GFLOP/s, which show how close a run is to
+the hardware's limit; compare configurations and precisions only within one run on one machine.
 
 Quality: the same small model trained on the same pairs with the same seed and number of steps
 in fp32 and in the reduced precision; their validation L1 should agree within 5%.
@@ -130,9 +128,8 @@ def main() -> None:
         for prec in precisions:
             r = measure_speed(case, prec, steps, min_seconds)
             results.append(r)
-            ref = f"  {r['vs_reference']:.2f}x reference" if r["vs_reference"] else ""
             print(f"{r['case']:9s} {r['precision']:5s} {r['images_per_s']:7.2f} img/s  "
-                  f"{r['gflop_per_image']:6.1f} GFLOP/img  {r['gflop_per_s']:6.1f} GFLOP/s{ref}", flush=True)
+                  f"{r['gflop_per_image']:6.1f} GFLOP/img  {r['gflop_per_s']:6.1f} GFLOP/s", flush=True)
     quality = None
     if not args.skip_quality:
         quality = quality_check(args.quality_precision, 4 if args.quick else 150)

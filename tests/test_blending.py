@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from eyeedit.editing.blending import BLEND_MODES, border_fade, composite, crop_mask, match_colors
+from eyeedit.editing.blending import (
+    BLEND_MODES,
+    border_fade,
+    brow_mask,
+    composite,
+    crop_mask,
+    eye_mask,
+    match_colors,
+)
 from eyeedit.geometry import fit_crop_from_image, transform_points
 from eyeedit.regions import region_spec
 
@@ -89,3 +97,19 @@ def test_match_colors_removes_cast_but_keeps_edit():
     ring = (mask > 0.02) & (mask < 0.5)
     assert np.abs(out[ring].astype(float).mean(0) - src[ring].mean(0)).max() < 3
     assert out[25:40, 25:40, 2].mean() > out[25:40, 25:40, 0].mean() + 80  # still blue
+
+
+def test_masks_cover_eyes_and_brows(astronaut_face):
+    spec = region_spec("eyes")
+    crop_from_image = fit_crop_from_image(astronaut_face.eye_corners, spec)
+    pts = transform_points(crop_from_image, astronaut_face.points)
+    eyes, brows = eye_mask(pts, spec.size), brow_mask(pts, spec.size)
+    assert eyes.shape == brows.shape == (spec.height, spec.width)
+    assert set(np.unique(eyes)) == {0.0, 1.0}
+    assert 0.01 < eyes.mean() < 0.15 and 0.01 < brows.mean() < 0.2
+    assert (eyes * brows).sum() == 0  # brows sit above the eyes
+    ys = np.nonzero(brows)[0].mean(), np.nonzero(eyes)[0].mean()
+    assert ys[0] < ys[1]
+    # iris centres fall inside the eye mask
+    for x, y in transform_points(crop_from_image, astronaut_face.iris_centers):
+        assert eyes[round(y), round(x)] == 1

@@ -4,10 +4,8 @@ import pytest
 from eyeedit.data.samples import rotate, sample_images
 from eyeedit.geometry import (
     alignment_residual,
-    brow_mask,
     compose,
     crop_box,
-    eye_mask,
     fit_crop_from_image,
     invert,
     similarity,
@@ -104,22 +102,6 @@ def test_unwarp_off_frame_is_empty():
     m = similarity(1.0, 0, 500, 500)  # the crop frame sees image pixels at (-500, -500)
     patch, coverage, box = unwarp_from_crop(crop, m, (100, 100, 3))
     assert patch.size == 0 and coverage.size == 0 and box[0] == box[2]
-
-
-def test_masks_cover_eyes_and_brows(astronaut_face):
-    spec = region_spec("eyes")
-    crop_from_image = fit_crop_from_image(astronaut_face.eye_corners, spec)
-    pts = transform_points(crop_from_image, astronaut_face.points)
-    eyes, brows = eye_mask(pts, spec.size), brow_mask(pts, spec.size)
-    assert eyes.shape == brows.shape == (spec.height, spec.width)
-    assert set(np.unique(eyes)) == {0.0, 1.0}
-    assert 0.01 < eyes.mean() < 0.15 and 0.01 < brows.mean() < 0.2
-    assert (eyes * brows).sum() == 0  # brows sit above the eyes
-    ys = np.nonzero(brows)[0].mean(), np.nonzero(eyes)[0].mean()
-    assert ys[0] < ys[1]
-    # iris centres fall inside the eye mask
-    for x, y in transform_points(crop_from_image, astronaut_face.iris_centers):
-        assert eyes[round(y), round(x)] == 1
 
 
 def test_bad_shapes_raise(astronaut):

@@ -1,4 +1,4 @@
-"""Reliability (issue 10): bad inputs, kills, unwritable outputs and hostile model files.
+"""Reliability: bad inputs, kills, unwritable outputs and hostile model files.
 
 Every command that takes images is run over the generated bad-input corpus (tests/badcorpus.py):
 each bad file must get a one-line reason naming it, the run must finish with the exit code its

@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
-from eyeedit.cli.ui import fail
-from eyeedit.data.pairs import DatasetError, InputError
-from eyeedit.data.workers import default_workers
-from eyeedit.model.store import ModelError, ModelFile, find_model, open_model, resolve
+from eyeedit.cli.ui import console, dataset_summary, fail, progress, warn
+from eyeedit.data.pairs import BuildReport, DatasetError, InputError, OutputError
+from eyeedit.data.workers import stop_cleanly_on_sigterm
+from eyeedit.model.store import EFFECT_NAME, ModelError, ModelFile, find_model, open_model, resolve
 
 
 def _stack(*decorators: Callable) -> Callable:
@@ -26,11 +26,19 @@ def _stack(*decorators: Callable) -> Callable:
 def model_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--effect NAME or --model PATH."""
     return _stack(
-        click.option("-e", "--effect", default=None,
+        click.option("-e", "--effect", default=None, callback=_check_effect_name,
                      help="Effect name, looked up in the model stores (see `eyeedit models`)."),
         click.option("-m", "--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
                      help="Use this model file instead of looking the effect up."),
     )(f)
+
+
+def _check_effect_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Effect names are names, never paths: a file is given with --model."""
+    if value is not None and not (EFFECT_NAME.match(value) and not value.endswith(".safetensors")):
+        raise click.BadParameter(f"{value!r} is not a name (letters, digits, '-', '_'); "
+                                 "give a model file with --model PATH")
+    return value
 
 
 def runtime_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -70,23 +78,41 @@ def model_or_name(model: str) -> ModelFile:
         fail(str(exc))
 
 
-def build_dataset(source: Path, out: Path, config: Any, overwrite: bool, workers: int | None, *,
-                  open_dataset: Callable, run: Callable, finish: Callable, render: Callable,
-                  verb: str) -> None:
-    """The shared body of `prepare` and `synth`: open (or resume) OUT, run, finish, summarise.
+def make_dataset(build: Callable[..., BuildReport], source: Path, out: Path, *, label: str,
+                 title: str, unit: str, resume_note: str, verb: str) -> BuildReport:
+    """Run the library's `prepare` or `synth` (``build(on_start=..., on_item=...)``) with a
+    progress bar and a warning line per skipped record, then the summary table.
 
     Unusable folders are usage errors (exit 2); a write failure mid-run keeps what was
-    finished (exit 1); a dataset without a single pair exits 1.
+    finished (exit 1); a dataset without a single pair exits 1. ``resume_note`` is formatted
+    with ``done`` and ``todo``.
     """
-    try:
-        writer, todo = open_dataset(source, out, config, overwrite)
-    except (InputError, DatasetError) as exc:
-        raise click.UsageError(str(exc)) from None
-    try:
-        run(writer, todo, config, workers or default_workers())
-        info = finish(writer, config)
-    except DatasetError as exc:  # the output stopped taking writes (disk full, read-only, ...)
-        fail(f"{exc}; the pairs finished so far are kept: run again to resume")
-    render(writer, info)
-    if not writer.counts().get("ok"):
+    with stop_cleanly_on_sigterm(), progress(unit) as bar:
+        task = bar.add_task(label, total=None)
+
+        def on_start(done: int, todo: int) -> None:
+            if done:
+                console.print(f"Resuming {out}: " + resume_note.format(done=done, todo=todo))
+            bar.update(task, total=todo)
+
+        def on_item(records: list[dict[str, Any]]) -> None:
+            for rec in records:
+                if rec["status"] != "ok":
+                    warn(rec["reason"])
+            bar.advance(task)
+
+        try:
+            report = build(on_start=on_start, on_item=on_item)
+        except OutputError as exc:
+            fail(f"{exc}; the pairs finished so far are kept: run again to resume")
+        except (InputError, DatasetError) as exc:
+            raise click.UsageError(str(exc)) from None
+    dataset_summary(f"{title} {report.root}{_effect_note(report.info)}", report.statuses,
+                    unit if unit == "pairs" else "records", report.root, report.info["counts"])
+    if not dict(report.statuses).get("ok"):
         fail(f"{source}: no pair could be {verb} (reasons in {out / 'report.csv'})")
+    return report
+
+
+def _effect_note(info: dict[str, Any]) -> str:
+    return f" ({info['effect']})" if info.get("effect") else ""

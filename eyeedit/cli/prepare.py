@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import click
 
-from eyeedit.cli.options import build_dataset
-from eyeedit.cli.ui import console, dataset_summary, progress, warn
-from eyeedit.data.pairs import status_rows
-from eyeedit.data.prepare import STATUSES, PrepareConfig, finish_dataset, open_dataset, run_pairs
-from eyeedit.data.workers import stop_cleanly_on_sigterm
-from eyeedit.regions import parse_size, region_spec
+from eyeedit.cli.options import make_dataset
+from eyeedit.data.prepare import PrepareConfig
+from eyeedit.data.prepare import prepare as run_prepare
+from eyeedit.data.workers import default_workers
+from eyeedit.regions import REGION_NAMES, parse_size, region_spec
 
 
 @click.command()
 @click.argument("raw", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--region", type=click.Choice(["eyes", "glasses", "left-eye", "right-eye"]),
+@click.option("--region", type=click.Choice(REGION_NAMES),
               default="eyes", show_default=True, help="Which eye region to crop.")
 @click.option("--size", default=None, metavar="WxH",
               help="Crop size, e.g. 256x128 (default: the region's).")
@@ -76,25 +76,6 @@ def prepare(raw: Path, out: Path, region: str, size: str | None, val_fraction: f
     config = PrepareConfig(region=spec, val_fraction=val_fraction, face_index=face_index,
                            max_yaw=max_yaw, max_misalignment=max_misalignment,
                            same_frame=same_frame, output_format=output_format, sides=side_names)
-    build_dataset(raw, out, config, overwrite, workers, open_dataset=open_dataset, run=_run,
-                  finish=finish_dataset, render=_render, verb="prepared")
-
-
-def _run(writer, todo, config, workers: int) -> None:  # noqa: ANN001 - types imported lazily
-
-    done = len(writer.records)
-    if done:
-        console.print(f"Resuming {writer.root}: {done} pairs done earlier, {len(todo)} to go.")
-    with stop_cleanly_on_sigterm(), progress("pairs") as bar:
-        task = bar.add_task("Preparing", total=len(todo))
-        for rec in run_pairs(todo, config, writer.root, workers):
-            writer.record(rec)
-            if rec["status"] != "ok":
-                warn(rec["reason"])
-            bar.advance(task)
-
-
-def _render(writer, info: dict) -> None:  # noqa: ANN001
-
-    dataset_summary(f"Prepared {writer.root}", status_rows(writer.counts(), STATUSES), "pairs",
-                    writer.root, info["counts"])
+    make_dataset(partial(run_prepare, raw, out, config, workers or default_workers(), overwrite),
+                 raw, out, label="Preparing", title="Prepared", unit="pairs", verb="prepared",
+                 resume_note="{done} pairs done earlier, {todo} to go.")

@@ -2,37 +2,27 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import click
 
-from eyeedit.cli.options import build_dataset
-from eyeedit.cli.ui import console, dataset_summary, progress, warn
+from eyeedit.cli.options import make_dataset
+from eyeedit.data.effects import EFFECTS
 from eyeedit.data.effects.eye_color import parse_target
+from eyeedit.data.effects.glasses import STYLES as GLASSES_STYLES
 from eyeedit.data.effects.glasses import check_pins
 from eyeedit.data.effects.makeup import check_pins as check_makeup
-from eyeedit.data.pairs import status_rows
-from eyeedit.data.synth import (
-    STATUSES,
-    InputError,
-    SynthConfig,
-    default_region,
-    finish_dataset,
-    open_dataset,
-    read_exclusions,
-    run_photos,
-)
-from eyeedit.data.workers import stop_cleanly_on_sigterm
+from eyeedit.data.synth import InputError, SynthConfig, default_region, read_exclusions
+from eyeedit.data.synth import synth as run_synth
+from eyeedit.data.workers import default_workers
 from eyeedit.regions import parse_size
-
-EFFECT_NAMES = ("glasses", "eye-color", "makeup")
-GLASSES_STYLES = ("round", "rectangular", "browline", "aviator", "cat-eye")
 
 
 @click.command()
 @click.argument("faces", type=click.Path(exists=True, path_type=Path))
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--effect", type=click.Choice(EFFECT_NAMES), required=True,
+@click.option("--effect", type=click.Choice(list(EFFECTS)), required=True,
               help="What to draw on each face.")
 @click.option("--reverse", is_flag=True,
               help="Swap the sides: A is the edited face, B the original (e.g. glasses removal).")
@@ -119,26 +109,6 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
                              min_eye_distance=min_eye_distance, exclude=exclude)
     except (ValueError, InputError) as exc:
         raise click.UsageError(str(exc)) from None
-    build_dataset(faces, out, config, overwrite, workers, open_dataset=open_dataset, run=_run,
-                  finish=finish_dataset, render=_render, verb="synthesized")
-
-
-def _run(writer, todo, config, workers: int) -> None:  # noqa: ANN001 - library types, lazily imported
-
-    if writer.records:
-        console.print(f"Resuming {writer.root}: {len(writer.records)} records done earlier, "
-                      f"{len(todo)} photos to go.")
-    with stop_cleanly_on_sigterm(), progress("faces") as bar:
-        task = bar.add_task(f"Synthesizing {config.effect}", total=len(todo))
-        for records in run_photos(todo, config, writer.root, workers):
-            for rec in records:
-                writer.record(rec)
-                if rec["status"] != "ok":
-                    warn(rec["reason"])
-            bar.advance(task)
-
-
-def _render(writer, info: dict) -> None:  # noqa: ANN001
-
-    dataset_summary(f"Synthesized {writer.root} ({info['effect']})",
-                    status_rows(writer.counts(), STATUSES), "records", writer.root, info["counts"])
+    make_dataset(partial(run_synth, faces, out, config, workers or default_workers(), overwrite),
+                 faces, out, label=f"Synthesizing {effect}", title="Synthesized", unit="faces", verb="synthesized",
+                 resume_note="{done} records done earlier, {todo} photos to go.")

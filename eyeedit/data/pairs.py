@@ -24,7 +24,7 @@ import io
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,11 @@ AMBIGUOUS_AREA_RATIO = 0.5
 
 class DatasetError(Exception):
     """The output folder cannot be used as asked (one-line message naming the folder)."""
+
+
+class OutputError(DatasetError):
+    """The output folder stopped taking writes mid-run (disk full, read-only, a file in the
+    way); what was finished is kept, and a later run resumes from it."""
 
 
 class InputError(Exception):
@@ -125,10 +130,10 @@ def output_errors(path: Path) -> Iterator[None]:
     try:
         yield
     except ImageError as exc:
-        raise DatasetError(str(exc)) from None
+        raise OutputError(str(exc)) from None
     except OSError as exc:
         where = exc.filename or path
-        raise DatasetError(f"{where}: {write_failure(where, exc)}") from None
+        raise OutputError(f"{where}: {write_failure(where, exc)}") from None
 
 
 def write_pair(root: Path, split: str, name: str, a: np.ndarray, b: np.ndarray) -> tuple[Path, Path]:
@@ -282,3 +287,45 @@ def status_rows(counts: Counter, order: Iterable[str]) -> list[tuple[str, int]]:
     rows = [(s, counts.get(s, 0)) for s in order]
     rows += sorted((s, n) for s, n in counts.items() if s not in order)
     return rows
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a finished `prepare` or `synth` run made."""
+
+    root: Path
+    info: dict[str, Any]  # the content of dataset.json
+    statuses: list[tuple[str, int]]  # records per status, in the command's order
+
+
+OnStart = Callable[[int, int], None]  # (records done by an earlier run, items to do now)
+OnItem = Callable[[list[dict[str, Any]]], None]  # the records one input item produced
+# (writer, items still to do, config, workers) -> the records of each item, as items finish
+RunItems = Callable[[DatasetWriter, list[Any], Any, int], Iterator[list[dict[str, Any]]]]
+
+
+def build_dataset(open_folder: Callable[[], tuple[DatasetWriter, list[Any]]], config: Any, workers: int,
+                  run: RunItems, finish: Callable[[DatasetWriter, Any], dict[str, Any]],
+                  statuses: Iterable[str], on_start: OnStart | None = None,
+                  on_item: OnItem | None = None) -> BuildReport:
+    """The body `prepare` and `synth` share: open (or resume) the folder, record every item's
+    results, then finish.
+
+    ``on_start(done_earlier, to_do)`` is called once before the first item, ``on_item(records)``
+    after each input item (a pair or a photo) with the records it produced. Raises
+    InputError / DatasetError for folders that cannot be used (nothing written yet) and
+    OutputError when the folder stops taking writes mid-run (what was finished stays).
+    """
+    try:
+        writer, todo = open_folder()
+    except OutputError as exc:  # nothing was made yet: the folder itself cannot be used
+        raise DatasetError(str(exc)) from None
+    if on_start is not None:
+        on_start(len(writer.records), len(todo))
+    for records in run(writer, todo, config, workers):
+        for rec in records:
+            writer.record(rec)
+        if on_item is not None:
+            on_item(records)
+    info = finish(writer, config)
+    return BuildReport(writer.root, info, status_rows(writer.counts(), statuses))

@@ -18,7 +18,7 @@ a one-line reason naming the file.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,13 @@ from eyeedit.data.pairs import (
     OK,
     SPLITS,
     UNREADABLE,
+    BuildReport,
     DatasetWriter,
     InputError,
+    OnItem,
+    OnStart,
     Skip,
+    build_dataset,
     check_output_outside,
     output_errors,
     pick_face,
@@ -335,11 +339,14 @@ def finish_dataset(writer: DatasetWriter, config: PrepareConfig) -> dict[str, An
 
 
 def prepare(raw: Path, out: Path, config: PrepareConfig, workers: int = 1, overwrite: bool = False,
-            on_record: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """The whole command without the terminal UI: returns ``dataset.json``'s content."""
-    writer, todo = open_dataset(raw, out, config, overwrite)
-    for rec in run_pairs(todo, config, writer.root, workers):
-        writer.record(rec)
-        if on_record is not None:
-            on_record(rec)
-    return finish_dataset(writer, config)
+            on_start: OnStart | None = None, on_item: OnItem | None = None) -> BuildReport:
+    """Real before/after photos in ``raw`` to an aligned paired dataset in ``out``; an item is a
+    pair. Errors and callbacks: see :func:`eyeedit.data.pairs.build_dataset`."""
+    return build_dataset(lambda: open_dataset(raw, out, config, overwrite), config, workers,
+                         _run_items, finish_dataset, STATUSES, on_start, on_item)
+
+
+def _run_items(writer: DatasetWriter, jobs: list[PairJob], config: PrepareConfig,
+               workers: int) -> Iterator[list[dict[str, Any]]]:
+    for rec in run_pairs(jobs, config, writer.root, workers):
+        yield [rec]

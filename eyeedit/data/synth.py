@@ -36,9 +36,13 @@ from eyeedit.data.pairs import (
     NO_FACE,
     OK,
     UNREADABLE,
+    BuildReport,
     DatasetWriter,
     InputError,
+    OnItem,
+    OnStart,
     Skip,
+    build_dataset,
     check_output_outside,
     pick_face,
     remove_stale_temp_files,
@@ -306,11 +310,10 @@ def finish_dataset(writer: DatasetWriter, config: SynthConfig) -> dict[str, Any]
     )
 
 
-def synth(source: Path, out: Path, config: SynthConfig, workers: int = 1,
-          overwrite: bool = False) -> dict[str, Any]:
-    """The whole command without the terminal UI: returns ``dataset.json``'s content."""
-    writer, todo = open_dataset(source, out, config, overwrite)
-    for records in run_photos(todo, config, writer.root, workers):
-        for rec in records:
-            writer.record(rec)
-    return finish_dataset(writer, config)
+def synth(source: Path, out: Path, config: SynthConfig, workers: int = 1, overwrite: bool = False,
+          on_start: OnStart | None = None, on_item: OnItem | None = None) -> BuildReport:
+    """Pairs in ``out`` made by drawing ``config.effect`` on each plain face photo in ``source``
+    (an item is a photo). Errors and callbacks: see :func:`eyeedit.data.pairs.build_dataset`."""
+    return build_dataset(lambda: open_dataset(source, out, config, overwrite), config, workers,
+                         lambda w, photos, c, n: run_photos(photos, c, w.root, n),
+                         finish_dataset, STATUSES, on_start, on_item)

@@ -13,13 +13,26 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from eyeedit.geometry import brow_mask, eye_mask
+from eyeedit.geometry import polygon_mask
+from eyeedit.landmarks import LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE
 from eyeedit.regions import RegionSpec
 
 BLEND_MODES = ("feather", "laplacian", "poisson")
 MASK_KINDS = ("eyes", "eyes-brows", "crop")
 # Which part of the crop an effect edits, by region, when the model does not say.
 DEFAULT_MASK = {"eyes": "eyes-brows", "glasses": "crop", "left-eye": "eyes", "right-eye": "eyes"}
+
+
+def eye_mask(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) float32 {0, 1} mask of both eye openings, from (478, 2) landmarks in crop pixels."""
+    pts = np.asarray(points, np.float32)
+    return polygon_mask([pts[list(RIGHT_EYE)], pts[list(LEFT_EYE)]], size)
+
+
+def brow_mask(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) float32 {0, 1} mask of both eyebrows, from (478, 2) landmarks in crop pixels."""
+    pts = np.asarray(points, np.float32)
+    return polygon_mask([pts[list(RIGHT_BROW)], pts[list(LEFT_BROW)]], size)
 
 
 def _grow(mask: np.ndarray, radius: float) -> np.ndarray:

@@ -9,7 +9,7 @@ Convention
   y is perpendicular (down on an upright face) and one unit is the inter-eye distance. The eye
   centres sit at (-0.5, 0) and (0.5, 0), as in :mod:`eyeedit.geometry`. Drawing in face units
   makes every shape follow the face's roll and scale for free.
-* Untouched pixels are never recomputed: :func:`composite` copies the input and overwrites only
+* Untouched pixels are never recomputed: :func:`paste_patch` copies the input and overwrites only
   where a layer's alpha is above zero, so they stay bit-identical.
 """
 
@@ -128,7 +128,7 @@ def over(base: np.ndarray, color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return base * (1 - a) + np.asarray(color, np.float32) * a
 
 
-def composite(image: np.ndarray, box: Box, patch: np.ndarray, touched: np.ndarray) -> Rendered:
+def paste_patch(image: np.ndarray, box: Box, patch: np.ndarray, touched: np.ndarray) -> Rendered:
     """Copy ``image`` and write the float ``patch`` (box-sized) where ``touched`` (box-sized bool).
 
     Every pixel outside ``touched`` keeps its exact input value.

@@ -21,10 +21,10 @@ from eyeedit.data.effects.base import (
     Rendered,
     blur,
     box_around,
-    composite,
     hex_color,
     jitter_color,
     parse_color,
+    paste_patch,
 )
 from eyeedit.landmarks import LEFT_EYE, RIGHT_EYE, Face
 
@@ -134,7 +134,7 @@ def render(image: np.ndarray, face: Face, params: EyeColorParams) -> Rendered:
     recoloured[..., 0] -= params.limbal * _rim_weight(face, box)
     rgb = cv2.cvtColor(recoloured, cv2.COLOR_LAB2RGB) * 255
     blended = patch * (1 - alpha[..., None]) + rgb * alpha[..., None]
-    return composite(image, box, blended, alpha > 1e-3)
+    return paste_patch(image, box, blended, alpha > 1e-3)
 
 
 def _recolour(lab: np.ndarray, alpha: np.ndarray, params: EyeColorParams) -> np.ndarray:

@@ -26,12 +26,12 @@ from eyeedit.data.effects.base import (
     Rendered,
     blur,
     box_around,
-    composite,
     hex_color,
     image_from_face,
     jitter_color,
     over,
     parse_color,
+    paste_patch,
     to_face,
     to_image,
 )
@@ -281,7 +281,7 @@ def render(image: np.ndarray, face: Face, params: GlassesParams) -> Rendered:
     patch = _draw_lenses(patch, image, frame, params, box, layers)
     patch = _draw_rims(patch, layers, params, box, face)
     touched = np.maximum.reduce([layers[k] for k in ("shadow", "arms", "lens", "rim", "pads")]) > 1e-3
-    return composite(image, box, patch, touched)
+    return paste_patch(image, box, patch, touched)
 
 
 def _masks(frame: _Frame, params: GlassesParams, box: Box) -> dict[str, np.ndarray]:

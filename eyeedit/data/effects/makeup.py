@@ -19,11 +19,11 @@ from eyeedit.data.effects.base import (
     Rendered,
     blur,
     box_around,
-    composite,
     hex_color,
     jitter_color,
     over,
     parse_color,
+    paste_patch,
 )
 from eyeedit.landmarks import (
     LEFT_BROW,
@@ -164,7 +164,7 @@ def render(image: np.ndarray, face: Face, params: MakeupParams) -> Rendered:
     patch = patch * (1 - shadow[..., None] * (1 - tint))
     patch = over(patch, tint * 255, 0.35 * shadow)
     patch = over(patch, np.asarray(parse_color(params.liner_color), np.float32), liner)
-    return composite(image, box, patch, np.maximum(shadow, liner) > 1e-3)
+    return paste_patch(image, box, patch, np.maximum(shadow, liner) > 1e-3)
 
 
 def _masks(face: Face, sides: list[Side], params: MakeupParams, box: Box) -> tuple[np.ndarray, np.ndarray]:
