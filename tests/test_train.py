@@ -365,3 +365,29 @@ def test_cli_help_lists_the_options():
     for opt in ("--epochs", "--decay-epochs", "--precision", "--device", "--resume", "--effect",
                 "--gan-loss", "--discriminator", "torchrun"):
         assert opt in result.output
+
+
+def test_tensorboard_logs_scalars_and_sample_grids(pairs_dir, tmp_path):
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["train", str(pairs_dir), "--out", str(out), *TINY, "--tensorboard"])
+    assert result.exit_code == 0, result.output
+    board = EventAccumulator(str(out / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
+    board.Reload()
+    tags = board.Tags()
+    for tag in ("train/G_L1", "train/G_GAN", "train/images_per_s", "val/psnr", "val/l1"):
+        assert tag in tags["scalars"], tags
+    l1 = [e.value for e in board.Scalars("train/G_L1")]
+    assert l1 == [r["G_L1"] for r in _records(out, "train")]  # the same numbers as metrics.jsonl
+    assert len(board.Images("samples")) == len(list((out / "samples").glob("*.png")))
+
+
+def test_curves_are_drawn_from_the_metrics(reference_run):
+    from eyeedit.imageio import read_image
+    from eyeedit.training.plots import PANELS
+
+    curves = read_image(reference_run / "curves.png")
+    assert curves.ndim == 3 and curves.shape[0] > 400 and curves.shape[1] > 600
+    assert len(PANELS) == 6 and (curves < 250).mean() > 0.01  # axes, ticks and lines were drawn
