@@ -7,6 +7,8 @@ never waits on disk or decoding.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +51,17 @@ class PairData:
         """What a model file records about the data it was trained on."""
         keep = ("effect", "source", "eyeedit_version")
         return {"path": str(self.root), "train_pairs": len(self.train), "val_pairs": len(self.val),
-                **{k: self.info[k] for k in keep if k in self.info}}
+                "fingerprint": self.fingerprint, **{k: self.info[k] for k in keep if k in self.info}}
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """A short hash of the pairs' names and pixels: the same data gives the same value."""
+        h = hashlib.sha256()
+        for split in (self.train, self.val):
+            h.update("\n".join(split.names).encode())
+            for t in (split.a, split.b):
+                h.update(t.numpy().tobytes())
+        return h.hexdigest()[:16]
 
 
 def dataset_channels(info: dict[str, Any]) -> tuple[int, int]:
@@ -73,6 +85,9 @@ def _load_split(root: Path, split: str, size: tuple[int, int], channels: tuple[i
             img = read_image(path)
             if img.shape[:2] != (h, w):
                 raise DatasetError(f"{path}: is {img.shape[1]}x{img.shape[0]}, dataset says {w}x{h}")
+            if c == 1 and not (np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 0], img[..., 2])):
+                # grey crops are stored as R = G = B; a colour crop here means dataset.json is wrong
+                raise DatasetError(f"{path}: is in colour, but dataset.json says 1 channel")
             arrays[side].append(img[..., :c])
     empty = [torch.zeros((0, h, w, c), dtype=torch.uint8) for c in channels]
     a, b = (torch.from_numpy(np.stack(arrays[s])) if names else e for s, e in zip("AB", empty))
@@ -88,6 +103,9 @@ def load_pairs(root: str | os.PathLike) -> PairData:
         size = (int(info["size"][0]), int(info["size"][1]))
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise DatasetError(f"{root / 'dataset.json'}: bad region or size ({exc})") from None
+    if region.size != size:
+        raise DatasetError(f"{root / 'dataset.json'}: region {region.name} is {region.width}x"
+                           f"{region.height} but the crop size is {size[0]}x{size[1]}")
     channels = dataset_channels(info)
     try:
         train, val = (_load_split(root, s, size, channels) for s in ("train", "val"))

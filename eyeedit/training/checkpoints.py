@@ -72,7 +72,7 @@ def gather_rng(state: GanState, rt: Runtime) -> list[dict[str, torch.Tensor]]:
 
 
 def save(folder: Path, state: GanState, cfg: TrainConfig, rng: list[dict[str, torch.Tensor]],
-         world_size: int) -> Path:
+         world_size: int, data_fingerprint: str = "") -> Path:
     """Write ``folder/step_<step>.safetensors`` atomically; returns its path."""
     tensors = {f"g/{k}": v for k, v in unwrap(state.g).state_dict().items()}
     tensors.update({f"d/{k}": v for k, v in unwrap(state.d).state_dict().items()})
@@ -83,7 +83,7 @@ def save(folder: Path, state: GanState, cfg: TrainConfig, rng: list[dict[str, to
     for rank, streams in enumerate(rng):
         tensors.update({f"rng/{rank}/{k}": v.cpu() for k, v in streams.items()})
     meta = {
-        "format": CHECKPOINT_FORMAT, "config": cfg.to_dict(), "epoch": state.epoch,
+        "format": CHECKPOINT_FORMAT, "config": cfg.to_dict(), "data": data_fingerprint, "epoch": state.epoch,
         "step": state.step, "world_size": world_size, "opt_g": groups_g, "opt_d": groups_d,
         "sched_g": state.sched_g.state_dict(), "sched_d": state.sched_d.state_dict(),
         "scaler": state.scaler.state_dict(),
@@ -112,6 +112,11 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
 def read_config(path: Path) -> dict[str, Any]:
     """The training config (as saved, a plain dict) of a checkpoint."""
     return _read(path)[1]["config"]
+
+
+def read_data_fingerprint(path: Path) -> str:
+    """The fingerprint of the dataset a checkpoint was trained on ('' if it did not record one)."""
+    return _read(path)[1].get("data", "")
 
 
 def load(path: Path, state: GanState, rt: Runtime) -> None:

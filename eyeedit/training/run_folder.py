@@ -7,15 +7,17 @@ and the final ``model.safetensors``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from eyeedit.imageio import write_text
+from eyeedit.imageio import ImageError, write_failure, write_text
 from eyeedit.training import checkpoints as ckpt
 from eyeedit.training.config import TrainConfig
 
@@ -48,26 +50,55 @@ class RunPaths:
         return self.root / "samples" / f"epoch_{epoch:03d}.png"
 
 
-def check_run_folder(paths: RunPaths, cfg: TrainConfig, resume: bool, overwrite: bool) -> Path | None:
+def check_run_folder(paths: RunPaths, cfg: TrainConfig, resume: bool, overwrite: bool,
+                     data_fingerprint: str = "") -> Path | None:
     """Check the run folder against the request; returns the checkpoint to resume from."""
+    _check_folders(paths)
     latest = ckpt.latest(paths.checkpoints)
     if resume:
         if latest is None:
             # Killed before its first checkpoint: nothing to continue, so start afresh rather
             # than make the user choose between --resume and --overwrite.
-            clear_run(paths)
+            with write_errors(paths, kept=False):
+                clear_run(paths)
             return None
         saved = ckpt.read_config(latest)
         diff = sorted(k for k, v in cfg.to_dict().items() if saved.get(k) != _jsonish(v))
         if diff:
             raise RunError(f"{latest}: run was started with different {', '.join(diff)}; "
                            f"resume with the same options")
+        saved_data = ckpt.read_data_fingerprint(latest)
+        if saved_data and data_fingerprint and saved_data != data_fingerprint:
+            raise RunError(f"{latest}: run was trained on a different dataset; resume it with the "
+                           f"same pairs, or pass --overwrite to start again")
         return latest
     started = latest is not None or paths.metrics.exists() or paths.model.exists()
     if started and not overwrite:
         raise RunError(f"{paths.root}: already holds a run; pass --resume to continue it "
                        f"or --overwrite to start again")
     return None
+
+
+def _check_folders(paths: RunPaths) -> None:
+    """Refuse a run folder that is a file, lies under a file, or holds a file where one of its
+    own folders goes, before anything is written."""
+    for folder in (paths.root, paths.checkpoints, paths.root / "samples"):
+        blocker = next((q for q in (folder, *folder.parents) if q.exists() and not q.is_dir()), None)
+        if blocker is not None:
+            raise RunError(f"{folder}: cannot write: {blocker} is a file, not a folder")
+
+
+@contextlib.contextmanager
+def write_errors(paths: RunPaths, kept: bool) -> Iterator[None]:
+    """Turn a failed write under the run folder (read-only, disk full) into one RunError line;
+    ``kept`` says checkpoints may already be on disk for --resume."""
+    try:
+        yield
+    except (OSError, ImageError) as exc:
+        where = getattr(exc, "filename", None) or getattr(exc, "path", None) or paths.root
+        reason = write_failure(where, exc) if isinstance(exc, OSError) else exc.reason
+        note = "; the checkpoints written so far are kept: --resume continues" if kept else ""
+        raise RunError(f"{where}: {reason}{note}") from None
 
 
 def _jsonish(value: Any) -> Any:

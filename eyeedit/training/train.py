@@ -41,7 +41,13 @@ from eyeedit.model.weights import save_generator
 from eyeedit.training import checkpoints as ckpt
 from eyeedit.training.config import TrainConfig
 from eyeedit.training.plots import image_grid, plot_curves
-from eyeedit.training.run_folder import MetricsLog, RunPaths, check_run_folder, clear_run
+from eyeedit.training.run_folder import (
+    MetricsLog,
+    RunPaths,
+    check_run_folder,
+    clear_run,
+    write_errors,
+)
 from eyeedit.training.runtime import Runtime
 from eyeedit.training.state import GanState, build_state, unwrap, wrap_ddp
 
@@ -162,20 +168,22 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
     DatasetError / ValueError with one-line messages for unusable inputs, before anything is
     written. ``tensorboard`` also logs scalars and sample grids to OUT/tensorboard/.
     """
-    # set-up: check everything, then open the run folder and build (or restore) the state
+    # set-up: check everything, build (or restore) the state, then open the run folder
     data = data or load_pairs(data_dir)
     _check_data(data, cfg)
     paths = RunPaths(Path(out_dir))
-    resume_from = check_run_folder(paths, cfg, resume, overwrite)
-    _barrier(rt)  # every rank has validated before rank 0 touches the folder
-    if rt.is_main:
-        _open_run_folder(paths, cfg, fresh=overwrite and resume_from is None)
+    resume_from = check_run_folder(paths, cfg, resume, overwrite, data.fingerprint)
     state = build_state(cfg, rt)
     if resume_from is not None:
         ckpt.load(resume_from, state, rt)
     wrap_ddp(state, rt)
-    log = MetricsLog(paths.metrics, state.step if resume_from else None,
-                     paths.root / "tensorboard" if tensorboard else None) if rt.is_main else None
+    _barrier(rt)  # every rank has validated before rank 0 touches the folder
+    log = None
+    if rt.is_main:
+        with write_errors(paths, kept=False):
+            _open_run_folder(paths, cfg, fresh=overwrite and resume_from is None)
+            log = MetricsLog(paths.metrics, state.step if resume_from else None,
+                             paths.root / "tensorboard" if tensorboard else None)
     steps_per_epoch = len(_epoch_batches(len(data.train), cfg, rt, 0))
     images_per_epoch = sum(map(len, _epoch_batches(len(data.train), cfg, rt, 0))) * rt.world_size
     grid_pairs = _grid_pairs(data, cfg)
@@ -185,57 +193,58 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
     window_t, window_images = t0, 0
     images_done = state.epoch * images_per_epoch + (state.step % steps_per_epoch) * cfg.batch_size * rt.world_size
 
-    # the epochs: each resumes where a checkpoint left it (batches are seeded by epoch)
-    while state.epoch < cfg.total_epochs:
-        batches = _epoch_batches(len(data.train), cfg, rt, state.epoch)
-        for idx in batches[state.step - state.epoch * steps_per_epoch :]:
-            a, b = _batch(data.train, idx, state, cfg, rt)
-            step_losses = train_step(state, a, b, cfg, rt)
-            state.step += 1
-            window_images += len(idx) * rt.world_size
-            images_done += len(idx) * rt.world_size
-            if state.step % cfg.log_every == 0:  # .item() waits for the device: only when logging
-                losses = {k: v.item() for k, v in step_losses.items()}
-                now = time.perf_counter()
-                if log is not None:
-                    log.write({"kind": "train", "step": state.step, "epoch": state.epoch,
-                               "lr": state.opt_g.param_groups[0]["lr"],
-                               "images_per_s": window_images / max(now - window_t, 1e-9), **losses})
-                window_t, window_images = now, 0
-            if on_progress is not None and rt.is_main:
-                on_progress(TrainProgress(state.epoch, cfg.total_epochs, images_done,
-                                          cfg.total_epochs * images_per_epoch, losses))
-            # extra checkpoints between epoch ends (the epoch's last step is saved below)
-            if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and state.step % steps_per_epoch:
-                _checkpoint(paths, state, cfg, rt)
-        # end of the epoch: learning rate, validation, the sample grid, a checkpoint
-        state.sched_g.step()
-        state.sched_d.step()
-        state.epoch += 1
+    with write_errors(paths, kept=True):
+        # the epochs: each resumes where a checkpoint left it (batches are seeded by epoch)
+        while state.epoch < cfg.total_epochs:
+            batches = _epoch_batches(len(data.train), cfg, rt, state.epoch)
+            for idx in batches[state.step - state.epoch * steps_per_epoch :]:
+                a, b = _batch(data.train, idx, state, cfg, rt)
+                step_losses = train_step(state, a, b, cfg, rt)
+                state.step += 1
+                window_images += len(idx) * rt.world_size
+                images_done += len(idx) * rt.world_size
+                if state.step % cfg.log_every == 0:  # .item() waits for the device: only when logging
+                    losses = {k: v.item() for k, v in step_losses.items()}
+                    now = time.perf_counter()
+                    if log is not None:
+                        log.write({"kind": "train", "step": state.step, "epoch": state.epoch,
+                                   "lr": state.opt_g.param_groups[0]["lr"],
+                                   "images_per_s": window_images / max(now - window_t, 1e-9), **losses})
+                    window_t, window_images = now, 0
+                if on_progress is not None and rt.is_main:
+                    on_progress(TrainProgress(state.epoch, cfg.total_epochs, images_done,
+                                              cfg.total_epochs * images_per_epoch, losses))
+                # extra checkpoints between epoch ends (the epoch's last step is saved below)
+                if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and state.step % steps_per_epoch:
+                    _checkpoint(paths, state, cfg, rt, data.fingerprint)
+            # end of the epoch: learning rate, validation, the sample grid, a checkpoint
+            state.sched_g.step()
+            state.sched_d.step()
+            state.epoch += 1
+            if rt.is_main:
+                g = unwrap(state.g)
+                if len(data.val):
+                    val_metrics = validate(g, data.val, rt)
+                    log.write({"kind": "val", "step": state.step, "epoch": state.epoch, **val_metrics})
+                samples = sample_grid(g, grid_pairs, rt)
+                write_image(paths.sample(state.epoch), samples)
+                log.image("samples", samples, state.step)
+            _checkpoint(paths, state, cfg, rt, data.fingerprint)
+
+        # the end: replicas must agree; rank 0 writes the model file and the curves
+        seconds = time.perf_counter() - t0
+        checksums = _replica_checksums(unwrap(state.g), rt)
+        result = None
         if rt.is_main:
             g = unwrap(state.g)
-            if len(data.val):
-                val_metrics = validate(g, data.val, rt)
-                log.write({"kind": "val", "step": state.step, "epoch": state.epoch, **val_metrics})
-            samples = sample_grid(g, grid_pairs, rt)
-            write_image(paths.sample(state.epoch), samples)
-            log.image("samples", samples, state.step)
-        _checkpoint(paths, state, cfg, rt)
-
-    # the end: replicas must agree; rank 0 writes the model file and the curves
-    seconds = time.perf_counter() - t0
-    checksums = _replica_checksums(unwrap(state.g), rt)
-    result = None
-    if rt.is_main:
-        g = unwrap(state.g)
-        metrics = val_metrics or (validate(g, data.val, rt) if len(data.val) else {})
-        training = {"steps": state.step, "epochs": state.epoch, "seconds": seconds,
-                    "steps_this_session": state.step - start_step, "replica_checksums": checksums}
-        meta = model_metadata(data, cfg, rt, effect or paths.root.name, metrics, training)
-        save_generator(paths.model, g, meta)
-        plot_curves(log.records(), paths.curves)
-        log.close()
-        result = TrainResult(paths.model, metrics, state.step, seconds, meta)
+            metrics = val_metrics or (validate(g, data.val, rt) if len(data.val) else {})
+            training = {"steps": state.step, "epochs": state.epoch, "seconds": seconds,
+                        "steps_this_session": state.step - start_step, "replica_checksums": checksums}
+            meta = model_metadata(data, cfg, rt, effect or paths.root.name, metrics, training)
+            save_generator(paths.model, g, meta)
+            plot_curves(log.records(), paths.curves)
+            log.close()
+            result = TrainResult(paths.model, metrics, state.step, seconds, meta)
     _barrier(rt)
     return result
 
@@ -273,10 +282,11 @@ def _batch(pairs: PairSet, idx: list[int], state: GanState, cfg: TrainConfig,
     return a.contiguous(memory_format=rt.memory_format), b.contiguous(memory_format=rt.memory_format)
 
 
-def _checkpoint(paths: RunPaths, state: GanState, cfg: TrainConfig, rt: Runtime) -> None:
+def _checkpoint(paths: RunPaths, state: GanState, cfg: TrainConfig, rt: Runtime,
+                data_fingerprint: str) -> None:
     rng = ckpt.gather_rng(state, rt)  # collective: every rank takes part
     if rt.is_main:
-        ckpt.save(paths.checkpoints, state, cfg, rng, rt.world_size)
+        ckpt.save(paths.checkpoints, state, cfg, rng, rt.world_size, data_fingerprint)
         ckpt.prune(paths.checkpoints, cfg.keep_checkpoints)
     _barrier(rt)
 
