@@ -34,6 +34,8 @@ EXPECTED = {
     "p09": "missing-partner",  # no after photo
     "sub/p10": "ok",  # nested folder, JPEG after photo
     "p11": "ok",  # before has a large and a small face: the large one is used
+    "p12": "ambiguous",  # before has p12.png and p12.jpg
+    "p13": "ambiguous",  # after has p13.png and p13.jpeg
 }
 
 
@@ -68,6 +70,10 @@ def make_raw(root: Path) -> Path:
             write_image(root / "before" / f"{key}.png", a)
         if not isinstance(b, str):
             write_image(root / "after" / f"{key}.png", b)
+    for key, side, extra in (("p12", "before", "jpg"), ("p13", "after", "jpeg")):
+        for folder in ("before", "after"):
+            write_image(root / folder / f"{key}.png", base)
+        write_image(root / side / f"{key}.{extra}", base)
     write_image(root / "before" / "sub" / "p10.png", base)
     write_image(root / "after" / "sub" / "p10.jpg", s["astronaut-small"])
     (root / "before" / "notes.txt").write_text("ignored: not an image name")
@@ -108,6 +114,8 @@ def test_every_status_is_reported(prepared):
     assert "p07.png: no face found" in records["p07"]["reason"]
     assert "--face-index" in records["p08"]["reason"]
     assert "--max-yaw 2.2" in records["p04"]["reason"]
+    assert records["p12"]["reason"] == "p12: several photos of this name in before/: p12.jpg, p12.png; keep one"
+    assert "in after/: p13.jpeg, p13.png" in records["p13"]["reason"]
     assert "limit 0.06" in records["p05"]["reason"]
     for line in (r["reason"] for r in records.values() if r["status"] != "ok"):
         assert "\n" not in line and f"skipped {line}" in " ".join(result.output.split("\n"))
@@ -174,7 +182,7 @@ def test_rerun_is_idempotent_and_resumes(prepared, tmp_path):
     reference = checksums(out)
     assert reference == checksums(first_out)  # deterministic across runs
     again = run(raw, out, *ARGS)
-    assert again.exit_code == 0 and "11 pairs done earlier, 0 to go" in again.output
+    assert again.exit_code == 0 and "13 pairs done earlier, 0 to go" in again.output
     assert checksums(out) == reference
 
     # Simulate a kill: a torn manifest tail, a lost crop and an atomic write left in flight.
@@ -184,7 +192,7 @@ def test_rerun_is_idempotent_and_resumes(prepared, tmp_path):
     lost.unlink()
     (lost.parent / ".p11.png.abc123.tmp").write_bytes(b"half a png")
     resumed = run(raw, out, *ARGS)
-    assert resumed.exit_code == 0 and "3 pairs done earlier, 8 to go" in resumed.output
+    assert resumed.exit_code == 0 and "3 pairs done earlier, 10 to go" in resumed.output
     assert checksums(out) == reference
     keys = [r["key"] for r in read_manifest(out)]
     assert sorted(keys) == sorted(EXPECTED) and len(keys) == len(set(keys))
@@ -332,3 +340,7 @@ def test_named_sides(tmp_path):
     assert (tmp_path / "out" / "train" / "A" / "p1.png").is_file()
     bad = CliRunner().invoke(cli, ["prepare", str(raw), str(tmp_path / "o2"), "--sides", "neutral"])
     assert bad.exit_code == 2 and "BEFORE,AFTER" in bad.output
+    for sides in ("neutral,neutral", "neutral,./neutral"):
+        same = CliRunner().invoke(cli, ["prepare", str(raw), str(tmp_path / "o3"), "--sides", sides])
+        assert same.exit_code == 2 and "names one folder twice" in same.output, same.output
+        assert not (tmp_path / "o3").exists()

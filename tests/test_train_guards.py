@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_train import TINY, make_dataset
 
 from eyeedit.cli.main import cli
 from eyeedit.model.store import read_header, with_metadata
-from test_train import TINY, make_dataset
+
 
 def _train(pairs, out, *extra):
     return CliRunner().invoke(cli, ["train", str(pairs), "--out", str(out), *TINY, *extra])
@@ -75,7 +76,7 @@ def read_only(tmp_path):
         subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
 
     yield mount, seal
-    subprocess.run(["umount", str(mount)], capture_output=True)
+    subprocess.run(["umount", "--lazy", str(mount)], capture_output=True)
 
 
 @pytest.mark.parametrize("flag", [None, "--resume", "--overwrite"])

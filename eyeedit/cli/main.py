@@ -64,6 +64,15 @@ class LazyGroup(click.Group):
         module = importlib.import_module(f"eyeedit.cli.{entry.module}")
         return getattr(module, entry.attr)
 
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # Ctrl-C: the with-blocks on the way up have cleaned up (temporary files, workers);
+            # exit as shells expect for SIGINT (128 + 2) rather than click's 1.
+            click.echo("\nInterrupted.", err=True)
+            ctx.exit(130)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         for section, entries in SECTIONS.items():
             with formatter.section(section):

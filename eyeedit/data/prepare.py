@@ -47,14 +47,15 @@ from eyeedit.data.pairs import (
 )
 from eyeedit.data.workers import ordered_map
 from eyeedit.geometry import alignment_residual, fit_crop_from_image, transform_points, warp_to_crop
-from eyeedit.imageio import ImageError, find_images, read_image, write_image
+from eyeedit.imageio import ImageError, find_images, read_image, same_file, write_image
 from eyeedit.landmarks import LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE, Face, detect_faces
 from eyeedit.regions import REGIONS, RegionSpec
 
 PROFILE = "profile"
 MISALIGNED = "misaligned"
 MISSING_PARTNER = "missing-partner"
-STATUSES = (OK, UNREADABLE, NO_FACE, MULTIPLE_FACES, PROFILE, MISALIGNED, MISSING_PARTNER)
+AMBIGUOUS = "ambiguous"  # several files of one name on one side (a.jpg and a.png)
+STATUSES = (OK, UNREADABLE, NO_FACE, MULTIPLE_FACES, PROFILE, MISALIGNED, MISSING_PARTNER, AMBIGUOUS)
 
 # Accepted names for the (before, after) input folders, in order of preference.
 SIDE_FOLDERS = (("before", "after"), ("A", "B"), ("a", "b"))
@@ -112,6 +113,7 @@ class PairJob:
     key: str
     before: Path | None
     after: Path | None
+    ambiguous: str = ""  # "before/: a.jpg, a.png" when one side has several files of this name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,6 +130,9 @@ def side_folders(raw: Path, sides: tuple[str, str] | None = None) -> tuple[Path,
         missing = [name for name in sides if not (raw / name).is_dir()]
         if missing:
             raise InputError(f"{raw}: no sub-folder {missing[0]}/")
+        if same_file(raw / sides[0], raw / sides[1]):
+            raise InputError(f"{raw}: --sides {sides[0]},{sides[1]} names one folder twice; "
+                             "before and after must differ")
         return raw / sides[0], raw / sides[1]
     for before, after in SIDE_FOLDERS:
         if (raw / before).is_dir() and (raw / after).is_dir():
@@ -136,28 +141,26 @@ def side_folders(raw: Path, sides: tuple[str, str] | None = None) -> tuple[Path,
     raise InputError(f"{raw}: expected two sub-folders, {names}")
 
 
-def _by_key(folder: Path) -> tuple[dict[str, Path], list[str]]:
-    """Images under ``folder`` keyed by relative path without suffix; also the duplicate keys."""
-    found: dict[str, Path] = {}
-    duplicates = []
+def _by_key(folder: Path) -> dict[str, list[Path]]:
+    """Images under ``folder`` keyed by relative path without suffix (a key may have several)."""
+    found: dict[str, list[Path]] = {}
     for path in find_images(folder):
-        key = path.relative_to(folder).with_suffix("").as_posix()
-        if key in found:
-            duplicates.append(key)
-        found.setdefault(key, path)
-    return found, duplicates
+        found.setdefault(path.relative_to(folder).with_suffix("").as_posix(), []).append(path)
+    return found
 
 
 def find_pairs(raw: Path, sides: tuple[str, str] | None = None) -> list[PairJob]:
-    """Every key found in either folder, sorted; a key with two files on one side is unreadable."""
+    """Every key found in either folder, sorted. A key with several files on one side cannot be
+    paired: its job names them (``ambiguous``) and is reported, the other keys go on."""
     before_dir, after_dir = side_folders(Path(raw), sides)
-    before, dup_b = _by_key(before_dir)
-    after, dup_a = _by_key(after_dir)
-    if dup_b or dup_a:
-        key = sorted(dup_b + dup_a)[0]
-        raise InputError(f"{raw}: several images named {key}.* on one side; rename them")
-    keys = sorted(set(before) | set(after))
-    return [PairJob(k, before.get(k), after.get(k)) for k in keys]
+    before, after = _by_key(before_dir), _by_key(after_dir)
+    jobs = []
+    for key in sorted(set(before) | set(after)):
+        b, a = before.get(key, []), after.get(key, [])
+        clash = next(((d, f) for d, f in ((before_dir, b), (after_dir, a)) if len(f) > 1), None)
+        ambiguous = f"{clash[0].name}/: {', '.join(p.name for p in clash[1])}" if clash else ""
+        jobs.append(PairJob(key, b[0] if b else None, a[0] if a else None, ambiguous))
+    return jobs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,6 +222,9 @@ def process_pair(job: PairJob, config: PrepareConfig) -> PairResult:
     """Read, detect, align and check one pair (no files written). Never raises for bad input."""
     rec = _base_record(job, config)
     try:
+        if job.ambiguous:
+            raise Skip(AMBIGUOUS, f"{job.key}: several photos of this name in {job.ambiguous}; "
+                                  "keep one")
         if job.before is None or job.after is None:
             present, side = (job.before, "after") if job.after is None else (job.after, "before")
             raise Skip(MISSING_PARTNER, f"{present}: no photo with the same name in {side}/")
