@@ -10,13 +10,16 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 # Larger than any camera sensor we expect (~100 MP) and small enough to refuse decompression
 # bombs before any pixel is decoded.
@@ -56,6 +59,11 @@ def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+def image_format(path: str | os.PathLike) -> str | None:
+    """Pillow's format name for a path's suffix ("JPEG" for .jpg and .jpeg), None if unknown."""
+    return _PIL_FORMATS.get(Path(path).suffix.lower())
+
+
 def _to_rgb8(img: Image.Image) -> np.ndarray:
     """Any PIL mode to (H, W, 3) uint8 RGB; alpha is composited over white, 16-bit is scaled."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -75,6 +83,28 @@ def _to_rgb8(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a photo's own file says about writing an edit of it back (see :func:`write_image`)."""
+
+    format: str | None = None  # Pillow's name for the source format ("JPEG", "PNG", ...)
+    exif: bytes | None = None  # the camera's EXIF, orientation reset to 1 (pixels are upright)
+    icc_profile: bytes | None = None  # the colour space the pixel values mean
+    qtables: dict[int, list[int]] | None = None  # JPEG quantisation tables
+    subsampling: int | None = None  # JPEG chroma subsampling: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0
+
+
+def _source_info(img: Image.Image, upright: Image.Image) -> SourceInfo:
+    exif = Image.Exif()
+    exif.load(upright.getexif().tobytes())  # a copy: the source image's own stays as it was
+    if ExifTags.Base.Orientation in exif:
+        exif[ExifTags.Base.Orientation] = 1  # the pixels have been turned upright
+    jpeg = img.format == "JPEG"
+    return SourceInfo(img.format, exif.tobytes() if len(exif) else None, img.info.get("icc_profile"),
+                      getattr(img, "quantization", None) if jpeg else None,
+                      JpegImagePlugin.get_sampling(img) if jpeg else None)
+
+
 def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Read an image file as (H, W, 3) uint8 RGB.
 
@@ -82,6 +112,11 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
     images to 8-bit RGB; takes the first frame of animations. Raises :class:`ImageError` for a
     missing, unreadable, truncated, oversized or non-image file.
     """
+    return read_photo(path, max_pixels)[0]
+
+
+def read_photo(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, SourceInfo]:
+    """:func:`read_image`, plus what is needed to write an edit back like the original."""
     p = Path(path)
     if p.is_dir():
         raise ImageError(p, "is a directory, not an image")
@@ -100,8 +135,8 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
                     raise ImageError(p, f"has no pixels ({w}x{h})")
                 img.seek(0)
                 img.load()
-                img = ImageOps.exif_transpose(img)
-                return np.ascontiguousarray(_to_rgb8(img))
+                upright = ImageOps.exif_transpose(img)
+                return np.ascontiguousarray(_to_rgb8(upright)), _source_info(img, upright)
     except ImageError:
         raise
     except PermissionError:
@@ -161,9 +196,15 @@ def _umask() -> int:
 
 
 def write_image(
-    path: str | os.PathLike, image: np.ndarray, *, quality: int = 95, overwrite: bool = True
+    path: str | os.PathLike, image: np.ndarray, *, quality: int = 95, overwrite: bool = True,
+    like: SourceInfo | None = None,
 ) -> Path:
-    """Atomically write an (H, W, 3) or (H, W) uint8 image; the format follows the suffix."""
+    """Atomically write an (H, W, 3) or (H, W) uint8 image; the format follows the suffix.
+
+    ``like`` (from :func:`read_photo`) keeps the source's EXIF (orientation 1) and ICC profile,
+    and a JPEG written from a JPEG reuses its quantisation tables and chroma subsampling, so
+    unedited areas change as little as JPEG allows.
+    """
     p = Path(path)
     fmt = _PIL_FORMATS.get(p.suffix.lower())
     if fmt is None:
@@ -172,15 +213,37 @@ def write_image(
         raise ValueError(f"expected an (H, W[, 3]) uint8 image, got {image.shape} {image.dtype}")
     if not overwrite and p.exists():
         raise ImageError(p, "exists already (pass overwrite to replace it)")
-    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-    if fmt == "PNG":
-        options = {"compress_level": 1}  # fast; PNG stays lossless at any level
+    options = _save_options(fmt, quality, like or SourceInfo())
     try:
         with atomic_write(p) as fh:
             Image.fromarray(np.ascontiguousarray(image)).save(fh, format=fmt, **options)
     except OSError as exc:
         raise ImageError(p, write_failure(p, exc)) from None
     return p
+
+
+def _save_options(fmt: str, quality: int, like: SourceInfo) -> dict[str, Any]:
+    options: dict[str, Any] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    if fmt == "PNG":
+        options = {"compress_level": 1}  # fast; PNG stays lossless at any level
+    if fmt == "JPEG" and like.qtables:
+        options = {"qtables": like.qtables, "subsampling": like.subsampling}
+    if like.exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+        options["exif"] = like.exif
+    if like.icc_profile and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+        options["icc_profile"] = like.icc_profile
+    return options
+
+
+def copy_file(source: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Atomically copy a file's bytes (an output that is, exactly, its input)."""
+    t = Path(target)
+    try:
+        with open(source, "rb") as src, atomic_write(t) as fh:
+            shutil.copyfileobj(src, fh)
+    except OSError as exc:
+        raise ImageError(t, write_failure(t, exc)) from None
+    return t
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

@@ -74,7 +74,7 @@ def test_folder_keeps_relative_paths_and_reports_failures(env, photos, tmp_path)
     out = tmp_path / "out"
     res = CliRunner().invoke(cli, ["apply", str(photos), "-e", "tiny", "-o", str(out)])
     assert res.exit_code == 1  # the no-face photo and the broken file
-    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("[!.]*") if p.is_file())
     assert written == ["astro.jpg", "sub/two.png"]
     assert "broken.jpg: cannot decode" in res.output or "broken.jpg: not an image" in res.output
     assert "empty.png: no face found" in res.output
@@ -203,4 +203,84 @@ def test_the_same_input_twice_is_edited_once(env, photos, tmp_path):
     res = CliRunner().invoke(cli, ["apply", str(astro), str(photos / ".." / "in" / "astro.jpg"),
                                    "-e", "tiny", "-o", str(tmp_path / "out")])
     assert res.exit_code == 0, res.output
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["astro.jpg"]
+    assert [p.name for p in (tmp_path / "out").glob("[!.]*")] == ["astro.jpg"]
+
+
+def _camera_jpeg(path, image, orientation=1):
+    """A JPEG as a camera writes it: EXIF (make, date, orientation), an ICC profile, 4:2:0."""
+    from PIL import Image, ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0132], exif[0x0112] = "TestCam", "2024:05:06 07:08:09", orientation
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path, quality=87, subsampling=2, exif=exif.tobytes(), icc_profile=icc)
+    return path, icc
+
+
+def test_jpeg_output_keeps_exif_icc_and_quantisation(env, tmp_path, astronaut):
+    from PIL import Image, JpegImagePlugin
+
+    rotated = np.ascontiguousarray(np.rot90(astronaut))  # stored sideways, EXIF says turn it
+    src, icc = _camera_jpeg(tmp_path / "in" / "cam.jpg", rotated, orientation=8)
+    out = tmp_path / "out.jpg"
+    res = CliRunner().invoke(cli, ["apply", str(src), "-e", "tiny", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    with Image.open(src) as a, Image.open(out) as b:
+        exif = b.getexif()
+        assert exif[0x010F] == "TestCam" and exif[0x0132] == "2024:05:06 07:08:09"
+        assert exif.get(0x0112, 1) == 1 and b.info["icc_profile"] == icc
+        assert b.size == (a.size[1], a.size[0])  # written upright
+    assert read_image(out).shape == read_image(src).shape
+
+
+def test_jpeg_reencoding_outside_the_edit_is_close_to_lossless(env, tmp_path, astronaut):
+    """Untouched areas of a JPEG change only by re-encoding with the photo's own tables;
+    far less than a default re-encode."""
+    from PIL import Image, JpegImagePlugin
+
+    src, _ = _camera_jpeg(tmp_path / "in" / "cam.jpg", astronaut)
+    out = tmp_path / "out.jpg"
+    assert CliRunner().invoke(cli, ["apply", str(src), "-e", "tiny", "-o", str(out)]).exit_code == 0
+    with Image.open(src) as a, Image.open(out) as b:
+        assert a.quantization == b.quantization
+        assert JpegImagePlugin.get_sampling(a) == JpegImagePlugin.get_sampling(b)
+    before, after = read_image(src).astype(int), read_image(out).astype(int)
+    outside = np.ones(before.shape[:2], bool)
+    outside[40:170, 140:320] = False  # the eye region of the sample face, with margin
+    err = np.abs(after - before)[outside]
+    plain = tmp_path / "plain.jpg"
+    write_image(plain, read_image(src))  # what a default quality-95 re-encode does
+    plain_err = np.abs(read_image(plain).astype(int) - before)[outside]
+    assert err.mean() < 0.7 * plain_err.mean(), (err.mean(), plain_err.mean())
+
+
+@pytest.mark.parametrize("how", ["strength-0", "no-face"])
+def test_an_unchanged_photo_is_a_copy_of_its_bytes(env, tmp_path, astronaut, how):
+    from eyeedit.data.samples import sample_images
+
+    image = astronaut if how == "strength-0" else sample_images()["no-face"]
+    src, _ = _camera_jpeg(tmp_path / "in" / "p.jpg", image)
+    extra = ["--strength", "0"] if how == "strength-0" else ["--keep-unedited"]
+    res = CliRunner().invoke(cli, ["apply", str(src), "-e", "tiny", "-o", str(tmp_path / "o.jpg"), *extra])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "o.jpg").read_bytes() == src.read_bytes()
+
+
+def test_rerun_on_a_folder_skips_existing_outputs_and_never_edits_them(env, tmp_path, astronaut):
+    folder = tmp_path / "photos"
+    write_image(folder / "a.jpg", astronaut)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["apply", str(folder), "-e", "tiny"]).exit_code == 0
+    first = (folder / "a_tiny.jpg").read_bytes()
+    write_image(folder / "b.png", astronaut[:, ::-1])
+    again = runner.invoke(cli, ["apply", str(folder), "-e", "tiny"])
+    assert again.exit_code == 0, again.output
+    assert (folder / "a_tiny.jpg").read_bytes() == first and (folder / "b_tiny.png").exists()
+    assert "exists" in again.output
+    other = runner.invoke(cli, ["apply", str(folder), "-e", "wide"])
+    assert other.exit_code == 0, other.output
+    names = sorted(p.name for p in folder.glob("[!.]*"))
+    assert names == ["a.jpg", "a_tiny.jpg", "a_wide.jpg", "b.png", "b_tiny.png", "b_wide.png"]
+    redo = runner.invoke(cli, ["apply", str(folder), "-e", "tiny", "--overwrite"])
+    assert redo.exit_code == 0 and (folder / "a_tiny.jpg").stat().st_mtime_ns >= (folder / "a.jpg").stat().st_mtime_ns

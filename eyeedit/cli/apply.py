@@ -31,18 +31,25 @@ BLENDS = ["feather", "laplacian", "poisson"]
 @click.option("--max-faces", type=click.IntRange(1, 64), default=4, show_default=True, help="Most faces edited per photo.")
 @click.option("--face-index", type=click.IntRange(0), default=None, help="Edit only this face (0 = leftmost).")
 @click.option("--keep-unedited", is_flag=True, help="Write photos without a face unchanged instead of skipping them.")
+@click.option("--overwrite", is_flag=True,
+              help="Redo outputs that exist already (by default a re-run skips them).")
 @click.option("--side-by-side", is_flag=True, help="Write before|after side by side.")
 @click.option("--save-crops", is_flag=True, help="Also write each face's input/output crops and mask (debugging).")
 @runtime_options
 def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None, out: Path | None,
           blend: str, strength: float, color_match: bool, max_faces: int, face_index: int | None,
-          keep_unedited: bool, side_by_side: bool, save_crops: bool, adaptive_mask: bool, backend: str,
+          keep_unedited: bool, overwrite: bool, side_by_side: bool, save_crops: bool, adaptive_mask: bool, backend: str,
           device: str) -> None:
     """Edit the eye region of every face in INPUTS (photos or folders, searched recursively).
 
     Each face is detected, its eye region aligned and translated by the effect's generator, and
-    the result blended back so that pixels outside the edit stay exactly as they were. Outputs
-    keep the input's format and size (EXIF orientation applied). Inputs are never overwritten.
+    the result blended back so that pixels outside the edit stay exactly as they were (PNG:
+    bit-identical; JPEG: re-encoded with the photo's own quantisation tables and subsampling).
+    Outputs keep the input's format, size, EXIF (orientation applied, then reset) and ICC
+    profile; a photo left unchanged (no face, or --strength 0) is a byte-for-byte copy. Inputs
+    are never overwritten. Outputs are listed in a hidden .eyeedit-outputs.jsonl in their
+    folder: running again on a folder skips the outputs that exist (--overwrite redoes them)
+    and never takes eyeedit's own outputs as inputs.
 
     Exit status: 0 when every input was edited (or kept with --keep-unedited), 1 when some
     failed (a summary table says why), 2 on usage errors.
@@ -66,7 +73,8 @@ def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None,
     with progress("photos") as bar:
         task = bar.add_task(f"apply {editor.name}", total=len(jobs))
         for job in jobs:
-            outcome = apply_one(editor, job, keep_unedited=keep_unedited, sbs=side_by_side, crops=save_crops)
+            outcome = apply_one(editor, job, keep_unedited=keep_unedited, sbs=side_by_side,
+                                crops=save_crops, overwrite=overwrite)
             if not outcome.ok:
                 warn(f"{job.source}: {outcome.reason}")
             outcomes.append(outcome)

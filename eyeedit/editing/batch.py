@@ -1,10 +1,15 @@
 """`eyeedit apply` as a library: expand inputs, name outputs, run the editor, write results.
 
 One photo's failure never stops the batch: each input ends with a status and a one-line reason.
+Every output is listed in a hidden ``.eyeedit-outputs.jsonl`` in its folder (file, source,
+effect), so that running `apply` on a folder again never takes eyeedit's own outputs as
+inputs, and an output that exists is kept unless asked to be redone.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,14 +20,19 @@ import numpy as np
 from eyeedit.editing.editor import Editor, EditResult
 from eyeedit.imageio import (
     ImageError,
+    copy_file,
     find_images,
+    image_format,
     is_image_path,
-    read_image,
+    read_photo,
     same_file,
+    write_failure,
     write_image,
 )
 
 EDITED, UNEDITED, NO_FACE, UNREADABLE, FAILED = "edited", "unedited", "no-face", "unreadable", "failed"
+EXISTS = "exists"
+OUTPUTS_MANIFEST = ".eyeedit-outputs.jsonl"
 
 
 @dataclass(frozen=True)
@@ -36,13 +46,13 @@ class Job:
 @dataclass(frozen=True)
 class Outcome:
     job: Job
-    status: str  # edited | unedited (no face, kept) | no-face | unreadable | failed
+    status: str  # edited | unedited (no face, kept) | exists (kept) | no-face | unreadable | failed
     faces: int = 0
     reason: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.status in (EDITED, UNEDITED)
+        return self.status in (EDITED, UNEDITED, EXISTS)
 
 
 def plan_jobs(inputs: list[Path], out: Path | None, effect: str) -> list[Job]:
@@ -70,12 +80,35 @@ def plan_jobs(inputs: list[Path], out: Path | None, effect: str) -> list[Job]:
 
 
 def _expand(item: Path) -> Iterator[tuple[Path, Path]]:
-    """(file, path relative to the output folder) for a file or a folder (recursive)."""
+    """(file, path relative to the output folder) for a file or a folder (recursive); a folder's
+    files that eyeedit wrote earlier are not inputs (a file named explicitly always is)."""
     if item.is_dir():
+        outputs: dict[Path, set[str]] = {}
         for f in find_images(item):
-            yield f, f.relative_to(item)
+            if f.name not in outputs.setdefault(f.parent, own_outputs(f.parent)):
+                yield f, f.relative_to(item)
     else:
         yield item, Path(item.name)
+
+
+def own_outputs(folder: Path) -> set[str]:
+    """Names of the files `apply` wrote into ``folder`` (from its outputs manifest)."""
+    try:
+        lines = (folder / OUTPUTS_MANIFEST).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return set()
+    names = set()
+    for line in lines:
+        with contextlib.suppress(json.JSONDecodeError, TypeError, KeyError):
+            names.add(json.loads(line)["file"])
+    return names
+
+
+def _record_output(job: Job, effect: str) -> None:
+    """Append the output to its folder's manifest (one line, written in one call)."""
+    line = json.dumps({"file": job.target.name, "source": str(job.source), "effect": effect})
+    with open(job.target.parent / OUTPUTS_MANIFEST, "a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
 
 
 def check_not_overwriting_inputs(jobs: list[Job]) -> None:
@@ -122,25 +155,42 @@ def save_crops(result: EditResult, target: Path) -> None:
             write_image(folder / f"face{i}_mask.png", np.rint(fe.mask * 255).astype(np.uint8))
 
 
-def apply_one(editor: Editor, job: Job, *, keep_unedited: bool = False,
-              sbs: bool = False, crops: bool = False) -> Outcome:
-    """Edit one photo and write it; never raises for a bad input, returns its outcome."""
+def apply_one(editor: Editor, job: Job, *, keep_unedited: bool = False, sbs: bool = False,
+              crops: bool = False, overwrite: bool = False) -> Outcome:
+    """Edit one photo and write it; never raises for a bad input, returns its outcome.
+
+    The output keeps the photo's EXIF (orientation 1) and ICC profile, and a JPEG keeps its
+    quantisation tables; an output identical to its input (no face edited, or strength 0) is a
+    copy of the input's bytes. An existing output is kept unless ``overwrite``.
+    """
+    if job.target.exists() and not overwrite:
+        return Outcome(job, EXISTS, reason="exists; --overwrite redoes it")
     try:
-        image = read_image(job.source)
+        image, info = read_photo(job.source)
     except ImageError as exc:
         return Outcome(job, UNREADABLE, reason=exc.reason)
     result = editor.run(image)
     n = len(result.faces)
     if n == 0 and not keep_unedited:
         return Outcome(job, NO_FACE, reason="no face found")
-    output = side_by_side(image, result.image) if sbs else result.image
+    unchanged = (n == 0 or editor.options.strength == 0) and not sbs
     try:
-        write_image(job.target, output)
+        if unchanged and _same_format(job.source, job.target):
+            copy_file(job.source, job.target)
+        else:
+            write_image(job.target, side_by_side(image, result.image) if sbs else result.image, like=info)
+        _record_output(job, editor.name)
         if crops and n:
             save_crops(result, job.target)
     except ImageError as exc:  # names the file it could not write, and why
         return Outcome(job, FAILED, n, reason=str(exc))
+    except OSError as exc:
+        return Outcome(job, FAILED, n, reason=f"{job.target.parent}: {write_failure(job.target.parent, exc)}")
     return Outcome(job, EDITED if n else UNEDITED, n)
+
+
+def _same_format(a: Path, b: Path) -> bool:
+    return image_format(a) == image_format(b)
 
 
 def is_writable_dir(path: Path) -> bool:
