@@ -174,3 +174,28 @@ def test_recording_never_replaces_its_input_video(clip, tmp_path, spelling):
     assert res.exit_code == 2 and "overwrite the input video" in res.output, res.output
     assert hashlib.sha256(video.read_bytes()).hexdigest() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["v.avi"] + (["link.avi"] if spelling == "link" else []))
+
+
+@pytest.mark.parametrize("kind", ["one-frame avi", "raw mjpeg"])
+def test_every_frame_of_a_readable_video_is_processed_and_recorded(tmp_path, kind):
+    from eyeedit.data.samples import astronaut
+
+    frames, _ = moving_face_video(astronaut(), 1 if kind == "one-frame avi" else 6, size=(320, 240), seed=1)
+    if kind == "raw mjpeg":  # concatenated JPEGs, as a camera streams them: no index, no seeking
+        video = tmp_path / "clip.mjpeg"
+        video.write_bytes(b"".join(cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR))[1].tobytes()
+                                   for f in frames))
+    else:
+        video = write_video(tmp_path / "one.avi", frames, fps=30)
+    out = tmp_path / "rec.avi"
+    editor = Editor(tint, region_spec("eyes"), EditOptions(max_faces=1))
+    stats = run_preview(editor, PreviewConfig(video=video, output=out, headless=True, sync=False))
+    assert stats.frames == len(frames)
+    cap = cv2.VideoCapture(str(out))
+    recorded = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    ok, first = cap.read()
+    cap.release()
+    assert recorded == len(frames) and ok
+    # the first recorded frame is the first frame of the clip (edited around the eyes only)
+    source = cv2.cvtColor(frames[0], cv2.COLOR_RGB2BGR).astype(int)
+    assert np.abs(first.astype(int) - source)[:40].mean() < 6  # the top rows: no face, only codec noise

@@ -50,7 +50,7 @@ def check_output(cfg: PreviewConfig) -> None:
         raise SourceError(f"{cfg.output}: recording would overwrite the input video {cfg.video}")
 
 
-def open_capture(cfg: PreviewConfig) -> cv2.VideoCapture:
+def open_capture(cfg: PreviewConfig) -> cv2.VideoCapture | _FirstFrameAgain:
     """Open the camera or video file, or raise SourceError with a helpful one-line message."""
     if cfg.video is not None:
         path = Path(cfg.video)
@@ -59,17 +59,37 @@ def open_capture(cfg: PreviewConfig) -> cv2.VideoCapture:
         if not path.is_file():
             raise SourceError(f"{path}: no such video file")
         cap = cv2.VideoCapture(str(path))
-        ok = cap.isOpened() and cap.read()[0]
+        ok, first = cap.read() if cap.isOpened() else (False, None)
         if not ok:
             cap.release()
             raise SourceError(f"{path}: cannot read video (unsupported or corrupt file)")
-        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-        return cap
+        # Keep the frame the check read instead of seeking back: a raw stream (MJPEG) cannot
+        # seek and would lose it, and a one-frame file would then have none.
+        return _FirstFrameAgain(cap, first)
     cap = cv2.VideoCapture(cfg.camera)
     if not cap.isOpened():
         cap.release()
         raise SourceError(f"camera {cfg.camera} could not be opened; replay a file with --video FILE")
     return cap
+
+
+class _FirstFrameAgain:
+    """A capture whose first ``read()`` returns a frame that was already read from it."""
+
+    def __init__(self, cap: cv2.VideoCapture, first: np.ndarray):
+        self.cap, self.first = cap, first
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        if self.first is not None:
+            frame, self.first = self.first, None
+            return True, frame
+        return self.cap.read()
+
+    def get(self, prop: int) -> float:
+        return self.cap.get(prop)
+
+    def release(self) -> None:
+        self.cap.release()
 
 
 class LatestFrame:
