@@ -100,7 +100,7 @@ def model_card(effect: str, meta: dict, report: dict) -> str:
 
 {meta.get('description', '').capitalize()}.
 
-- Recipe: `pipelines/{effect}.toml` (`eyeedit run pipelines/{effect}.toml` remakes this model).
+- Recipe: `pipelines/{effect}.toml` (`eyeedit run pipelines/{effect}.toml --faces FACES` remakes this model, FACES holding the photos listed under Data).
 - Architecture: U-Net generator, ngf {g['ngf']}, depth {g['depth']}, {g['norm']} norm,
   {g['upsample']} upsampling; weights stored in float16.
 - Region: `{region['name']}` crop, {region['width']}x{region['height']} pixels,
