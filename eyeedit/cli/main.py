@@ -25,6 +25,7 @@ def cli() -> None:
       apply     edit photos with an effect model (detect, align, translate, blend)
       preview   live webcam (or video file) preview of an effect
       models    list the effect models found in the model stores
+      serve     the web app: photos and webcam in a browser (needs eyeedit[web])
     \b
     Make an effect:
       prepare   turn real before/after photos into an aligned paired dataset
@@ -134,6 +135,10 @@ cli.add_command(synth)
 from eyeedit.cli.train import train  # noqa: E402
 
 cli.add_command(train)
+
+from eyeedit.cli.serve import serve  # noqa: E402
+
+cli.add_command(serve)
 
 
 def main() -> None:

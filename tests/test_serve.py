@@ -1,0 +1,290 @@
+"""`eyeedit serve` in a real headless Chromium: photos, bad uploads, the webcam, offline.
+
+One server runs for the module (started as `python -m eyeedit serve` in a subprocess with its
+own TMPDIR, so its workspace can be checked), and one Chromium whose fake camera plays a clip
+made here from the sample face. The browser tests skip only when Chromium cannot be found.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from badcorpus import _png_header_only
+from click.testing import CliRunner
+from PIL import Image
+
+from eyeedit.cli.main import cli
+from eyeedit.data.samples import astronaut, moving_face_video
+from eyeedit.imageio import write_image
+
+REPO = Path(__file__).resolve().parents[1]
+# The sample face's eyes with a margin: every shipped effect changes pixels only inside it.
+EYE_BOX = (slice(60, 150), slice(150, 300))
+CLIP_SIZE = (640, 480)
+
+
+def find_chromium() -> str | None:
+    """Debian's chromium (or $EYEEDIT_CHROMIUM); Playwright's own download is not used."""
+    candidates = [os.environ.get("EYEEDIT_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"]
+    return next((shutil.which(c) for c in candidates if c and shutil.which(c)), None)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 30) -> Path:
+    """RGB frames as an uncompressed 4:2:0 YUV4MPEG2 clip, what Chromium's fake camera plays."""
+    h, w = frames[0].shape[:2]
+    with open(path, "wb") as fh:
+        fh.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            fh.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())  # Y, U, V planes
+    return path
+
+
+# --- the command line, without a browser ---------------------------------------------------
+
+def test_help_says_what_the_host_means():
+    result = CliRunner().invoke(cli, ["serve", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "[default: 127.0.0.1]" in text and "0.0.0.0" in text and "anyone on your network" in text
+    assert "--port" in text and "--effect" in text and "pip install 'eyeedit[web]'" in text
+
+
+def test_missing_web_extra_is_one_line(monkeypatch):
+    monkeypatch.setitem(sys.modules, "gradio", None)  # `import gradio` now raises ImportError
+    monkeypatch.delitem(sys.modules, "eyeedit.editing.web", raising=False)
+    result = CliRunner().invoke(cli, ["serve", "--port", str(free_port())])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: the web extra is not installed: pip install 'eyeedit[web]'"
+
+
+def test_port_in_use_is_one_line():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", "--port", str(port)])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Error: port {port} is in use; pick another with --port"
+
+
+def test_unknown_effect_is_one_line():
+    result = CliRunner().invoke(cli, ["serve", "--port", str(free_port()), "--effect", "no-such-effect"])
+    assert result.exit_code == 1
+    assert "unknown effect 'no-such-effect' (available:" in result.output
+    assert "Traceback" not in result.output
+
+
+# --- the running app -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = find_chromium()
+    if path is None:
+        pytest.skip("Chromium not found: apt-get install chromium, or set EYEEDIT_CHROMIUM")
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(chromium, tmp_path_factory):
+    """`python -m eyeedit serve` on a free port; its TMPDIR and working folder are ours."""
+    root = tmp_path_factory.mktemp("serve")
+    tmp, cwd = root / "tmp", root / "cwd"
+    tmp.mkdir()
+    cwd.mkdir()
+    port = free_port()
+    env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "eyeedit", "serve", "--port", str(port)], cwd=cwd,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    wait_until_serving(proc, url)
+    yield {"url": url, "proc": proc, "tmp": tmp, "cwd": cwd, "port": port}
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def wait_until_serving(proc: subprocess.Popen, url: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"eyeedit serve exited with {proc.returncode}: {proc.stdout.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    pytest.fail("eyeedit serve did not answer within two minutes")
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> dict:
+    """The fake camera's clip: the sample face drifting, its frames and where its eyes are."""
+    frames, transforms = moving_face_video(astronaut(), 30, CLIP_SIZE, noise=0.0, motion=0.5)
+    path = write_y4m(tmp_path_factory.mktemp("clip") / "face.y4m", frames)
+    return {"path": path, "frames": frames, "eye_boxes": [frame_box(m, EYE_BOX) for m in transforms]}
+
+
+def frame_box(frame_from_image: np.ndarray, box: tuple[slice, slice]) -> tuple[slice, slice]:
+    """The bounding box, in a clip frame, of a box of the sample face."""
+    rows, cols = box
+    corners = np.array([[x, y, 1.0] for x in (cols.start, cols.stop) for y in (rows.start, rows.stop)])
+    xs, ys = (corners @ frame_from_image.T).T  # (2, 4)
+    return slice(max(int(ys.min()), 0), int(ys.max()) + 1), slice(max(int(xs.min()), 0), int(xs.max()) + 1)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium, clip):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=[
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={clip['path']}"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh visitor; every request the page makes is recorded."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    pg = context.new_page()
+    pg.requests = []
+    pg.on("request", lambda r: pg.requests.append(r.url))
+    pg.goto(server["url"])
+    pg.locator("#photos").wait_for()
+    yield pg
+    context.close()
+
+
+def assert_all_local(requests: list[str], port: int) -> None:
+    """Offline: nothing but the server itself (and in-page data) was asked for."""
+    outside = [u for u in requests if not u.startswith((f"http://127.0.0.1:{port}/",
+                                                        f"ws://127.0.0.1:{port}/", "data:", "blob:"))]
+    assert requests and not outside
+
+
+def upload(page, *files: Path) -> None:
+    page.locator("#photos input[type=file]").set_input_files([str(f) for f in files])
+
+
+def wait_for_report(page, text: str) -> str:
+    page.wait_for_function("t => (document.querySelector('#report') || {}).innerText?.includes(t)",
+                           arg=text, timeout=60_000)
+    return page.locator("#report").inner_text()
+
+
+def pick_effect(page, effect: str) -> None:
+    page.locator("#effect input").click()
+    page.get_by_role("option", name=effect, exact=True).click()
+
+
+def test_photo_download_is_what_apply_writes(page, server, tmp_path):
+    source = write_image(tmp_path / "face.png", astronaut())
+    applied = tmp_path / "applied.png"
+    cli_apply = subprocess.Popen([sys.executable, "-m", "eyeedit", "apply", str(source), "--effect",
+                                  "blue-eyes", "-o", str(applied)], env={**os.environ, "PYTHONPATH": str(REPO)},
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pick_effect(page, "blue-eyes")
+    upload(page, source)
+    report = wait_for_report(page, "face.png: 1 face edited with blue-eyes")
+    assert "face 1 at" in report and ": edited" in report and "ms" in report
+    page.locator("#after img").wait_for()
+    with page.expect_download() as info:
+        page.locator("#downloads a[download=\"face_blue-eyes.png\"]").click()
+    downloaded = tmp_path / info.value.suggested_filename
+    info.value.save_as(downloaded)
+    assert downloaded.name == "face_blue-eyes.png"
+    assert cli_apply.wait(timeout=120) == 0
+
+    with Image.open(downloaded) as img:
+        assert img.format == "PNG" and img.size == (512, 512)
+        got = np.asarray(img.convert("RGB"))
+    expected, before = np.asarray(Image.open(applied).convert("RGB")), astronaut()
+    outside = np.ones(got.shape[:2], bool)
+    outside[EYE_BOX] = False
+    assert np.array_equal(got[outside], expected[outside])
+    assert np.array_equal(got[outside], before[outside])
+    changed = (got[EYE_BOX] != before[EYE_BOX]).any(axis=2)
+    assert changed.sum() > 100  # the irises were recoloured
+    assert_all_local(page.requests, server["port"])
+
+
+def test_bad_uploads_get_a_message_and_the_next_upload_works(page, server, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo")
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(_png_header_only(50000, 50000))
+    no_face = write_image(tmp_path / "rocket.jpg", astronaut()[300:, 300:])
+    upload(page, notes, huge, no_face)
+    report = wait_for_report(page, "rocket.jpg: no face found")
+    assert "notes.txt: not an image" in report
+    assert "huge.png: too large" in report
+    assert "Traceback" not in page.content() and "Error" not in page.locator("#report").inner_text()
+
+    upload(page, write_image(tmp_path / "face.jpg", astronaut()))
+    report = wait_for_report(page, "face.jpg: 1 face edited with glasses")
+    assert "notes.txt: not an image" in report  # earlier uploads stay listed
+    assert page.locator("#downloads a[download=\"face_glasses.jpg\"]").count() == 1
+    assert_all_local(page.requests, server["port"])
+
+
+def test_webcam_frames_come_back_edited(page, server, clip):
+    page.get_by_role("tab", name="Webcam").click()
+    page.locator("#webcam-start").click()
+    page.wait_for_function("() => window.eyeeditWebcam.frames() >= 5", timeout=60_000)
+    rate = page.locator("#webcam-fps").inner_text()
+    assert "glasses:" in rate and " FPS · 640x480 · 1 face · server " in rate
+    assert float(rate.split(":")[1].split("FPS")[0]) > 0
+    shown = canvas_pixels(page)
+    page.locator("#webcam-stop").click()
+    assert shown.shape == (480, 640, 3)
+    # The frame shown is one of the clip's, edited: close to one of them away from the eyes (up
+    # to JPEG and colour conversions), and far from it where the glasses' frames were drawn.
+    frames, boxes = clip["frames"], clip["eye_boxes"]
+    away = [np.abs(shown[300:].astype(int) - f[300:]).mean() for f in frames]
+    best = int(np.argmin(away))
+    changed = np.abs(shown.astype(int) - frames[best]).max(axis=2) > 40
+    assert away[best] < 5 and changed[300:].mean() < 0.01
+    assert changed[boxes[best]].mean() > 0.02
+    assert_all_local(page.requests, server["port"])
+
+
+def canvas_pixels(page) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of the webcam canvas, as drawn (before the page's CSS mirroring)."""
+    url = page.evaluate("() => document.getElementById('webcam-canvas').toDataURL('image/png')")
+    with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def test_stopping_removes_every_upload(page, server, tmp_path):
+    """Last in this module: SIGTERM ends the server cleanly and its workspace goes with it."""
+    upload(page, write_image(tmp_path / "last.png", astronaut()))
+    wait_for_report(page, "last.png: 1 face edited")
+    workspaces = list(server["tmp"].glob("eyeedit-serve-*"))
+    assert len(workspaces) == 1 and any(workspaces[0].rglob("last.png"))
+    server["proc"].send_signal(signal.SIGTERM)
+    assert server["proc"].wait(timeout=30) == 0
+    assert not any(server["tmp"].iterdir())  # uploads and results are gone, nothing else was left
+    assert not any(server["cwd"].iterdir())  # nothing written where it was started
