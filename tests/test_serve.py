@@ -93,6 +93,49 @@ def test_unknown_effect_is_one_line():
     assert "Traceback" not in result.output
 
 
+def jpeg(rgb: np.ndarray) -> bytes:
+    return cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+
+
+def test_each_webcam_visitor_has_their_own_tracks():
+    from eyeedit.editing.webcam import EffectModels, Settings, WebcamSession
+
+    models = EffectModels()
+    face_frames, _ = moving_face_video(astronaut(), 3, CLIP_SIZE, noise=0.0)
+    empty = np.full((CLIP_SIZE[1], CLIP_SIZE[0], 3), 90, np.uint8)
+    a, b = WebcamSession(models, Settings("glasses")), WebcamSession(models, Settings("glasses"))
+    try:
+        for frame in face_frames:
+            out_a, stats_a = a.process(jpeg(frame))
+            out_b, stats_b = b.process(jpeg(empty))
+        assert stats_a["faces"] == 1 and stats_b["faces"] == 0
+        assert len(a.previewer.tracker.tracks) == 1 and not b.previewer.tracker.tracks
+        edited = cv2.imdecode(np.frombuffer(out_a, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+        assert np.abs(edited.astype(int) - face_frames[-1]).max(axis=2).__gt__(40).mean() > 0.002
+        a.configure(Settings("blue-eyes", strength=0.5))  # a new effect: new tracks, new options
+        assert a.previewer.editor.name == "blue-eyes" and a.previewer.editor.options.strength == 0.5
+        assert not a.previewer.tracker.tracks and b.previewer.editor.name == "glasses"
+    finally:
+        a.close()
+        b.close()
+
+
+def test_webcam_refuses_bad_frames_and_settings():
+    from eyeedit.editing.webcam import FrameError, Settings, decode_frame
+
+    with pytest.raises(FrameError, match="not a JPEG or PNG image"):
+        decode_frame(b"hello")
+    with pytest.raises(FrameError, match="too large"):
+        decode_frame(_png_header_only(5000, 5000))
+    with pytest.raises(FrameError, match="unknown effect 'nope'"):
+        Settings.from_dict({"effect": "nope"}, ["glasses"])
+    with pytest.raises(FrameError, match="unknown blend"):
+        Settings.from_dict({"effect": "glasses", "blend": "cubist"}, ["glasses"])
+    clamped = Settings.from_dict({"effect": "glasses", "strength": 7, "blend": "poisson"}, ["glasses"])
+    assert clamped.strength == 1.0 and clamped.options(video=True).blend == "feather"
+    assert clamped.options(video=False).blend == "poisson"
+
+
 # --- the running app -----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -237,11 +280,23 @@ def test_bad_uploads_get_a_message_and_the_next_upload_works(page, server, tmp_p
     huge = tmp_path / "huge.png"
     huge.write_bytes(_png_header_only(50000, 50000))
     no_face = write_image(tmp_path / "rocket.jpg", astronaut()[300:, 300:])
-    upload(page, notes, huge, no_face)
-    report = wait_for_report(page, "rocket.jpg: no face found")
+    row = np.concatenate([astronaut()[40:260, 130:320]] * 3, axis=1)
+    crowd = write_image(tmp_path / "crowd.png", np.concatenate([row, row]))  # six faces
+    upload(page, notes, huge, no_face, crowd)
+    report = wait_for_report(page, "crowd.png: 4 faces edited")
     assert "notes.txt: not an image" in report
     assert "huge.png: too large" in report
-    assert "Traceback" not in page.content() and "Error" not in page.locator("#report").inner_text()
+    assert "rocket.jpg: no face found" in report
+    assert report.count(": edited") == 4 and report.count("skipped: only the 4 leftmost faces") == 2
+    assert "Traceback" not in page.content()
+
+    big = tmp_path / "big.jpg"  # over the upload limit: refused before it is sent
+    with open(big, "wb") as fh:
+        fh.truncate(26 * 1024 * 1024)
+    upload(page, big)
+    toast = page.get_by_text("exceed the maximum allowed size")
+    toast.wait_for()
+    assert '"big.jpg"' in toast.inner_text()
 
     upload(page, write_image(tmp_path / "face.jpg", astronaut()))
     report = wait_for_report(page, "face.jpg: 1 face edited with glasses")
