@@ -27,7 +27,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from eyeedit.cli.main import cli
-from eyeedit.data.samples import astronaut, moving_face_video
+from eyeedit.data.samples import astronaut, moving_face_video, write_y4m
 from eyeedit.imageio import write_image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,16 +46,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 30) -> Path:
-    """RGB frames as an uncompressed 4:2:0 YUV4MPEG2 clip, what Chromium's fake camera plays."""
-    h, w = frames[0].shape[:2]
-    with open(path, "wb") as fh:
-        fh.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for frame in frames:
-            fh.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())  # Y, U, V planes
-    return path
 
 
 # --- the command line, without a browser ---------------------------------------------------
@@ -249,16 +239,19 @@ def test_photo_download_is_what_apply_writes(page, server, tmp_path):
     cli_apply = subprocess.Popen([sys.executable, "-m", "eyeedit", "apply", str(source), "--effect",
                                   "blue-eyes", "-o", str(applied)], env={**os.environ, "PYTHONPATH": str(REPO)},
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    exif = Image.Exif()
+    exif[0x0112] = 8  # stored turned a quarter: shown upright, 400 wide and 512 high
+    Image.fromarray(astronaut()[:, 56:456]).rotate(-90, expand=True).save(
+        tmp_path / "turned.jpg", exif=exif, quality=95)
     pick_effect(page, "blue-eyes")
-    upload(page, source)
-    report = wait_for_report(page, "face.png: 1 face edited with blue-eyes")
-    assert "face 1 at" in report and ": edited" in report and "ms" in report
+    upload(page, source, tmp_path / "turned.jpg")
+    report = wait_for_report(page, "turned.jpg: 1 face edited with blue-eyes")
+    assert "face.png: 1 face edited with blue-eyes" in report
+    assert "face 1 at (224, 124)" in report and ": edited" in report and "ms: read" in report
     page.locator("#after img").wait_for()
-    with page.expect_download() as info:
-        page.locator("#downloads a[download=\"face_blue-eyes.png\"]").click()
-    downloaded = tmp_path / info.value.suggested_filename
-    info.value.save_as(downloaded)
-    assert downloaded.name == "face_blue-eyes.png"
+    downloaded = download(page, "face_blue-eyes.png", tmp_path)
+    with Image.open(download(page, "turned_blue-eyes.jpg", tmp_path)) as img:
+        assert img.format == "JPEG" and img.size == (400, 512) and img.getexif().get(0x0112) is None
     assert cli_apply.wait(timeout=120) == 0
 
     with Image.open(downloaded) as img:
@@ -272,6 +265,15 @@ def test_photo_download_is_what_apply_writes(page, server, tmp_path):
     changed = (got[EYE_BOX] != before[EYE_BOX]).any(axis=2)
     assert changed.sum() > 100  # the irises were recoloured
     assert_all_local(page.requests, server["port"])
+
+
+def download(page, name: str, folder: Path) -> Path:
+    """Click a result's download link; returns where the file was saved."""
+    with page.expect_download() as info:
+        page.locator(f"#downloads a[download='{name}']").click()
+    assert info.value.suggested_filename == name
+    info.value.save_as(folder / name)
+    return folder / name
 
 
 def test_bad_uploads_get_a_message_and_the_next_upload_works(page, server, tmp_path):
@@ -301,7 +303,7 @@ def test_bad_uploads_get_a_message_and_the_next_upload_works(page, server, tmp_p
     upload(page, write_image(tmp_path / "face.jpg", astronaut()))
     report = wait_for_report(page, "face.jpg: 1 face edited with glasses")
     assert "notes.txt: not an image" in report  # earlier uploads stay listed
-    assert page.locator("#downloads a[download=\"face_glasses.jpg\"]").count() == 1
+    assert page.locator("#downloads a[download='face_glasses.jpg']").count() == 1
     assert_all_local(page.requests, server["port"])
 
 

@@ -49,18 +49,20 @@ log = logging.getLogger(__name__)
 WEBCAM_JS = Path(__file__).with_name("webcam.js")
 MAX_FACES = 4  # faces edited per photo, as `apply` does by default
 DETECT_FACES = 8  # faces looked for, so that the page can say which ones were skipped
-PREVIEW_SIDE = 1600  # longest side of the before/after previews; the download is full size
+PREVIEW_SIDE = 1280  # longest side of the before/after previews; the download is full size
 MAX_WEBCAMS = 4  # cameras streamed at once; each costs about a core at 640x480
 RESULTS_TTL_S = 3600  # results older than this are removed while the server runs
 CACHED_RESULTS = 64  # photo results kept for reuse when the same upload is edited again
 THEME = gr.themes.Default(primary_hue="indigo", font=["system-ui", "sans-serif"],
                           font_mono=["ui-monospace", "monospace"])
 CSS = """
-.report table { border-collapse: collapse; width: 100%; font-size: 0.9em; }
-.report td, .report th { border-bottom: 1px solid var(--border-color-primary); padding: 4px 8px;
-  text-align: left; vertical-align: top; }
-.report .bad { color: var(--error-text-color); }
+.report p, .report ul { margin: 0 0 4px 0; }
+.report .ok { font-weight: 600; }
+.report .bad { font-weight: 600; color: var(--error-text-color); }
+.report .stages, .report .total { color: var(--body-text-color-subdued); font-size: 0.85em; }
 #webcam-view { display: flex; gap: 8px; flex-wrap: wrap; }
+#webcam-view figure { margin: 0; }
+#webcam-view figcaption { color: var(--body-text-color-subdued); font-size: 0.85em; }
 #webcam-view video, #webcam-view canvas { width: min(480px, 100%); background: #222;
   transform: scaleX(-1); border-radius: 6px; }
 #webcam-fps { font-variant-numeric: tabular-nums; }
@@ -173,19 +175,22 @@ def preview(image: np.ndarray) -> np.ndarray:
 
 
 def report_html(reports: list[PhotoReport], seconds: float) -> str:
-    """The page's account of an upload: one row per photo, its faces and its server time."""
+    """The page's account of an upload: each photo's outcome, its faces and its server time."""
     if not reports:
         return ""
-    rows = []
+    parts = []
     for r in reports:
-        cls = "" if r.status == "edited" else " class='bad'"
-        faces = "<br>".join(html.escape(f) for f in r.faces) or "-"
-        stages = " · ".join(f"{k} {v:.0f}" for k, v in r.timings_ms.items())
-        time_cell = f"{r.total_ms:.0f} ms<br><small>{html.escape(stages)}</small>" if stages else "-"
-        rows.append(f"<tr><td{cls}>{html.escape(r.message)}</td><td>{faces}</td><td>{time_cell}</td></tr>")
-    head = "<tr><th>photo</th><th>faces</th><th>server time</th></tr>"
-    total = f"<p>{len(reports)} photo{'s' * (len(reports) > 1)} in {seconds * 1000:.0f} ms on the server.</p>"
-    return f"<div class='report'><table>{head}{''.join(rows)}</table>{total}</div>"
+        cls = "ok" if r.status == "edited" else "bad"
+        took = f" · {r.total_ms:.0f} ms" if r.timings_ms else ""
+        parts.append(f"<p class='{cls}'>{html.escape(r.message)}{took}</p>")
+        if r.faces:
+            parts.append("<ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in r.faces) + "</ul>")
+        if r.timings_ms:
+            stages = " · ".join(f"{k} {v:.0f}" for k, v in r.timings_ms.items())
+            parts.append(f"<p class='stages'>ms: {html.escape(stages)}</p>")
+    n = len(reports)
+    parts.append(f"<p class='total'>{n} photo{'s' * (n > 1)} in {seconds * 1000:.0f} ms on the server.</p>")
+    return f"<div class='report'>{''.join(parts)}</div>"
 
 
 def sample_gallery(models: EffectModels, effects: list[str],
@@ -276,12 +281,12 @@ def build_blocks(models: EffectModels, effects: list[str], default: str, cfg: Se
         gr.Markdown("# eyeedit\nEdit the eye region of faces: add or remove glasses, change eye "
                     "colour, add eye makeup. Drop photos below, or start your camera.")
         gr.Gallery(gallery, label="The built-in effects on a sample face", columns=len(gallery) or 1,
-                   height=230, object_fit="contain", elem_id="samples", allow_preview=True)
+                   height=250, object_fit="contain", elem_id="samples", allow_preview=True)
         with gr.Row():
             effect = gr.Dropdown(effects, value=default, label="Effect", elem_id="effect")
             strength = gr.Slider(0, 1, value=1.0, step=0.05, label="Strength", elem_id="strength")
             blend = gr.Radio(list(BLENDS), value="feather", label="Blend", elem_id="blend",
-                             info="Poisson is for photos; the webcam uses feather instead")
+                             info="poisson: photos only (the webcam uses feather)")
             color = gr.Checkbox(False, label="Colour match", elem_id="color-match",
                                 info="match the edit's colours to the skin around it")
         controls = [effect, strength, blend, color]
@@ -294,21 +299,21 @@ def build_blocks(models: EffectModels, effects: list[str], default: str, cfg: Se
 
 def _photos_tab(handlers: PhotoHandlers, controls: list, cfg: ServeConfig) -> None:
     with gr.Row():
-        with gr.Column(scale=1):
+        with gr.Column(scale=2, min_width=280):
             files = gr.File(file_count="multiple", label=f"Photos (up to {cfg.max_upload_mb:g} MB each)",
-                            elem_id="photos", height=180)
+                            elem_id="photos", height=150)
             report = gr.HTML(elem_id="report")
             downloads = gr.File(file_count="multiple", label="Download", elem_id="downloads",
                                 interactive=False)
-        with gr.Column(scale=2):
+        with gr.Column(scale=3):
             choice = gr.Dropdown([], label="Showing", visible=False, elem_id="showing")
-            slider = gr.ImageSlider(label="Before / after", type="filepath", elem_id="slider",
-                                    format="jpeg", max_height=640)
-            with gr.Row():
-                before = gr.Image(label="Before", type="filepath", format="jpeg", elem_id="before",
-                                  interactive=False)
-                after = gr.Image(label="After", type="filepath", format="jpeg", elem_id="after",
-                                 interactive=False)
+            slider = gr.ImageSlider(label="Before / after: drag the handle", type="filepath",
+                                    elem_id="slider", format="jpeg", max_height=520)
+    with gr.Row():
+        before = gr.Image(label="Before", type="filepath", format="jpeg", elem_id="before",
+                          interactive=False, height=420)
+        after = gr.Image(label="After", type="filepath", format="jpeg", elem_id="after",
+                         interactive=False, height=420)
     views = gr.State([])
     outputs = [slider, before, after, report, downloads, choice, views]
     run = {"fn": handlers.edit, "inputs": [files, *controls], "outputs": outputs,
@@ -320,8 +325,10 @@ def _photos_tab(handlers: PhotoHandlers, controls: list, cfg: ServeConfig) -> No
 
 
 def _webcam_tab(controls: list) -> None:
-    gr.HTML("<div id='webcam-view'><video id='webcam-video' muted playsinline></video>"
-            "<canvas id='webcam-canvas' width='640' height='480'></canvas></div>"
+    gr.HTML("<div id='webcam-view'>"
+            "<figure><video id='webcam-video' muted playsinline></video><figcaption>camera</figcaption></figure>"
+            "<figure><canvas id='webcam-canvas' width='640' height='480'></canvas>"
+            "<figcaption>edited</figcaption></figure></div>"
             "<p><span id='webcam-fps'></span> <span id='webcam-status'>The camera is off.</span></p>",
             elem_id="webcam", js_on_load=None)
     with gr.Row():

@@ -4,7 +4,7 @@
   // the next frame overlap the server's work on this one; more would only add latency.
   const MAX_IN_FLIGHT = 2;
   const JPEG_QUALITY = 0.85;
-  const state = { ws: null, stream: null, inFlight: 0, fresh: false, shown: [], frames: 0,
+  const state = { ws: null, stream: null, inFlight: 0, fresh: false, shown: [], frames: 0, camera: 0,
                   last: null, effect: '', error: '', grab: document.createElement('canvas') };
   const $ = (id) => document.getElementById(id);
 
@@ -40,12 +40,13 @@
   function watchCamera(video) {
     const onFrame = () => {
       if (!state.stream) return;
+      state.camera++;
       state.fresh = true;
       pump();
       video.requestVideoFrameCallback(onFrame);
     };
     if ('requestVideoFrameCallback' in video) video.requestVideoFrameCallback(onFrame);
-    else state.timer = setInterval(() => { state.fresh = true; pump(); }, 33);
+    else state.timer = setInterval(() => { state.camera++; state.fresh = true; pump(); }, 33);
   }
 
   async function drawFrame(blob) {
@@ -141,5 +142,6 @@
     if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(settings));
   }
 
-  window.eyeeditWebcam = { start, stop, configure, fps, frames: () => state.frames };
+  window.eyeeditWebcam = { start, stop, configure, fps, frames: () => state.frames,
+                           cameraFrames: () => state.camera };
 }
