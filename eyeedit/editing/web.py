@@ -137,10 +137,13 @@ class PhotoEditor:
         if not result.faces:
             return PhotoReport(name, "no-face", f"{name}: no face found", faces, ms)
         t0 = time.perf_counter()
-        out_dir.mkdir(parents=True, exist_ok=True)
-        download = write_image(out_dir / output_name(name, editor.name), result.image)
-        before = write_image(out_dir / "before.jpg", preview(image))
-        after = write_image(out_dir / "after.jpg", preview(result.image))
+        try:
+            download = write_image(out_dir / output_name(name, editor.name), result.image)
+            before = write_image(out_dir / "before.jpg", preview(image))
+            after = write_image(out_dir / "after.jpg", preview(result.image))
+        except ImageError as exc:  # e.g. the server's disk is full
+            return PhotoReport(name, "failed", f"{name}: the result could not be saved ({exc.reason})",
+                               faces, ms)
         ms["write"] = (time.perf_counter() - t0) * 1000
         n = len(result.faces)
         message = f"{name}: {n} face{'s' * (n > 1)} edited with {editor.name}"
