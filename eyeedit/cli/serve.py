@@ -17,7 +17,8 @@ import click
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. The default serves this computer only; --host 0.0.0.0 "
                    "lets anyone on your network open the page, upload photos and use the server's "
-                   "CPU: an explicit choice, there is no login.")
+                   "CPU: an explicit choice, there is no login. (Browsers offer their camera only "
+                   "to https pages and to localhost, so other computers get the photos only.)")
 @click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True,
               help="Port to listen on.")
 @click.option("-e", "--effect", default=None,

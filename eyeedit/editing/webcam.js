@@ -97,6 +97,12 @@
 
   async function start(settings) {
     stop();
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      // Browsers offer cameras only to https pages and to this computer's own address.
+      say('This browser offers no camera to this page: open it over https, or as ' +
+          'http://localhost on the computer that runs eyeedit serve.');
+      return;
+    }
     say('Starting the camera…');
     let stream;
     try {
