@@ -28,6 +28,7 @@ from PIL import Image
 
 from eyeedit.cli.main import cli
 from eyeedit.data.samples import astronaut, moving_face_video, write_y4m
+from eyeedit.editing.webcam import EffectModels, FrameError, Settings, WebcamSession, decode_frame
 from eyeedit.imageio import write_image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,8 +89,6 @@ def jpeg(rgb: np.ndarray) -> bytes:
 
 
 def test_each_webcam_visitor_has_their_own_tracks():
-    from eyeedit.editing.webcam import EffectModels, Settings, WebcamSession
-
     models = EffectModels()
     face_frames, _ = moving_face_video(astronaut(), 3, CLIP_SIZE, noise=0.0)
     empty = np.full((CLIP_SIZE[1], CLIP_SIZE[0], 3), 90, np.uint8)
@@ -97,11 +96,11 @@ def test_each_webcam_visitor_has_their_own_tracks():
     try:
         for frame in face_frames:
             out_a, stats_a = a.process(jpeg(frame))
-            out_b, stats_b = b.process(jpeg(empty))
+            _, stats_b = b.process(jpeg(empty))
         assert stats_a["faces"] == 1 and stats_b["faces"] == 0
         assert len(a.previewer.tracker.tracks) == 1 and not b.previewer.tracker.tracks
         edited = cv2.imdecode(np.frombuffer(out_a, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
-        assert np.abs(edited.astype(int) - face_frames[-1]).max(axis=2).__gt__(40).mean() > 0.002
+        assert (np.abs(edited.astype(int) - face_frames[-1]).max(axis=2) > 40).mean() > 0.002
         a.configure(Settings("blue-eyes", strength=0.5))  # a new effect: new tracks, new options
         assert a.previewer.editor.name == "blue-eyes" and a.previewer.editor.options.strength == 0.5
         assert not a.previewer.tracker.tracks and b.previewer.editor.name == "glasses"
@@ -111,8 +110,6 @@ def test_each_webcam_visitor_has_their_own_tracks():
 
 
 def test_webcam_refuses_bad_frames_and_settings():
-    from eyeedit.editing.webcam import FrameError, Settings, decode_frame
-
     with pytest.raises(FrameError, match="not a JPEG or PNG image"):
         decode_frame(b"hello")
     with pytest.raises(FrameError, match="too large"):
@@ -249,6 +246,9 @@ def test_photo_download_is_what_apply_writes(page, server, tmp_path):
     assert "face.png: 1 face edited with blue-eyes" in report
     assert "face 1 at (224, 124)" in report and ": edited" in report and "ms: read" in report
     page.locator("#after img").wait_for()
+    page.locator("#showing input").click()  # two results: show the other one
+    page.get_by_role("option", name="turned.jpg", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#after img')?.naturalWidth === 400")
     downloaded = download(page, "face_blue-eyes.png", tmp_path)
     with Image.open(download(page, "turned_blue-eyes.jpg", tmp_path)) as img:
         assert img.format == "JPEG" and img.size == (400, 512) and img.getexif().get(0x0112) is None
