@@ -28,7 +28,9 @@ from PIL import Image
 
 from eyeedit.cli.main import cli
 from eyeedit.data.samples import astronaut, moving_face_video, write_y4m
-from eyeedit.editing.webcam import EffectModels, FrameError, Settings, WebcamSession, decode_frame
+from eyeedit.editing.webcam import (EffectModels, FrameError, Settings, WebcamSession, decode_frame,
+                                    usable_effects)
+from eyeedit.model.store import ModelError
 from eyeedit.imageio import write_image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,6 +123,18 @@ def test_webcam_refuses_bad_frames_and_settings():
     clamped = Settings.from_dict({"effect": "glasses", "strength": 7, "blend": "poisson"}, ["glasses"])
     assert clamped.strength == 1.0 and clamped.options(video=True).blend == "feather"
     assert clamped.options(video=False).blend == "poisson"
+
+
+def test_a_broken_model_is_left_out_unless_asked_for(tmp_path, monkeypatch, caplog):
+    (tmp_path / "makeup.safetensors").write_bytes(b"not a model")  # shadows the shipped makeup
+    monkeypatch.setenv("EYEEDIT_MODELS", str(tmp_path))
+    effects, default = usable_effects(EffectModels())
+    assert "makeup" not in effects and {"glasses", "blue-eyes"} <= set(effects) and default == "glasses"
+    assert "left out: " in caplog.text and "makeup.safetensors" in caplog.text
+    with pytest.raises(ModelError, match="makeup.safetensors"):
+        usable_effects(EffectModels(), "makeup")
+    with pytest.raises(ModelError, match="unknown effect 'nope'"):
+        usable_effects(EffectModels(), "nope")
 
 
 # --- the running app -----------------------------------------------------------------------

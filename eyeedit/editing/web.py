@@ -38,10 +38,10 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from eyeedit.data.samples import astronaut
 from eyeedit.demo import face_box
 from eyeedit.editing.editor import EditOptions
-from eyeedit.editing.webcam import BLENDS, EffectModels, FrameError, Settings, WebcamSession
+from eyeedit.editing.webcam import (BLENDS, EffectModels, FrameError, Settings, WebcamSession,
+                                    usable_effects)
 from eyeedit.imageio import IMAGE_SUFFIXES, ImageError, read_image, write_image
 from eyeedit.landmarks import FaceMeshDetector
-from eyeedit.model.store import ModelError, find_model
 from eyeedit.viz import fit_height
 
 log = logging.getLogger(__name__)
@@ -447,17 +447,6 @@ def same_origin(ws: WebSocket) -> bool:
     return origin.split("://", 1)[-1] == ws.headers.get("host")
 
 
-def resolve_effects(models: EffectModels, wanted: str | None) -> tuple[list[str], str]:
-    """(installed effect names, the one selected at first); raises ModelError."""
-    effects = models.names()
-    if not effects:
-        raise ModelError("no effect models installed; train one with `eyeedit train`")
-    if wanted is not None and wanted not in effects:
-        find_model(wanted)  # raises with the list of what is available
-    default = wanted or ("glasses" if "glasses" in effects else effects[0])
-    return effects, default
-
-
 def build_server(cfg: ServeConfig, workdir: Path) -> FastAPI:
     """The whole app: the Gradio page at ``/`` and the webcam socket at ``/webcam``.
 
@@ -468,7 +457,7 @@ def build_server(cfg: ServeConfig, workdir: Path) -> FastAPI:
     """
     onnxruntime.disable_telemetry_events()  # its builds report usage unless told not to
     models = EffectModels(cfg.backend, cfg.device)
-    effects, default = resolve_effects(models, cfg.effect)
+    effects, default = usable_effects(models, cfg.effect)
     page = build_blocks(models, effects, default, cfg, workdir)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.add_api_websocket_route("/webcam", webcam_endpoint(models, effects))

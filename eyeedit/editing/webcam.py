@@ -8,6 +8,7 @@ weights are shared: :class:`EffectModels` loads each effect once per process.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ from PIL import Image, UnidentifiedImageError
 
 from eyeedit.editing.editor import EditOptions, Editor
 from eyeedit.editing.preview import PreviewConfig, Previewer
-from eyeedit.model.store import list_models
+from eyeedit.model.store import ModelError, find_model, list_models
+
+log = logging.getLogger(__name__)
 
 BLENDS = ("feather", "laplacian", "poisson")
 # A webcam frame larger than this is refused: the page asks for 640x480.
@@ -83,6 +86,30 @@ class EffectModels:
             if base is None:
                 base = self._loaded[effect] = Editor.load(effect, backend=self.backend, device=self.device)
         return Editor(base.translate, base.region, options, mask_kind=base.mask_kind, name=base.name)
+
+
+def usable_effects(models: EffectModels, wanted: str | None = None) -> tuple[list[str], str]:
+    """(the effects that load, the one selected at first), loading each once.
+
+    A broken model file is left out with a logged warning, so that it does not take the others
+    down with it, unless it is the ``wanted`` one. Raises ModelError when none is usable or
+    ``wanted`` is unknown or broken.
+    """
+    if wanted is not None:
+        find_model(wanted)  # raises for an unknown name, listing what is available
+    effects = []
+    for name in models.names():
+        try:
+            models.editor(name, EditOptions())
+        except ModelError as exc:
+            if name == wanted:
+                raise
+            log.warning("left out: %s", exc)
+            continue
+        effects.append(name)
+    if not effects:
+        raise ModelError("no usable effect model installed; train one with `eyeedit train`")
+    return effects, wanted or ("glasses" if "glasses" in effects else effects[0])
 
 
 class WebcamSession:
