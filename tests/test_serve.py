@@ -28,10 +28,16 @@ from PIL import Image
 
 from eyeedit.cli.main import cli
 from eyeedit.data.samples import astronaut, moving_face_video, write_y4m
-from eyeedit.editing.webcam import (EffectModels, FrameError, Settings, WebcamSession, decode_frame,
-                                    usable_effects)
-from eyeedit.model.store import ModelError
+from eyeedit.editing.webcam import (
+    EffectModels,
+    FrameError,
+    Settings,
+    WebcamSession,
+    decode_frame,
+    usable_effects,
+)
 from eyeedit.imageio import write_image
+from eyeedit.model.store import ModelError
 
 REPO = Path(__file__).resolve().parents[1]
 # The sample face's eyes with a margin: every shipped effect changes pixels only inside it.

@@ -38,8 +38,14 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from eyeedit.data.samples import astronaut
 from eyeedit.demo import face_box
 from eyeedit.editing.editor import EditOptions
-from eyeedit.editing.webcam import (BLENDS, EffectModels, FrameError, Settings, WebcamSession,
-                                    usable_effects)
+from eyeedit.editing.webcam import (
+    BLENDS,
+    EffectModels,
+    FrameError,
+    Settings,
+    WebcamSession,
+    usable_effects,
+)
 from eyeedit.imageio import IMAGE_SUFFIXES, ImageError, read_image, write_image
 from eyeedit.landmarks import FaceMeshDetector
 from eyeedit.viz import fit_height
