@@ -153,37 +153,49 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="module")
-def server(chromium, tmp_path_factory):
-    """`python -m eyeedit serve` on a free port; its TMPDIR and working folder are ours."""
+@pytest.fixture(scope="module", autouse=True)
+def started_server(request, tmp_path_factory):
+    """`python -m eyeedit serve` on a free port, started as the module begins when any selected
+    test needs it, so that its start-up (imports, models, the sample gallery) overlaps the
+    tests without a browser. Its TMPDIR and working folder are ours, to be checked."""
+    wanted = any("server" in item.fixturenames for item in request.session.items
+                 if item.module is request.module)
+    if not wanted or find_chromium() is None:
+        yield None
+        return
     root = tmp_path_factory.mktemp("serve")
-    tmp, cwd = root / "tmp", root / "cwd"
+    tmp, cwd, log = root / "tmp", root / "cwd", root / "serve.log"
     tmp.mkdir()
     cwd.mkdir()
     port = free_port()
     env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "eyeedit", "serve", "--port", str(port)], cwd=cwd,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}/"
-    wait_until_serving(proc, url)
-    yield {"url": url, "proc": proc, "tmp": tmp, "cwd": cwd, "port": port}
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "eyeedit", "serve", "--port", str(port)],
+                                cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    yield {"url": f"http://127.0.0.1:{port}/", "proc": proc, "tmp": tmp, "cwd": cwd, "port": port,
+           "log": log}
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
 
 
-def wait_until_serving(proc: subprocess.Popen, url: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
+@pytest.fixture(scope="module")
+def server(chromium, started_server):
+    wait_until_serving(started_server)
+    return started_server
+
+
+def wait_until_serving(server: dict, timeout: float = 120) -> None:
+    proc, deadline = server["proc"], time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"eyeedit serve exited with {proc.returncode}: {proc.stdout.read()}")
+            pytest.fail(f"eyeedit serve exited with {proc.returncode}: {server['log'].read_text()}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with urllib.request.urlopen(server["url"], timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
             time.sleep(0.3)
-    proc.kill()
     pytest.fail("eyeedit serve did not answer within two minutes")
 
 
@@ -361,6 +373,7 @@ def test_stopping_removes_every_upload(page, server, tmp_path):
     wait_for_report(page, "last.png: 1 face edited")
     workspaces = list(server["tmp"].glob("eyeedit-serve-*"))
     assert len(workspaces) == 1 and any(workspaces[0].rglob("last.png"))
+    page.close()  # an open page would hold the shutdown for its grace period
     server["proc"].send_signal(signal.SIGTERM)
     assert server["proc"].wait(timeout=30) == 0
     assert not any(server["tmp"].iterdir())  # uploads and results are gone, nothing else was left
