@@ -19,8 +19,10 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from eyeedit.editing.backends import OnnxTranslator
 from eyeedit.editing.editor import EditOptions, Editor
 from eyeedit.editing.preview import PreviewConfig, Previewer
+from eyeedit.model.export import cached_onnx, make_session
 from eyeedit.model.store import ModelError, find_model, list_models
 
 log = logging.getLogger(__name__)
@@ -84,8 +86,18 @@ class EffectModels:
         with self._lock:
             base = self._loaded.get(effect)
             if base is None:
-                base = self._loaded[effect] = Editor.load(effect, backend=self.backend, device=self.device)
+                base = self._loaded[effect] = self._load(effect)
         return Editor(base.translate, base.region, options, mask_kind=base.mask_kind, name=base.name)
+
+    def _load(self, effect: str) -> Editor:
+        path = find_model(effect).path
+        editor = Editor.load(effect, path, backend=self.backend, device=self.device)
+        if isinstance(editor.translate, OnnxTranslator):
+            # The server shares its cores with Face Mesh, other visitors and often the browser
+            # itself: ONNX Runtime's spinning threads took a whole core from them (a webcam
+            # session edited 10 FPS with spinning, 21-28 without, on 2 busy cores).
+            editor.translate.session = make_session(cached_onnx(path), spin=False)
+        return editor
 
 
 def usable_effects(models: EffectModels, wanted: str | None = None) -> tuple[list[str], str]:
