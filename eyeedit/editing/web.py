@@ -2,7 +2,7 @@
 
 The page is a Gradio app; photos go through the same reader, editor and writer as `apply`, so a
 download is the file `apply` would write. The webcam does not use Gradio's own streaming, which
-sends one frame at a time through its event queue (about 8 FPS here even with nothing to
+sends one frame at a time through its event queue (about 8 FPS on 2 cores with nothing to
 edit): the page sends camera frames over a WebSocket with two in flight, and each visitor's
 frames go through their own tracker and smoothing (:mod:`eyeedit.editing.webcam`).
 
