@@ -64,6 +64,7 @@ class Settings:
         return cls(effect, min(max(strength, 0.0), 1.0), blend, bool(data.get("color_match", False)))
 
     def options(self, video: bool = False) -> EditOptions:
+        """The editor's options for a photo, or for a video frame (``video``)."""
         # Poisson blending solves a linear system per face: right for stills, too slow for video.
         blend = "feather" if video and self.blend == "poisson" else self.blend
         return EditOptions(blend=blend, strength=self.strength, color_match=self.color_match)
