@@ -234,6 +234,7 @@ def page(browser, server):
     pg = context.new_page()
     pg.requests = []
     pg.on("request", lambda r: pg.requests.append(r.url))
+    pg.on("websocket", lambda ws: pg.requests.append(ws.url))
     pg.goto(server["url"])
     pg.locator("#photos").wait_for()
     yield pg
@@ -348,6 +349,7 @@ def test_webcam_frames_come_back_edited(page, server, clip):
     assert float(rate.split(":")[1].split("FPS")[0]) > 0
     shown = canvas_pixels(page)
     page.locator("#webcam-stop").click()
+    assert f"ws://127.0.0.1:{server['port']}/webcam" in page.requests
     assert shown.shape == (480, 640, 3)
     # The frame shown is one of the clip's, edited: close to one of them away from the eyes (up
     # to JPEG and colour conversions), and far from it where the glasses' frames were drawn.
