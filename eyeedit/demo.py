@@ -40,6 +40,14 @@ def labelled(image: np.ndarray, text: str) -> np.ndarray:
     return np.concatenate([image, bar], axis=0)
 
 
+def face_box(face: Face) -> tuple[slice, slice]:
+    """(rows, columns) of a photo around ``face`` with some margin: tiles show the face, not the
+    whole spacesuit."""
+    x0, y0, x1, y1 = (int(v) for v in face.bbox)
+    pad = (x1 - x0) // 2
+    return slice(max(y0 - pad, 0), y1 + pad // 2), slice(max(x0 - pad, 0), x1 + pad)
+
+
 def _crops(image: np.ndarray, face: Face, out: Path) -> list[Path]:
     """Step 1: each region's aligned crop, a landmark overlay and the crops side by side."""
     files, tiles = [], []
@@ -96,10 +104,7 @@ def run_demo(out_dir: str | Path) -> DemoResult:
         raise RuntimeError("Face Mesh found no face in the sample image")
     files = _crops(image, faces[0], out)
     effects = _effects(image, out)
-    # Tiles show the face, not the whole spacesuit: a square around the eyes.
-    x0, y0, x1, y1 = (int(v) for v in faces[0].bbox)
-    pad = (x1 - x0) // 2
-    box = (slice(max(y0 - pad, 0), y1 + pad // 2), slice(max(x0 - pad, 0), x1 + pad))
+    box = face_box(faces[0])
     tiles = [labelled(fit_height(image[box], 256), "original")]
     tiles += [labelled(fit_height(edited[box], 256), name) for name, _, edited in effects]
     grid_path = write_image(out / "grid.png", image_grid([tiles]))

@@ -219,7 +219,7 @@ def _camera_jpeg(path, image, orientation=1):
 
 
 def test_jpeg_output_keeps_exif_icc_and_quantisation(env, tmp_path, astronaut):
-    from PIL import Image, JpegImagePlugin
+    from PIL import Image
 
     rotated = np.ascontiguousarray(np.rot90(astronaut))  # stored sideways, EXIF says turn it
     src, icc = _camera_jpeg(tmp_path / "in" / "cam.jpg", rotated, orientation=8)

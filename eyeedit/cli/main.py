@@ -32,6 +32,7 @@ SECTIONS: dict[str, tuple[CommandEntry, ...]] = {
         CommandEntry("apply", "apply", "apply", "edit photos with an effect model (detect, align, translate, blend)"),
         CommandEntry("preview", "preview", "preview", "live webcam (or video file) preview of an effect"),
         CommandEntry("models", "models", "models", "list the effect models found in the model stores"),
+        CommandEntry("serve", "serve", "serve", "the web app: photos and webcam in a browser (eyeedit[web])"),
     ),
     "Make an effect": (
         CommandEntry("prepare", "prepare", "prepare", "turn real before/after photos into an aligned paired dataset"),

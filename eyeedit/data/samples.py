@@ -103,6 +103,18 @@ def write_video(path: str | Path, frames_rgb: list[np.ndarray], fps: float = 30.
     return p
 
 
+def write_y4m(path: str | Path, frames_rgb: list[np.ndarray], fps: int = 30) -> Path:
+    """Write RGB frames as an uncompressed 4:2:0 YUV4MPEG2 clip: what Chromium's fake camera
+    plays (``--use-file-for-fake-video-capture``). Width and height must be even."""
+    p = Path(path)
+    h, w = frames_rgb[0].shape[:2]
+    with open(p, "wb") as fh:
+        fh.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames_rgb:  # each frame: its Y, then U, then V plane
+            fh.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+    return p
+
+
 def close_eyes(image: np.ndarray, face) -> np.ndarray:  # noqa: ANN001 - a landmarks.Face
     """The photo with both eye openings painted over with skin and a lid line: a fake blink."""
     mask = np.zeros(image.shape[:2], np.uint8)
