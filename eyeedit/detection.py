@@ -214,8 +214,8 @@ def roi_from_points(points: np.ndarray, roll: float, scale: float = ROI_SCALE) -
 
 @dataclass(frozen=True)
 class RoiCrop:
-    """An axis-aligned square cut around a :class:`Roi`, resampled so the ROI is ``MESH_INPUT``
-    pixels wide: ``image`` (n, n, 3) uint8; a crop pixel ``c`` is photo pixel ``c / scale + origin``."""
+    """An upright square cut around a :class:`Roi`, resampled so the ROI is ``MESH_INPUT`` pixels
+    wide: ``image`` (n, n, 3) uint8; crop position ``c`` is photo position ``c / scale + origin``."""
 
     image: np.ndarray
     origin: np.ndarray  # (2,) photo pixel of the crop's (0, 0)
@@ -223,19 +223,31 @@ class RoiCrop:
 
 
 def crop_roi(image: np.ndarray, roi: Roi, out: int = MESH_INPUT) -> RoiCrop:
-    """Cut the square that holds ``roi`` at any angle from an (H, W, 3) uint8 photo, resampled so
-    the ROI is ``out`` pixels wide. Parts outside the photo are black: the landmark model pads
-    its own crops with zeros too."""
+    """Cut the upright square that holds ``roi`` at any angle from an (H, W, 3) uint8 photo,
+    resampled so the ROI is ``out`` pixels wide. Parts outside the photo are black (the landmark
+    model pads its own crops with zeros too).
+
+    The crop moves continuously with the ROI (one sub-pixel warp): snapping it to whole pixels
+    made a tracked face's landmarks jump whenever the snapped origin or size changed. A face
+    more than twice the output size is first shrunk by a whole factor on a grid fixed to the
+    photo, so that shrinking averages pixels without aliasing and is the same in every frame.
+    """
     a = math.radians(roi.angle)
     side = roi.size * (abs(math.cos(a)) + abs(math.sin(a)))
-    x0, y0 = (math.floor(v) for v in roi.center - side / 2)
-    n = math.ceil(side) + 2  # whole source pixels, a little more than the exact square
-    patch = cut(image, x0, y0, x0 + n, y0 + n)
-    size = max(1, round(n * out / roi.size))
-    # shrink by area averaging (no aliasing on large faces), enlarge bilinearly
-    interp = cv2.INTER_AREA if size < n else cv2.INTER_LINEAR
-    resized = cv2.resize(patch, (size, size), interpolation=interp)
-    return RoiCrop(resized, np.array([x0, y0], np.float32), size / n)
+    scale = out / roi.size  # crop pixels per photo pixel
+    origin = roi.center - side / 2  # photo pixel at the crop's (0, 0)
+    n = max(1, math.ceil(side * scale))
+    src, src_origin, k = image, np.zeros(2), 1
+    if scale < 0.5:
+        k = int(1 / scale)
+        x0, y0 = (math.floor(v / k) * k - k for v in origin)
+        x1, y1 = (math.ceil(v / k) * k + k for v in origin + side)
+        src = cv2.resize(cut(image, x0, y0, x1, y1), ((x1 - x0) // k, (y1 - y0) // k), interpolation=cv2.INTER_AREA)
+        src_origin = np.array([x0, y0]) + (k - 1) / 2  # photo position of the shrunk pixel (0, 0)
+    shift = (src_origin - origin) * scale
+    m = np.array([[k * scale, 0, shift[0]], [0, k * scale, shift[1]]])  # crop_from_src
+    crop = cv2.warpAffine(src, m, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return RoiCrop(crop, origin.astype(np.float32), scale)
 
 
 # ---------------------------------------------------------------------------------------------

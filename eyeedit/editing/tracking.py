@@ -95,7 +95,10 @@ class FaceTracker:
                 unmatched.remove(self.tracks.index(track))
             track.face, track.missed = face, 0
             corners = track.filter(face.eye_corners, t, face.eye_distance) if self.smooth else face.eye_corners
-            track.transform = fit_crop_from_image(corners, self.spec)
+            # Least squares, not the robust fit stills use: on four points the robust fit jumps
+            # between corner subsets as landmarks jitter (about a pixel each time), while the
+            # corners themselves barely move in a blink.
+            track.transform = fit_crop_from_image(corners, self.spec, robust=False)
             kept.append(track)
         for i in unmatched:
             lost = self.tracks[i]
