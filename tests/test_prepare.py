@@ -15,7 +15,7 @@ from conftest import shared_faces
 from eyeedit.cli.main import cli
 from eyeedit.data.pairs import load_info, read_manifest
 from eyeedit.data.prepare import MISALIGNMENT_POINTS, STATUSES, misalignment
-from eyeedit.data.samples import sample_images
+from eyeedit.data.samples import sample_images, turned
 from eyeedit.imageio import read_image, write_image
 from eyeedit.landmarks import EYE_CORNERS
 from eyeedit.regions import region_spec
@@ -41,15 +41,6 @@ def stretched(image: np.ndarray, sx: float, sy: float) -> np.ndarray:
     """Scale x and y apart about the face centre; sx < 1 is the foreshortening of a turned head."""
     m = np.array([[sx, 0, (1 - sx) * 225], [0, sy, (1 - sy) * 125]], np.float64)
     return cv2.warpAffine(image, m, image.shape[1::-1], borderMode=cv2.BORDER_REFLECT_101)
-
-
-def turned(image: np.ndarray, bend: float, cx: float = 225.0, half: float = 60.0) -> np.ndarray:
-    """Bend x about the face's centre column so the nose shifts against the cheeks, as when the
-    head turns (``half`` is about half the face's width in pixels)."""
-    h, w = image.shape[:2]
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    src_x = xs - bend * (xs - cx) ** 2 / half
-    return cv2.remap(image, src_x, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
 def big_and_small(base: np.ndarray) -> np.ndarray:

@@ -33,6 +33,16 @@ def rotate(image: np.ndarray, angle_deg: float, center: tuple[float, float] | No
     return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
+def turned(image: np.ndarray, bend: float, cx: float = 225.0, half: float = 60.0) -> np.ndarray:
+    """The photo bent sideways about column ``cx`` so the nose shifts against the cheeks, as when
+    the head turns (``half``: about half the face's width; the astronaut's defaults). A bend of
+    0.2 gives the astronaut an estimated yaw of about -12 degrees."""
+    h, w = image.shape[:2]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    src_x = xs - bend * (xs - cx) ** 2 / half
+    return cv2.remap(image, src_x, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+
+
 def sample_images() -> dict[str, np.ndarray]:
     """Name -> (H, W, 3) uint8 RGB sample image."""
     base = astronaut()
