@@ -269,3 +269,22 @@ def test_max_faces_edits_the_largest_and_names_the_rest(group):
         assert x0 < fe.face.center[0] < x1 and y0 < fe.face.center[1] < y1
     assert len(res.skipped) == len(boxes) - 2
     assert all(s.reason == "beyond the 2 largest faces" for s in res.skipped)
+
+
+def test_real_faces_in_a_group_are_edited_as_if_alone():
+    """Twelve London faces at four sizes (eyes 51-85, 36-60, 26-43 and 22-38 px apart) in one picture."""
+    from eyeedit.data.samples import group_photo
+    from eyeedit.imageio import read_image
+    from conftest import shared_faces
+
+    folder = shared_faces("london/neutral")
+    tiles = [read_image(p) for p in sorted(folder.glob("*.jpg"))[:12]]
+    widths = [340] * 3 + [240] * 3 + [170] * 3 + [150] * 3
+    image, boxes = group_photo(tiles, widths, size=(1280, 900))
+    editor = make_editor(tint, region="glasses")
+    res = editor.run(image)
+    assert res.skipped == [] and len(res.faces) == len(boxes) == 12
+    for x0, y0, x1, y1 in boxes:
+        alone = editor.run(np.ascontiguousarray(image[y0:y1, x0:x1]))
+        assert len(alone.faces) == 1
+        assert psnr(res.image[y0:y1, x0:x1], alone.image) >= 30, (x0, y0)

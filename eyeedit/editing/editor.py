@@ -219,7 +219,7 @@ class Editor:
         """Why the model cannot edit this face well, or ""."""
         opts = self.options
         if face.eye_distance < opts.min_eye_distance:
-            return f"face too small (eyes {face.eye_distance:.0f} px apart, needs {opts.min_eye_distance:g})"
+            return f"face too small (eyes {face.eye_distance:.1f} px apart, needs {opts.min_eye_distance:g})"
         if abs(face.yaw) > opts.max_yaw:
             return f"head turned {face.yaw:+.0f} degrees (limit {opts.max_yaw:g})"
         return ""
