@@ -178,7 +178,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def group():
     from eyeedit.data.samples import astronaut_head, group_photo
 
-    widths = [300, 300, 200, 200, 200, 140, 140, 140, 140, 110, 110]  # eyes 55, 37, 26, 20 px apart
+    widths = [300, 300, 200, 200, 200, 140, 140, 140, 140, 116, 116]  # eyes 55, 37, 26, 21 px apart
     return group_photo([astronaut_head(), astronaut_head()[:, ::-1]], widths, size=(1280, 720))
 
 
