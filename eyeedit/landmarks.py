@@ -2,8 +2,10 @@
 face (478 points with iris refinement).
 
 Two stages, because Face Mesh's own detector is short-range: it sees the whole photo at 128x128
-and misses small faces. :mod:`eyeedit.detection` plans the detector's windows, merges their
-boxes, cuts each face's region for the mesh and checks each mesh against its detection.
+and misses small faces. Here the short-range detector looks at the whole photo and the
+full-range one at the whole photo and overlapping windows; :mod:`eyeedit.detection` plans where
+they look, merges their boxes, cuts each face's region for the mesh and checks each mesh against
+its detection.
 
 This is the only module that imports mediapipe, and it does so lazily, so that the index tables
 and the :class:`Face` type can be used (by geometry, effects and tests) without loading it.
@@ -35,6 +37,7 @@ import numpy as np
 from eyeedit.detection import (
     DETECTOR_INPUT,
     MIN_EYE_DISTANCE,
+    SHORT_INPUT,
     Detection,
     Roi,
     RoiCrop,
@@ -257,15 +260,17 @@ def _check_image(image: np.ndarray) -> None:
 
 
 class _Graphs:
-    """The two MediaPipe graphs: the full-range face detector and the landmark model."""
+    """The MediaPipe graphs: the full- and short-range face detectors and the landmark model."""
 
     def __init__(self, min_confidence: float):
         face_detection, solution, self._rect = _import_mediapipe()
         with _quiet_stderr():
             self._detector = face_detection.FaceDetection(min_detection_confidence=min_confidence,
                                                           model_selection=1)
+            self._short = face_detection.FaceDetection(min_detection_confidence=min_confidence,
+                                                       model_selection=0)
             self._mesh = solution(graph_config=_MESH_GRAPH, side_inputs={"with_attention": True})
-        self._quiet = {"detector", "mesh"}  # each graph's first run logs its TFLite set-up
+        self._quiet = {"detector", "short", "mesh"}  # each graph's first run logs its TFLite set-up
 
     def _run(self, name: str, graph: Any, inputs: Any) -> Any:
         if name not in self._quiet:
@@ -274,33 +279,36 @@ class _Graphs:
             self._quiet.discard(name)
             return graph.process(inputs)
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        """Faces the detector sees in an image, in its pixels (it is shown the image at 192x192)."""
+    def detect(self, image: np.ndarray, short: bool = False) -> list[Detection]:
+        """Faces the full-range (or ``short``-range) detector sees in an image, in its pixels."""
         h, w = image.shape[:2]
-        pixel = max(h, w) / DETECTOR_INPUT
+        pixel = max(h, w) / (SHORT_INPUT if short else DETECTOR_INPUT)
         # MediaPipe shrinks bilinearly, which the model is used to: on packed group pictures it
         # found as many faces as shrinking by area first. Far larger images would alias, so
         # those are first brought to twice the input by area.
         if pixel > 4:
             f = 2 / pixel
             image = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-        result = self._run("detector", self._detector, np.ascontiguousarray(image))
+        name, graph = ("short", self._short) if short else ("detector", self._detector)
+        result = self._run(name, graph, np.ascontiguousarray(image))
         return [_detection(d, w, h, pixel) for d in result.detections or []]
 
     def scan(self, image: np.ndarray, min_eye: float) -> list[Detection]:
-        """Every face in a photo down to eyes ``min_eye`` apart: the whole photo, then overlapping
-        windows, merged (photo pixels)."""
+        """Every face in a photo down to eyes ``min_eye`` apart (photo pixels): the short-range
+        pass over the whole photo, then the full-range passes it needs, merged."""
         h, w = image.shape[:2]
         s = scan_scale(w, h)
         small = image if s == 1 else cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        found = self.detect(small, short=True)
+        # on a shrunk photo the windows keep their size in scan pixels, so the smallest face
+        # found grows with the photo (see MAX_SCAN) and the number of windows stays bounded
         windows = scan_windows(small.shape[1], small.shape[0], min_eye)
-        found = []
         for win in windows:
             for det in self.detect(cut(small, win.x0, win.y0, win.x1, win.y1)):
                 det = det.mapped(1.0, (win.x0, win.y0))
                 if not is_cut(det, win, windows[0]):
-                    found.append(det.mapped(s, (0.0, 0.0)))
-        return merge_detections(found)
+                    found.append(det)
+        return [d.mapped(s, (0.0, 0.0)) for d in merge_detections(found)]
 
     def refine(self, crop: RoiCrop, near: Detection) -> Detection | None:
         """The detector run again on a face's mesh crop, where the face is large: sharp keypoints
@@ -326,6 +334,7 @@ class _Graphs:
 
     def close(self) -> None:
         self._detector.close()
+        self._short.close()
         self._mesh.close()
 
 

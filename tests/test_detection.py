@@ -35,7 +35,9 @@ def detection(cx=100.0, cy=100.0, eye=40.0, roll=0.0, score=0.9) -> Detection:
 
 
 def test_small_photos_are_one_pass_larger_ones_are_covered_by_half_overlapping_windows():
+    assert scan_windows(320, 240) == []  # the short-range pass sees eyes 20 px apart there
     assert len(scan_windows(640, 480)) == 1 and scan_windows(640, 480)[0].whole
+    assert scan_windows(640, 480, min_eye=40) == []
     windows = scan_windows(1920, 1080)
     whole, tiles = windows[0], windows[1:]
     side = window_side(20)
@@ -50,7 +52,7 @@ def test_small_photos_are_one_pass_larger_ones_are_covered_by_half_overlapping_w
         assert any(w.x0 <= x and x + side / 2 <= w.x1 and w.y0 <= y and y + side / 2 <= w.y1 for w in tiles)
     # a larger smallest face means larger windows, fewer of them
     assert len(scan_windows(1920, 1080, min_eye=40)) < len(windows)
-    assert len(scan_windows(1920, 1080, min_eye=80)) == 1
+    assert len(scan_windows(1920, 1080, min_eye=80)) == 1 and scan_windows(1920, 1080, min_eye=120) == []
 
 
 def test_detections_cut_by_an_inner_window_edge_are_dropped():
