@@ -52,7 +52,7 @@ def test_edit_stays_inside_crop_box_and_shows(astronaut):
 
 def _seam_and_own_gradients(image, editor_factory):
     """Max gradient of the edit's contribution vs the 75th percentile of the photo's own."""
-    brighten = lambda crops: np.clip(crops.astype(int) + 40, 0, 255).astype(np.uint8)  # noqa: E731
+    brighten = lambda crops: np.clip(crops.astype(int) + 40, 0, 255).astype(np.uint8)
     edited = editor_factory(brighten).run(image)
     base = editor_factory(identity).run(image)  # same resampling, so only the blend remains
     delta = edited.image.astype(np.float32) - base.image.astype(np.float32)
@@ -273,9 +273,10 @@ def test_max_faces_edits_the_largest_and_names_the_rest(group):
 
 def test_real_faces_in_a_group_are_edited_as_if_alone():
     """Twelve London faces at four sizes (eyes 51-85, 36-60, 26-43 and 22-38 px apart) in one picture."""
+    from conftest import shared_faces
+
     from eyeedit.data.samples import group_photo
     from eyeedit.imageio import read_image
-    from conftest import shared_faces
 
     folder = shared_faces("london/neutral")
     tiles = [read_image(p) for p in sorted(folder.glob("*.jpg"))[:12]]

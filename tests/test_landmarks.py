@@ -100,7 +100,7 @@ def test_every_face_in_a_group_photo_is_found_and_meshed_as_if_alone(group, astr
 
 
 def test_max_faces_keeps_the_largest(group):
-    image, boxes = group
+    image, _ = group
     largest3 = detect_faces(image, max_faces=3)
     assert len(largest3) == 3 and all(f.eye_distance > 45 for f in largest3)
     assert [f.center[0] for f in largest3] == sorted(f.center[0] for f in largest3)

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from eyeedit.detection import MIN_EYE_DISTANCE
 from eyeedit.editing.backends import load_translator
 from eyeedit.editing.blending import DEFAULT_MASK, change_weight, composite, crop_mask, match_colors
 from eyeedit.geometry import fit_crop_from_image, transform_points, unwarp_from_crop, warp_to_crop
-from eyeedit.detection import MIN_EYE_DISTANCE
 from eyeedit.landmarks import Face, FaceMeshDetector, FoundFace
 from eyeedit.model.store import ModelFile, resolve
 from eyeedit.regions import RegionSpec
