@@ -106,14 +106,17 @@ def similarity_params(matrix: np.ndarray) -> tuple[float, float, float, float]:
     return scale, angle, float(m[0, 2]), float(m[1, 2])
 
 
-def fit_crop_from_image(corners: np.ndarray, spec: RegionSpec) -> np.ndarray:
+def fit_crop_from_image(corners: np.ndarray, spec: RegionSpec, robust: bool = True) -> np.ndarray:
     """Similarity mapping the four image eye corners (33, 133, 362, 263) onto the template.
 
     Least median of squares keeps one badly placed corner (a squint, a blink) from dragging the
-    whole crop; falls back to least squares if OpenCV finds no consensus.
+    whole crop; falls back to least squares if OpenCV finds no consensus. ``robust=False`` is
+    plain least squares, which moves continuously with the corners (for smoothed video tracks).
     """
     src = _check_points(corners, len(EYE_CORNERS))
     dst = template_points(spec)
+    if not robust:
+        return _least_squares_similarity(src, dst)
     matrix, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.LMEDS)
     if matrix is None:
         matrix = _least_squares_similarity(src, dst)

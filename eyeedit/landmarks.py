@@ -1,4 +1,11 @@
-"""Face landmarks: a thin wrapper over MediaPipe Face Mesh (478 points with iris refinement).
+"""Face landmarks: MediaPipe's full-range face detector, then Face Mesh's landmark model on each
+face (478 points with iris refinement).
+
+Two stages, because Face Mesh's own detector is short-range: it sees the whole photo at 128x128
+and misses small faces. Here the short-range detector looks at the whole photo and the
+full-range one at the whole photo and overlapping windows; :mod:`eyeedit.detection` plans where
+they look, merges their boxes, cuts each face's region for the mesh and checks each mesh against
+its detection.
 
 This is the only module that imports mediapipe, and it does so lazily, so that the index tables
 and the :class:`Face` type can be used (by geometry, effects and tests) without loading it.
@@ -14,13 +21,36 @@ Convention
 from __future__ import annotations
 
 import contextlib
+import importlib
+import math
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
+import cv2
 import numpy as np
+
+from eyeedit.detection import (
+    DETECTOR_INPUT,
+    MIN_EYE_DISTANCE,
+    SHORT_INPUT,
+    Detection,
+    Roi,
+    RoiCrop,
+    crop_roi,
+    cut,
+    is_cut,
+    merge_detections,
+    mesh_problem,
+    roi_from_detection,
+    roi_from_points,
+    scan_scale,
+    scan_windows,
+)
 
 NUM_LANDMARKS = 478
 
@@ -46,6 +76,7 @@ LEFT_IRIS = (473, 474, 475, 476, 477)
 
 NOSE_BRIDGE = (168, 6)
 NOSE_TIP = 1
+MOUTH_CENTER = 13  # inner upper lip, on the midline
 TEMPLES = (127, 356)  # subject's right, left: where glasses arms run toward the ears
 FACE_SIDES = (234, 454)  # cheek outline at eye height, subject's right then left
 FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
@@ -166,9 +197,9 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-# The Face Mesh solution module, by name, for worker pools to preload; importing it is this
-# module's job alone.
-MEDIAPIPE_MODULE = "mediapipe.python.solutions.face_mesh"
+# The MediaPipe module the detector imports first, by name, for worker pools to preload;
+# importing MediaPipe is this module's job alone.
+MEDIAPIPE_MODULE = "mediapipe.python.solutions.face_detection"
 
 
 def silence_native_logs() -> None:
@@ -194,65 +225,233 @@ def silence_native_logs() -> None:
     silence_native_logs.done = True  # type: ignore[attr-defined]
 
 
-def _import_face_mesh():  # noqa: ANN202 - returns the mediapipe module
+# Face Mesh's landmark model on its own (with attention: refined lids and irises, 478 points),
+# given a region to look at instead of running Face Mesh's short-range detector on the photo.
+_MESH_GRAPH = """
+input_stream: "image"
+input_stream: "roi"
+input_side_packet: "with_attention"
+output_stream: "face_landmarks"
+node {
+  calculator: "FaceLandmarkCpu"
+  input_stream: "IMAGE:image"
+  input_stream: "ROI:roi"
+  input_side_packet: "WITH_ATTENTION:with_attention"
+  output_stream: "LANDMARKS:face_landmarks"
+}
+"""
+
+
+def _import_mediapipe() -> tuple[Any, Any, Any]:
+    """(the face detection solution, SolutionBase, NormalizedRect), imported quietly."""
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import warnings
-
     with warnings.catch_warnings(), _quiet_stderr():
         warnings.simplefilter("ignore")
-        import importlib
+        face_detection = importlib.import_module(MEDIAPIPE_MODULE)
+        base = importlib.import_module("mediapipe.python.solution_base")
+        rect = importlib.import_module("mediapipe.framework.formats.rect_pb2")
+    return face_detection, base.SolutionBase, rect.NormalizedRect
 
-        face_mesh = importlib.import_module(MEDIAPIPE_MODULE)
-    return face_mesh
+
+def _check_image(image: np.ndarray) -> None:
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or image.size == 0:
+        raise ValueError(f"expected (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
+
+
+class _Graphs:
+    """The MediaPipe graphs: the full- and short-range face detectors and the landmark model."""
+
+    def __init__(self, min_confidence: float):
+        face_detection, solution, self._rect = _import_mediapipe()
+        with _quiet_stderr():
+            self._detector = face_detection.FaceDetection(min_detection_confidence=min_confidence,
+                                                          model_selection=1)
+            self._short = face_detection.FaceDetection(min_detection_confidence=min_confidence,
+                                                       model_selection=0)
+            self._mesh = solution(graph_config=_MESH_GRAPH, side_inputs={"with_attention": True})
+        self._quiet = {"detector", "short", "mesh"}  # each graph's first run logs its TFLite set-up
+
+    def _run(self, name: str, graph: Any, inputs: Any) -> Any:
+        if name not in self._quiet:
+            return graph.process(inputs)
+        with _quiet_stderr():
+            self._quiet.discard(name)
+            return graph.process(inputs)
+
+    def detect(self, image: np.ndarray, short: bool = False) -> list[Detection]:
+        """Faces the full-range (or ``short``-range) detector sees in an image, in its pixels."""
+        h, w = image.shape[:2]
+        pixel = max(h, w) / (SHORT_INPUT if short else DETECTOR_INPUT)
+        # MediaPipe shrinks bilinearly, which the model is used to: on packed group pictures it
+        # found as many faces as shrinking by area first (which costs ~2 ms on 640x480). Much
+        # larger images would alias, so those are first brought to twice the input by area.
+        if pixel > 8:
+            f = 2 / pixel
+            image = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+        name, graph = ("short", self._short) if short else ("detector", self._detector)
+        result = self._run(name, graph, np.ascontiguousarray(image))
+        return [_detection(d, w, h, pixel) for d in result.detections or []]
+
+    def scan(self, image: np.ndarray, min_eye: float) -> list[Detection]:
+        """Every face in a photo (photo pixels) down to eyes ``min_eye`` apart (scan pixels: the
+        photo's own unless it is longer than MAX_SCAN): the short-range pass over the whole
+        photo, then the full-range passes it needs, merged."""
+        h, w = image.shape[:2]
+        s = scan_scale(w, h)
+        small = image if s == 1 else cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        found = self.detect(small, short=True)
+        # on a shrunk photo the windows keep their size in scan pixels, so the smallest face
+        # found grows with the photo (see MAX_SCAN) and the number of windows stays bounded
+        windows = scan_windows(small.shape[1], small.shape[0], min_eye)
+        for win in windows:
+            for det in self.detect(cut(small, win.x0, win.y0, win.x1, win.y1)):
+                det = det.mapped(1.0, (win.x0, win.y0))
+                if not is_cut(det, win, windows[0]):
+                    found.append(det)
+        return [d.mapped(s, (0.0, 0.0)) for d in merge_detections(found)]
+
+    def refine(self, crop: RoiCrop, near: Detection) -> Detection | None:
+        """The detector run again on a face's mesh crop, where the face is large: sharp keypoints
+        for a face found small. Photo pixels; None if it finds no face near ``near``."""
+        dets = [d.mapped(crop.scale, tuple(crop.origin)) for d in self.detect(crop.image)]
+        reach = 0.5 * near.eye_distance + 2 * near.pixel
+        close = [d for d in dets if np.linalg.norm(d.center - near.center) < reach]
+        return max(close, key=lambda d: d.score) if close else None
+
+    def landmarks(self, crop: RoiCrop, roi: Roi) -> Face | None:
+        """The mesh inside ``roi``, from its crop, in photo pixels; None when the model sees no face."""
+        n = crop.image.shape[1]
+        center = (roi.center - crop.origin) * crop.scale / n  # normalised to the crop
+        side = roi.size * crop.scale / n
+        rect = self._rect(x_center=float(center[0]), y_center=float(center[1]), width=side, height=side,
+                          rotation=math.radians(roi.angle))
+        result = self._run("mesh", self._mesh, {"image": crop.image, "roi": rect})
+        if result.face_landmarks is None:
+            return None
+        # MediaPipe reports x, y and z relative to the crop's side (z on x's scale).
+        arr = np.array([(p.x, p.y, p.z) for p in result.face_landmarks.landmark], np.float32) * n  # (478, 3)
+        return Face(arr[:, :2] / crop.scale + crop.origin, arr[:, 2] / crop.scale)
+
+    def close(self) -> None:
+        self._detector.close()
+        self._short.close()
+        self._mesh.close()
+
+
+def _detection(d: Any, w: int, h: int, pixel: float) -> Detection:
+    """A MediaPipe detection (coordinates relative to its input) in pixels of a w x h image of
+    which the detector saw one pixel per ``pixel``."""
+    loc = d.location_data
+    bb = loc.relative_bounding_box
+    box = np.array([bb.xmin * w, bb.ymin * h, (bb.xmin + bb.width) * w, (bb.ymin + bb.height) * h], np.float32)
+    keypoints = np.array([(k.x * w, k.y * h) for k in loc.relative_keypoints], np.float32)  # (6, 2)
+    return Detection(box, keypoints, float(d.score[0]), pixel)
+
+
+@dataclass(frozen=True)
+class FoundFace:
+    """One detection and its mesh: ``mesh`` is None when the landmark model saw no face;
+    ``problem`` says why a mesh is not to be trusted ("" when it is)."""
+
+    detection: Detection
+    mesh: Face | None
+    problem: str = ""
+
+    @property
+    def face(self) -> Face | None:
+        """The mesh if it is reliable, else None."""
+        return self.mesh if not self.problem else None
+
+
+def anchor_of(face: Face) -> Detection:
+    """A mesh seen as a detection (its box, eye centres, nose tip, mouth and cheek sides), to
+    check the next video frame's mesh of the same face against."""
+    kps = np.concatenate([face.eye_centers, face.points[[NOSE_TIP, MOUTH_CENTER]], face.points[list(FACE_SIDES)]])
+    return Detection(np.asarray(face.bbox, np.float32), kps.astype(np.float32), 1.0)
+
+
+def largest(faces: list[Face], max_faces: int | None) -> list[Face]:
+    """The ``max_faces`` largest faces (all when None), sorted left to right."""
+    if max_faces is not None:
+        faces = sorted(faces, key=lambda f: -f.area)[:max_faces]
+    return sorted(faces, key=lambda f: float(f.center[0]))
 
 
 class FaceMeshDetector:
-    """Face Mesh with iris refinement, for still images (``video=False``) or video (tracking).
+    """Two-stage landmarks: the full-range face detector finds every face (windowed, so small
+    faces survive), then Face Mesh's landmark model runs on each face's own region.
 
-    The MediaPipe graph is built once per detector (building it takes ~100 ms) and reused.
-    In video mode, frames must come in order; landmarks are tracked between frames.
-    Not thread-safe: give each thread or process its own detector.
+    Still images (``video=False``): every call detects afresh. Video (``video=True``): frames
+    must come in order; each face's mesh is followed from its previous one, and the detector
+    runs again every ``redetect_every`` frames or when a face is lost. Every mesh is checked
+    against its detection (or its previous frame) and dropped when they disagree. The MediaPipe
+    graphs are built once per detector (~100 ms). Not thread-safe: one detector per thread.
     """
 
-    def __init__(self, max_faces: int = 4, video: bool = False, min_confidence: float = 0.5):
-        if max_faces < 1:
+    def __init__(self, max_faces: int | None = None, video: bool = False, min_confidence: float = 0.5,
+                 min_eye_distance: float = MIN_EYE_DISTANCE, redetect_every: int = 10):
+        if max_faces is not None and max_faces < 1:
             raise ValueError(f"max_faces must be >= 1, got {max_faces}")
+        if min_eye_distance <= 0:
+            raise ValueError(f"min_eye_distance must be positive, got {min_eye_distance}")
         self.max_faces = max_faces
         self.video = video
-        face_mesh = _import_face_mesh()
-        with _quiet_stderr():
-            self._mesh = face_mesh.FaceMesh(
-                static_image_mode=not video,
-                max_num_faces=max_faces,
-                refine_landmarks=True,
-                min_detection_confidence=min_confidence,
-                min_tracking_confidence=min_confidence,
-            )
-        self._first = True
+        self.min_eye_distance = min_eye_distance
+        self.redetect_every = redetect_every
+        self._graphs = _Graphs(min_confidence)
+        self._tracked: list[Face] = []
+        self._since_scan = 0
+
+    def find(self, image: np.ndarray) -> list[FoundFace]:
+        """Every face the detector finds in an (H, W, 3) uint8 RGB photo, with its checked mesh,
+        sorted left to right by box centre (``max_faces`` does not apply)."""
+        _check_image(image)
+        found = [self._mesh_detection(image, det) for det in self._graphs.scan(image, self.min_eye_distance)]
+        return sorted(found, key=lambda f: float(f.detection.center[0]))
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        """Faces in an (H, W, 3) uint8 RGB image, sorted left to right by bounding-box centre."""
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"expected (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
-        h, w = image.shape[:2]
-        rgb = np.ascontiguousarray(image)
-        if self._first:  # the first call initialises TFLite delegates and logs about it
-            with _quiet_stderr():
-                result = self._mesh.process(rgb)
-            self._first = False
-        else:
-            result = self._mesh.process(rgb)
+        """The reliable faces in an (H, W, 3) uint8 RGB image (the ``max_faces`` largest),
+        sorted left to right by bounding-box centre."""
+        if self.video:
+            _check_image(image)
+            return self._track(image)
+        return largest([f.face for f in self.find(image) if f.face is not None], self.max_faces)
+
+    def _mesh_detection(self, image: np.ndarray, det: Detection) -> FoundFace:
+        """Mesh one detection and check it; a face found small is checked against a second look
+        of the detector at its crop when the coarse keypoints disagree with the mesh."""
+        roi = roi_from_detection(det)
+        crop = crop_roi(image, roi)
+        mesh = self._graphs.landmarks(crop, roi)
+        if mesh is None:
+            return FoundFace(det, None, "no landmarks")
+        problem = _problem(mesh, det)
+        if problem and not det.precise:
+            sharper = self._graphs.refine(crop, det)
+            problem = _problem(mesh, sharper) if sharper is not None else problem
+        return FoundFace(det, mesh, problem)
+
+    def _track(self, image: np.ndarray) -> list[Face]:
+        """Follow last frame's faces; look for new ones when it is time or one was lost."""
         faces = []
-        for lms in result.multi_face_landmarks or []:
-            arr = np.array([(p.x, p.y, p.z) for p in lms.landmark], np.float32)  # (478, 3)
-            # MediaPipe reports x and z relative to the image width, y relative to the height.
-            pts = arr[:, :2] * np.array([w, h], np.float32)
-            faces.append(Face(pts, arr[:, 2] * w))
-        return sorted(faces, key=lambda f: float(f.center[0]))
+        for prev in self._tracked:
+            roi = roi_from_points(prev.points, prev.roll)
+            mesh = self._graphs.landmarks(crop_roi(image, roi), roi)
+            if mesh is not None and not _problem(mesh, anchor_of(prev)):
+                faces.append(mesh)
+        self._since_scan += 1
+        if self._since_scan >= self.redetect_every or len(faces) < len(self._tracked) or not faces:
+            self._since_scan = 0
+            for det in self._graphs.scan(image, self.min_eye_distance):
+                if not any(_same_face(det, f) for f in faces):
+                    face = self._mesh_detection(image, det).face
+                    faces += [face] if face is not None else []
+        self._tracked = largest(faces, self.max_faces)
+        return self._tracked
 
     def close(self) -> None:
-        self._mesh.close()
+        self._graphs.close()
 
     def __enter__(self) -> FaceMeshDetector:
         return self
@@ -261,18 +460,40 @@ class FaceMeshDetector:
         self.close()
 
 
-_shared: dict[tuple[int, int], FaceMeshDetector] = {}
+def _problem(mesh: Face, det: Detection) -> str:
+    return mesh_problem(mesh.eye_centers, mesh.points[NOSE_TIP], det)
+
+
+def _same_face(det: Detection, face: Face) -> bool:
+    """Whether a detection lies on a face already followed (eye midpoints within half an eye distance)."""
+    gap = np.linalg.norm(det.keypoints[:2].mean(axis=0) - face.eye_centers.mean(axis=0))
+    return bool(gap < 0.5 * face.eye_distance)
+
+
+_shared: dict[tuple[int, float], FaceMeshDetector] = {}
 _shared_lock = threading.Lock()
 
 
-def detect_faces(image: np.ndarray, max_faces: int = 4) -> list[Face]:
-    """Detect faces in a still image with a per-process shared detector (built on first use)."""
-    key = (max_faces, threading.get_ident())
+def shared_detector(min_eye_distance: float = MIN_EYE_DISTANCE) -> FaceMeshDetector:
+    """This thread's still-image detector for that smallest face, built on first use and kept
+    for the process."""
+    key = (threading.get_ident(), min_eye_distance)
     with _shared_lock:
         det = _shared.get(key)
         if det is None:
-            det = _shared[key] = FaceMeshDetector(max_faces=max_faces, video=False)
-    return det.detect(image)
+            det = _shared[key] = FaceMeshDetector(video=False, min_eye_distance=min_eye_distance)
+    return det
+
+
+def detect_faces(image: np.ndarray, max_faces: int | None = None,
+                 min_eye_distance: float = MIN_EYE_DISTANCE) -> list[Face]:
+    """The reliable faces in a still (H, W, 3) uint8 RGB image, left to right: all of them, or
+    the ``max_faces`` largest. Faces with eyes closer than ``min_eye_distance`` pixels may be
+    missed (a larger value scans faster). Uses this thread's shared detector."""
+    if max_faces is not None and max_faces < 1:
+        raise ValueError(f"max_faces must be >= 1, got {max_faces}")
+    found = shared_detector(min_eye_distance).find(image)
+    return largest([f.face for f in found if f.face is not None], max_faces)
 
 
 def largest_face(faces: list[Face]) -> Face | None:

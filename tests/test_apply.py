@@ -284,3 +284,57 @@ def test_rerun_on_a_folder_skips_existing_outputs_and_never_edits_them(env, tmp_
     assert names == ["a.jpg", "a_tiny.jpg", "a_wide.jpg", "b.png", "b_tiny.png", "b_wide.png"]
     redo = runner.invoke(cli, ["apply", str(folder), "-e", "tiny", "--overwrite"])
     assert redo.exit_code == 0 and (folder / "a_tiny.jpg").stat().st_mtime_ns >= (folder / "a.jpg").stat().st_mtime_ns
+
+
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["astro.jpg"]
+
+
+def _row(output: str) -> tuple[str, int, int]:
+    """(status, faces found, faces edited) from a one-photo summary table."""
+    import re
+
+    m = re.search(r"│\s*([a-z-]+)\s*│\s*(\d+)\s*│\s*(\d+)\s*│", output)
+    assert m, output
+    return m.group(1), int(m.group(2)), int(m.group(3))
+
+
+@pytest.fixture
+def group_file(tmp_path):
+    from eyeedit.data.samples import astronaut_head, group_photo
+
+    image, boxes = group_photo([astronaut_head()], [300, 300, 200, 200, 200, 140, 140], size=(1280, 720))
+    return write_image(tmp_path / "group.png", image), boxes
+
+
+def test_every_face_of_a_group_photo_is_edited_by_default(env, group_file, tmp_path):
+    path, boxes = group_file
+    res = CliRunner().invoke(cli, ["apply", str(path), "-e", "tiny", "-o", str(tmp_path / "out.png")])
+    assert res.exit_code == 0, res.output
+    assert _row(res.output) == ("edited", len(boxes), len(boxes))
+    before, after = read_image(path), read_image(tmp_path / "out.png")
+    for x0, y0, x1, y1 in boxes:  # every tile was changed
+        assert not np.array_equal(before[y0:y1, x0:x1], after[y0:y1, x0:x1])
+
+
+def test_max_faces_limits_and_names_the_faces_left(env, group_file, tmp_path):
+    path, boxes = group_file
+    res = CliRunner().invoke(cli, ["apply", str(path), "-e", "tiny", "-o", str(tmp_path / "out.png"),
+                                   "--max-faces", "2"])
+    assert res.exit_code == 0, res.output
+    assert _row(res.output) == ("edited", len(boxes), 2)
+    assert res.output.count("beyond the 2 largest faces, skipped") == len(boxes) - 2
+
+
+def test_a_photo_whose_faces_cannot_be_edited_is_reported(env, tmp_path):
+    from eyeedit.data.samples import turned
+
+    path = write_image(tmp_path / "turned.png", turned(sample_images()["astronaut"], 0.2))
+    res = CliRunner().invoke(cli, ["apply", str(path), "-e", "tiny", "-o", str(tmp_path / "o"), "--max-yaw", "6"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "turned.png: 1 face found, none editable (face 0: head turned -1" in res.output
+    assert _row(res.output)[0] == "no-editable-face"
+    assert not (tmp_path / "o" / "turned.png").exists()
+    kept = CliRunner().invoke(cli, ["apply", str(path), "-e", "tiny", "-o", str(tmp_path / "o"), "--max-yaw", "6",
+                                    "--keep-unedited"])
+    assert kept.exit_code == 0 and "face 0: head turned" in kept.output
+    assert np.array_equal(read_image(tmp_path / "o" / "turned.png"), read_image(path))

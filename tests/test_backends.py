@@ -107,11 +107,18 @@ def test_damaged_cache_entry_is_exported_again(model_path):
 def test_bench_reports_every_stage_and_backend_agreement():
     res = CliRunner().invoke(cli, ["bench", "--no-train", "--repeats", "3", "--json"])
     assert res.exit_code == 0, res.output
-    inf = json.loads(res.output[res.output.index("{"):])["inference"][0]
+    report = json.loads(res.output[res.output.index("{"):])
+    inf = report["inference"][0]
     names = [r["name"] for r in inf["rows"]]
-    for stage in ("Face Mesh (detect)", "align (fit + warp)", "generator torch fp32 eager",
+    for stage in ("detect (eyes >= 20 px)", "align (fit + warp)", "generator torch fp32 eager",
                   "generator torch fp32", "generator onnx fp32", "un-warp + blend"):
         assert stage in names
     assert all(r["median_ms"] > 0 and r["p10_ms"] <= r["median_ms"] <= r["p90_ms"] for r in inf["rows"])
     assert inf["backend_psnr_db"]["onnx fp32"] >= 45 and inf["backend_psnr_db"]["torch fp32"] >= 45
     assert inf["fps"] > 0 and inf["speedup_vs_torch_fp32"] > 0
+    # the group photo: every one of its 29 faces found and edited, timed against one face
+    group = report["group"]
+    assert group["faces"] == group["found"] == group["edited"] == 29 and group["skipped"] == []
+    assert [r["name"] for r in group["rows"]] == ["detect, 1 face", "detect, 29 faces",
+                                                   "end to end, 1 face", "end to end, 29 faces"]
+    assert group["per_added_face_ms"] > 0

@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -51,7 +52,7 @@ def test_edit_stays_inside_crop_box_and_shows(astronaut):
 
 def _seam_and_own_gradients(image, editor_factory):
     """Max gradient of the edit's contribution vs the 75th percentile of the photo's own."""
-    brighten = lambda crops: np.clip(crops.astype(int) + 40, 0, 255).astype(np.uint8)  # noqa: E731
+    brighten = lambda crops: np.clip(crops.astype(int) + 40, 0, 255).astype(np.uint8)
     edited = editor_factory(brighten).run(image)
     base = editor_factory(identity).run(image)  # same resampling, so only the blend remains
     delta = edited.image.astype(np.float32) - base.image.astype(np.float32)
@@ -163,3 +164,128 @@ def test_bad_options():
         EditOptions(strength=1.5)
     with pytest.raises(ValueError):
         EditOptions(max_faces=0)
+
+
+# --- every face in a group photo ----------------------------------------------------------------
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(((a.astype(np.float64) - b) ** 2).mean())
+    return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
+
+
+@pytest.fixture(scope="module")
+def group():
+    from eyeedit.data.samples import astronaut_head, group_photo
+
+    widths = [300, 300, 200, 200, 200, 140, 140, 140, 140, 116, 116]  # eyes 55, 37, 26, 21 px apart
+    return group_photo([astronaut_head(), astronaut_head()[:, ::-1]], widths, size=(1280, 720))
+
+
+def test_every_face_in_a_group_is_edited_in_one_batch_as_if_alone(group):
+    image, boxes = group
+    batches = []
+
+    def counting(crops):
+        batches.append(len(crops))
+        return tint(crops)
+
+    editor = make_editor(counting)
+    res = editor.run(image)
+    assert res.found == len(boxes) and len(res.faces) == len(boxes) and res.skipped == []
+    assert batches == [len(boxes)]
+    assert [fe.index for fe in res.faces] == list(range(len(boxes)))
+    for x0, y0, x1, y1 in boxes:
+        tile = np.ascontiguousarray(image[y0:y1, x0:x1])
+        alone = editor.run(tile)
+        assert len(alone.faces) == 1
+        edited = res.image[y0:y1, x0:x1]
+        assert np.abs(edited.astype(int) - tile).max() > 8  # the edit is there
+        assert psnr(edited, alone.image) >= 30, (x0, y0, psnr(edited, alone.image))
+    # between the tiles nothing changed
+    outside = np.ones(image.shape[:2], bool)
+    for x0, y0, x1, y1 in boxes:
+        outside[y0:y1, x0:x1] = False
+    assert np.array_equal(res.image[outside], image[outside])
+
+
+def test_a_face_cut_by_the_frame_edge_is_edited_as_in_the_whole_photo(astronaut):
+    editor = make_editor(tint, region="glasses")
+    whole = editor.edit(astronaut)
+    cut = np.ascontiguousarray(astronaut[:, 200:])  # through the face, left of its left eye
+    res = editor.run(cut)
+    assert len(res.faces) == 1
+    assert psnr(res.image[60:200], whole[60:200, 200:]) >= 30
+
+
+def test_a_face_too_small_is_skipped_with_its_reason(group):
+    from eyeedit.data.samples import astronaut_head
+    from eyeedit.landmarks import FaceMeshDetector
+
+    image = np.full((400, 600, 3), 200, np.uint8)
+    image[20:320, 20:320] = cv2.resize(astronaut_head(), (300, 300), interpolation=cv2.INTER_AREA)
+    image[200:280, 400:480] = cv2.resize(astronaut_head(), (80, 80), interpolation=cv2.INTER_AREA)  # eyes ~15 px
+    finer = FaceMeshDetector(min_eye_distance=8)  # looks for smaller faces than the editor edits
+    res = Editor(tint, region_spec("eyes"), EditOptions(), detector=finer).run(image)
+    assert res.found == 2 and [fe.index for fe in res.faces] == [0]
+    (small,) = res.skipped
+    assert small.index == 1 and small.reason.startswith("face too small (eyes 1")
+    assert small.describe().startswith("face 1: face too small") and small.describe().endswith(", skipped")
+    assert np.array_equal(res.image[190:290, 390:490], image[190:290, 390:490])
+
+
+def test_unreliable_landmarks_are_reported_and_never_blended(astronaut, monkeypatch):
+    from eyeedit import landmarks
+
+    real = landmarks._Graphs.landmarks
+
+    def rotated(self, crop, roi):  # the mesh turned 30 degrees about one eye
+        face = real(self, crop, roi)
+        pivot, a = face.eye_centers[0], np.radians(30)
+        rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        return landmarks.Face(((face.points - pivot) @ rot.T + pivot).astype(np.float32), face.z)
+
+    monkeypatch.setattr(landmarks._Graphs, "landmarks", rotated)
+    res = make_editor(tint).run(astronaut)
+    assert res.found == 1 and res.faces == [] and np.array_equal(res.image, astronaut)
+    (bad,) = res.skipped
+    assert bad.describe().startswith("face 0: landmarks not reliable (")
+
+
+def test_a_turned_head_is_skipped(astronaut):
+    from eyeedit.data.samples import turned
+
+    res = make_editor(tint, max_yaw=6).run(turned(astronaut, 0.2))
+    (skip,) = res.skipped
+    assert res.faces == [] and skip.reason.startswith("head turned -1")
+
+
+def test_max_faces_edits_the_largest_and_names_the_rest(group):
+    image, boxes = group
+    res = make_editor(tint, max_faces=2).run(image)
+    big = boxes[:2]  # the two 300-px tiles
+    assert len(res.faces) == 2
+    for fe, (x0, y0, x1, y1) in zip(res.faces, big):
+        assert x0 < fe.face.center[0] < x1 and y0 < fe.face.center[1] < y1
+    assert len(res.skipped) == len(boxes) - 2
+    assert all(s.reason == "beyond the 2 largest faces" for s in res.skipped)
+
+
+def test_real_faces_in_a_group_are_edited_as_if_alone():
+    """Twelve London faces at four sizes (eyes 51-85, 36-60, 26-43 and 22-38 px apart) in one picture."""
+    from conftest import shared_faces
+
+    from eyeedit.data.samples import group_photo
+    from eyeedit.imageio import read_image
+
+    folder = shared_faces("london/neutral")
+    tiles = [read_image(p) for p in sorted(folder.glob("*.jpg"))[:12]]
+    widths = [340] * 3 + [240] * 3 + [170] * 3 + [150] * 3
+    image, boxes = group_photo(tiles, widths, size=(1280, 900))
+    editor = make_editor(tint, region="glasses")
+    res = editor.run(image)
+    assert res.skipped == [] and len(res.faces) == len(boxes) == 12
+    for x0, y0, x1, y1 in boxes:
+        alone = editor.run(np.ascontiguousarray(image[y0:y1, x0:x1]))
+        assert len(alone.faces) == 1
+        assert psnr(res.image[y0:y1, x0:x1], alone.image) >= 30, (x0, y0)

@@ -1,8 +1,9 @@
+import cv2
 import numpy as np
 import pytest
 
 from eyeedit.data.samples import sample_images
-from eyeedit.landmarks import NUM_LANDMARKS, Face, FaceMeshDetector, detect_faces
+from eyeedit.landmarks import EYE_CORNERS, NUM_LANDMARKS, Face, FaceMeshDetector, detect_faces
 
 
 def test_face_fields(astronaut_face, astronaut):
@@ -64,3 +65,86 @@ def test_transformed_maps_points(astronaut_face):
     moved = astronaut_face.transformed(m)
     assert np.allclose(moved.points, astronaut_face.points * 2 + [5, -3], atol=1e-3)
     assert moved.eye_distance == pytest.approx(2 * astronaut_face.eye_distance, rel=1e-4)
+
+
+# --- group photos: detector first, then the mesh on each face ---------------------------------
+
+WIDTHS = [300, 300, 300, 200, 200, 200, 200, 140, 140, 140, 140, 140, 140]  # eyes 55, 37, 26 px apart
+
+
+def _tile_points(face, box):
+    """The astronaut's landmarks (``face``, on the full sample photo) placed in a group tile."""
+    x0, y0, x1, _ = box
+    s = (x1 - x0) / 230  # astronaut_head() is 230 px wide, cut at (110, 20)
+    return (face.points - [110, 20]) * s + [x0, y0]
+
+
+@pytest.fixture(scope="module")
+def group():
+    from eyeedit.data.samples import astronaut_head, group_photo
+
+    return group_photo([astronaut_head()], WIDTHS, size=(1280, 720))
+
+
+def test_every_face_in_a_group_photo_is_found_and_meshed_as_if_alone(group, astronaut_face):
+    image, boxes = group
+    assert len(boxes) == len(WIDTHS)
+    faces = detect_faces(image)
+    assert len(faces) == len(boxes)
+    for box in boxes:  # each tile's face, with the landmarks the sample photo gives it alone
+        truth = _tile_points(astronaut_face, box)
+        unit = np.hypot(*(truth[263] - truth[33]))
+        (face,) = [f for f in faces if box[0] <= f.center[0] < box[2] and box[1] <= f.center[1] < box[3]]
+        err = np.linalg.norm(face.eye_corners - truth[list(EYE_CORNERS)], axis=1).max() / unit
+        assert err < 0.05, (box, err)
+
+
+def test_max_faces_keeps_the_largest(group):
+    image, _ = group
+    largest3 = detect_faces(image, max_faces=3)
+    assert len(largest3) == 3 and all(f.eye_distance > 45 for f in largest3)
+    assert [f.center[0] for f in largest3] == sorted(f.center[0] for f in largest3)
+
+
+@pytest.mark.parametrize("side", ["left", "top", "right", "bottom"])
+def test_faces_cut_by_the_frame_edge_are_found(astronaut_face, side):
+    from eyeedit.data.samples import astronaut
+
+    # the astronaut's face box is (179, 71)-(271, 178): cut through the far cheek or the forehead
+    cuts = {"left": (slice(None), slice(195, None)), "right": (slice(None), slice(None, 255)),
+            "top": (slice(95, None), slice(None)), "bottom": (slice(None, 160), slice(None))}
+    rows, cols = cuts[side]
+    image = np.ascontiguousarray(astronaut()[rows, cols])
+    (face,) = detect_faces(image)
+    offset = np.array([cols.start or 0, rows.start or 0])
+    truth = astronaut_face.eye_corners - offset
+    assert np.abs(face.eye_corners - truth).max() < 0.1 * astronaut_face.eye_distance
+
+
+def test_two_overlapping_faces_are_both_found():
+    from eyeedit.data.samples import astronaut_head
+
+    head = cv2.resize(astronaut_head(), (200, 200), interpolation=cv2.INTER_AREA)
+    image = np.full((260, 400, 3), 200, np.uint8)
+    image[30:230, 10:210] = head
+    image[50:250, 150:350] = head[:, ::-1]  # in front, covering the first one's far shoulder and hair
+    faces = detect_faces(image)
+    assert len(faces) == 2
+    assert faces[0].center[0] < 160 < faces[1].center[0]
+
+
+def test_a_wrong_mesh_is_reported_not_returned(astronaut, monkeypatch):
+    from eyeedit import landmarks
+
+    det = FaceMeshDetector()
+    real = landmarks._Graphs.landmarks
+
+    def shifted(self, crop, roi):
+        face = real(self, crop, roi)
+        return Face(face.points + [0, 0.5 * face.eye_distance], face.z)  # half an eye distance down
+
+    monkeypatch.setattr(landmarks._Graphs, "landmarks", shifted)
+    (found,) = det.find(astronaut)
+    assert found.mesh is not None and found.face is None
+    assert "eyes" in found.problem and "from the detector's" in found.problem
+    assert det.detect(astronaut) == []

@@ -199,3 +199,55 @@ def test_every_frame_of_a_readable_video_is_processed_and_recorded(tmp_path, kin
     # the first recorded frame is the first frame of the clip (edited around the eyes only)
     source = cv2.cvtColor(frames[0], cv2.COLOR_RGB2BGR).astype(int)
     assert np.abs(first.astype(int) - source)[:40].mean() < 6  # the top rows: no face, only codec noise
+
+
+def _two_faces_clip(frames: int = 60, seed: int = 0):
+    """Two astronaut heads drifting in opposite directions over a 640x480 frame with sensor noise.
+    Returns RGB frames and, per frame, each head's offset (x, y) in the frame."""
+    from eyeedit.data.samples import astronaut_head
+
+    head = cv2.resize(astronaut_head(), (200, 200), interpolation=cv2.INTER_AREA)
+    rng = np.random.default_rng(seed)
+    out, offsets = [], []
+    for i in range(frames):
+        t = i / frames
+        pos = [(60 + 16 * t, 80 + 6 * np.sin(2 * np.pi * t)), (380 - 16 * t, 200 - 6 * np.sin(2 * np.pi * t))]
+        frame = np.full((480, 640, 3), 170, np.float64)
+        for (x, y), img in zip(pos, (head, head[:, ::-1])):
+            m = np.array([[1.0, 0, x], [0, 1.0, y]])
+            mask = cv2.warpAffine(np.ones(img.shape[:2]), m, (640, 480))[..., None]
+            frame = frame * (1 - mask) + cv2.warpAffine(img, m, (640, 480)).astype(np.float64)
+        out.append(np.clip(frame + rng.normal(0, 2, frame.shape), 0, 255).astype(np.uint8))
+        offsets.append(pos)
+    return out, np.array(offsets)  # (frames, 2, 2)
+
+
+def _track_two_faces(frames, offsets, smooth: bool) -> np.ndarray:
+    """Run the preview over the clip, checking every frame that the same two tracks follow their
+    own heads; returns each track's mean crop-corner movement per frame with its head's motion
+    removed (source pixels), shape (2,)."""
+    editor = Editor(tint, region_spec("eyes"))
+    pv = Previewer(editor, PreviewConfig(headless=True, smooth=smooth))
+    spec = editor.region
+    box = np.array([[0, 0], [spec.width, 0], [spec.width, spec.height], [0, spec.height]], float)
+    first, corners = None, []
+    for i, frame in enumerate(frames):
+        edited = pv.process(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), i / 30)
+        tracks = pv.tracker.tracks
+        assert len(tracks) == 2, i
+        first = first or list(tracks)
+        assert tracks == first  # the same two tracks all along, never swapped or restarted
+        crops = [transform_points(invert(tr.transform), box) for tr in tracks]
+        for crop, offset in zip(crops, offsets[i]):  # each crop sits over its own head's eyes
+            assert np.abs(crop.mean(0) - offset - [100, 68]).max() < 6, (i, offset)
+        corners.append([crop - offset for crop, offset in zip(crops, offsets[i])])
+        assert not np.array_equal(cv2.cvtColor(edited, cv2.COLOR_BGR2RGB), frame)
+    return np.linalg.norm(np.diff(np.array(corners)[10:], axis=0), axis=-1).mean(axis=(0, 2))
+
+
+def test_two_moving_faces_keep_separate_smoothed_tracks():
+    frames, offsets = _two_faces_clip()
+    smooth = _track_two_faces(frames, offsets, smooth=True)
+    raw = _track_two_faces(frames, offsets, smooth=False)
+    # heads 200 px wide, eyes ~37 px apart: each smoothed crop moves < 0.4% of that per frame
+    assert np.all(smooth < 0.15) and np.all(smooth < 0.75 * raw), (smooth, raw)

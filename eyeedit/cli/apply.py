@@ -28,8 +28,13 @@ BLENDS = ["feather", "laplacian", "poisson"]
               help="0 leaves the photo unchanged, 1 applies the full edit.")
 @click.option("--color-match/--no-color-match", default=False, show_default=True,
               help="Match the generated crop's colours to the surrounding skin (Reinhard, Lab).")
-@click.option("--max-faces", type=click.IntRange(1, 64), default=4, show_default=True, help="Most faces edited per photo.")
+@click.option("--max-faces", type=click.IntRange(1), default=None,
+              help="Edit at most this many faces per photo, the largest [default: every face].")
 @click.option("--face-index", type=click.IntRange(0), default=None, help="Edit only this face (0 = leftmost).")
+@click.option("--min-eye-distance", type=click.FloatRange(4), default=20.0, show_default=True, metavar="PX",
+              help="Smallest face looked for and edited (pixels between the eyes); larger scans faster.")
+@click.option("--max-yaw", type=click.FloatRange(0, 90, min_open=True), default=30.0, show_default=True,
+              help="Skip faces turned further than this many degrees (the models are trained on near-frontal faces).")
 @click.option("--keep-unedited", is_flag=True, help="Write photos without a face unchanged instead of skipping them.")
 @click.option("--overwrite", is_flag=True,
               help="Redo outputs that exist already (by default a re-run skips them).")
@@ -37,8 +42,9 @@ BLENDS = ["feather", "laplacian", "poisson"]
 @click.option("--save-crops", is_flag=True, help="Also write each face's input/output crops and mask (debugging).")
 @runtime_options
 def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None, out: Path | None,
-          blend: str, strength: float, color_match: bool, max_faces: int, face_index: int | None,
-          keep_unedited: bool, overwrite: bool, side_by_side: bool, save_crops: bool, adaptive_mask: bool, backend: str,
+          blend: str, strength: float, color_match: bool, max_faces: int | None, face_index: int | None,
+          min_eye_distance: float, max_yaw: float, keep_unedited: bool, overwrite: bool,
+          side_by_side: bool, save_crops: bool, adaptive_mask: bool, backend: str,
           device: str) -> None:
     """Edit the eye region of every face in INPUTS (photos or folders, searched recursively).
 
@@ -50,6 +56,8 @@ def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None,
     are never overwritten. Outputs are listed in a hidden .eyeedit-outputs.jsonl in their
     folder: running again on a folder skips the outputs that exist (--overwrite redoes them)
     and never takes eyeedit's own outputs as inputs.
+    Faces that cannot be edited well (too small, turned too far, unreliable landmarks) are left
+    as they are and named with the reason.
 
     Exit status: 0 when every input was edited (or kept with --keep-unedited), 1 when some
     failed (a summary table says why), 2 on usage errors.
@@ -63,7 +71,8 @@ def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None,
     if not jobs:
         raise click.UsageError(f"no images found in {', '.join(map(str, inputs))}")
     options = EditOptions(blend=blend, strength=strength, color_match=color_match,
-                          max_faces=max_faces, face_index=face_index, adaptive=adaptive_mask)
+                          max_faces=max_faces, face_index=face_index, min_eye_distance=min_eye_distance,
+                          max_yaw=max_yaw, adaptive=adaptive_mask)
     model = chosen_model(effect, model_path)
     try:
         editor = Editor.load(model, backend=backend, device=device, options=options)
@@ -77,6 +86,9 @@ def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None,
                                 crops=save_crops, overwrite=overwrite)
             if not outcome.ok:
                 warn(f"{job.source}: {outcome.reason}")
+            else:
+                for line in outcome.skipped:
+                    warn(f"{job.source}: {line}", label="note")
             outcomes.append(outcome)
             bar.advance(task)
     _summary(outcomes)
@@ -85,10 +97,10 @@ def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None,
 
 def _summary(outcomes: list) -> None:
     table = Table(title="apply")
-    for col in ("input", "status", "faces", "output / reason"):
+    for col in ("input", "status", "faces found", "edited", "output / reason"):
         table.add_column(col)
     for o in outcomes:
         style = None if o.ok else "red"
         detail = str(o.job.target) if o.ok else o.reason
-        table.add_row(str(o.job.source), o.status, str(o.faces), detail, style=style)
+        table.add_row(str(o.job.source), o.status, str(o.found), str(o.faces), detail, style=style)
     out.print(table)

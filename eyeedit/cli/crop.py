@@ -19,8 +19,9 @@ from eyeedit.regions import REGION_NAMES, parse_size, region_spec
 @click.option("--region", type=click.Choice(REGION_NAMES),
               default="eyes", show_default=True, help="Which eye region to crop.")
 @click.option("--size", default=None, metavar="WxH", help="Crop size, e.g. 256x128 (default: the region's).")
-@click.option("--max-faces", default=4, show_default=True, help="Most faces to look for per image.")
-def crop(images: tuple[Path, ...], out_dir: Path, region: str, size: str | None, max_faces: int) -> None:
+@click.option("--max-faces", type=click.IntRange(1), default=None,
+              help="Crop at most this many faces per image, the largest [default: every face].")
+def crop(images: tuple[Path, ...], out_dir: Path, region: str, size: str | None, max_faces: int | None) -> None:
     """Detect faces in IMAGES and write each face's aligned crop and a landmark overlay.
 
     Outputs go to OUT as <name>_face<i>.png (the crop) and <name>_landmarks.png.

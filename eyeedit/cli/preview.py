@@ -27,7 +27,8 @@ from eyeedit.model.store import ModelError
 @click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True, help="Edit strength (keys [ and ]).")
 @click.option("--blend", type=click.Choice(["feather", "laplacian"]), default="feather", show_default=True,
               help="Blend mode (Poisson is for stills: too slow for video).")
-@click.option("--max-faces", type=click.IntRange(1, 16), default=2, show_default=True, help="Most faces tracked.")
+@click.option("--max-faces", type=click.IntRange(1, 16), default=4, show_default=True,
+              help="Most faces tracked and edited (the largest).")
 @click.option("--max-frames", type=click.IntRange(1), default=None, help="Stop after this many frames.")
 @click.option("--min-cutoff", type=click.FloatRange(min=0.001), default=0.2, show_default=True,
               help="One Euro filter: cutoff (Hz) for a still face; lower is steadier.")
@@ -45,8 +46,10 @@ def preview(effect: str | None, model_path: Path | None, camera: int, video: Pat
     Keys: q or Esc quit, space toggles the effect, s saves a snapshot,
           [ and ] lower and raise the strength, v switches the view.
 
-    Frames without a face pass through unchanged. Crops are smoothed per face with a One Euro
-    filter on the eye corners, so the edit holds still on a still face and blinks do not move it.
+    Frames without a face pass through unchanged. Faces are found by the full-range detector
+    every 10 frames (and whenever one is lost) and followed in between; each face's crop is
+    smoothed with its own One Euro filter on the eye corners, so the edit holds still on a still
+    face and blinks do not move it.
 
     Exit status: 0 when the stream ended or you quit; 1 when the model, camera or video cannot be
     used or the recording cannot be written (one line says which file and why; a recording is

@@ -13,9 +13,10 @@ from eyeedit.viz import draw_face
 
 
 def crop_images(
-    images: Iterable[Path], out_dir: Path, spec: RegionSpec, max_faces: int = 4
+    images: Iterable[Path], out_dir: Path, spec: RegionSpec, max_faces: int | None = None
 ) -> tuple[list[Path], list[str]]:
-    """Write ``<stem>_face<i>.png`` crops and ``<stem>_landmarks.png`` overlays into ``out_dir``.
+    """Write ``<stem>_face<i>.png`` crops and ``<stem>_landmarks.png`` overlays into ``out_dir``
+    for every face (or the ``max_faces`` largest), numbered left to right.
 
     Returns (files written, one-line problems such as unreadable files or photos without faces).
     """

@@ -33,6 +33,16 @@ def rotate(image: np.ndarray, angle_deg: float, center: tuple[float, float] | No
     return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
+def turned(image: np.ndarray, bend: float, cx: float = 225.0, half: float = 60.0) -> np.ndarray:
+    """The photo bent sideways about column ``cx`` so the nose shifts against the cheeks, as when
+    the head turns (``half``: about half the face's width; the astronaut's defaults). A bend of
+    0.2 gives the astronaut an estimated yaw of about -12 degrees."""
+    h, w = image.shape[:2]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    src_x = xs - bend * (xs - cx) ** 2 / half
+    return cv2.remap(image, src_x, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+
+
 def sample_images() -> dict[str, np.ndarray]:
     """Name -> (H, W, 3) uint8 RGB sample image."""
     base = astronaut()
@@ -50,6 +60,37 @@ def sample_images() -> dict[str, np.ndarray]:
         # The rocket and flag corner of the same photo: no face.
         "no-face": np.ascontiguousarray(base[300:, 300:]),
     }
+
+
+def astronaut_head() -> np.ndarray:
+    """(230, 230, 3) uint8: the astronaut's head and shoulders, eyes 42 px apart, as a portrait
+    tile for group photos."""
+    return np.ascontiguousarray(astronaut()[20:250, 110:340])
+
+
+def group_photo(tiles: list[np.ndarray], widths: list[int], size: tuple[int, int] = (1920, 1280),
+                gap: int = 20, background: int = 200) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Portraits laid out like words in a paragraph: each tile resized to its width (keeping its
+    aspect), left to right, a new row when one is full; ``tiles[i % len(tiles)]`` at ``widths[i]``.
+
+    Returns the (H, W, 3) uint8 picture of ``size`` = (width, height) and each placed tile's box
+    ``(x0, y0, x1, y1)``; tiles that no longer fit are left out.
+    """
+    w, h = size
+    canvas = np.full((h, w, 3), background, np.uint8)
+    boxes: list[tuple[int, int, int, int]] = []
+    x, y, row = gap, gap, 0
+    for i, width in enumerate(widths):
+        tile = tiles[i % len(tiles)]
+        th = round(tile.shape[0] * width / tile.shape[1])
+        if x + width > w - gap:  # next row
+            x, y, row = gap, y + row + gap, 0
+        if y + th > h - gap:
+            break
+        canvas[y : y + th, x : x + width] = cv2.resize(tile, (width, th), interpolation=cv2.INTER_AREA)
+        boxes.append((x, y, x + width, y + th))
+        x, row = x + width + gap, max(row, th)
+    return canvas, boxes
 
 
 def write_samples(folder: str | Path) -> list[Path]:

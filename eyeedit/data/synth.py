@@ -246,7 +246,8 @@ def synth_photo(photo: Photo, config: SynthConfig) -> tuple[list[Pair], dict[str
             image = read_image(photo.path)
         except ImageError as exc:
             raise Skip(UNREADABLE, str(exc)) from None
-        faces = detect_faces(image, max_faces=config.max_faces)
+        # no need to look for faces smaller than check_face accepts (a coarser scan is faster)
+        faces = detect_faces(image, max_faces=config.max_faces, min_eye_distance=config.min_eye_distance)
         face = faces[pick_face(faces, photo.path)]
         check_face(face, config, photo.path)
     except Skip as skip:

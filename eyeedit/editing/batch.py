@@ -31,6 +31,7 @@ from eyeedit.imageio import (
 )
 
 EDITED, UNEDITED, NO_FACE, UNREADABLE, FAILED = "edited", "unedited", "no-face", "unreadable", "failed"
+NO_EDITABLE_FACE = "no-editable-face"
 EXISTS = "exists"
 OUTPUTS_MANIFEST = ".eyeedit-outputs.jsonl"
 
@@ -46,9 +47,11 @@ class Job:
 @dataclass(frozen=True)
 class Outcome:
     job: Job
-    status: str  # edited | unedited (no face, kept) | exists (kept) | no-face | unreadable | failed
-    faces: int = 0
+    status: str  # edited | unedited (kept) | exists (kept) | no-face | no-editable-face | unreadable | failed
+    faces: int = 0  # faces edited
     reason: str = ""
+    found: int = 0  # faces found, edited or not
+    skipped: tuple[str, ...] = ()  # one line per face found but not edited ("face 3: ...")
 
     @property
     def ok(self) -> bool:
@@ -147,7 +150,8 @@ def side_by_side(before: np.ndarray, after: np.ndarray) -> np.ndarray:
 def save_crops(result: EditResult, target: Path) -> None:
     """Write each face's input crop, output crop and mask next to ``target`` for debugging."""
     folder = target.with_name(f"{target.stem}_crops")
-    for i, fe in enumerate(result.faces):
+    for fe in result.faces:  # named by the face's place among those found, as in the report
+        i = fe.index
         write_image(folder / f"face{i}_in.png", fe.crop_in)
         if fe.crop_out is not None:
             write_image(folder / f"face{i}_out.png", fe.crop_out)
@@ -170,9 +174,14 @@ def apply_one(editor: Editor, job: Job, *, keep_unedited: bool = False, sbs: boo
     except ImageError as exc:
         return Outcome(job, UNREADABLE, reason=exc.reason)
     result = editor.run(image)
-    n = len(result.faces)
+    n, found = len(result.faces), result.found
+    skipped = tuple(s.describe() for s in result.skipped)
     if n == 0 and not keep_unedited:
-        return Outcome(job, NO_FACE, reason="no face found")
+        if found == 0:
+            return Outcome(job, NO_FACE, reason="no face found")
+        why = "; ".join(f"face {s.index}: {s.reason}" for s in result.skipped)
+        reason = f"{found} face{'s' if found > 1 else ''} found, none editable ({why})"
+        return Outcome(job, NO_EDITABLE_FACE, reason=reason, found=found, skipped=skipped)
     unchanged = (n == 0 or editor.options.strength == 0) and not sbs
     try:
         if unchanged and _same_format(job.source, job.target):
@@ -183,10 +192,11 @@ def apply_one(editor: Editor, job: Job, *, keep_unedited: bool = False, sbs: boo
         if crops and n:
             save_crops(result, job.target)
     except ImageError as exc:  # names the file it could not write, and why
-        return Outcome(job, FAILED, n, reason=str(exc))
+        return Outcome(job, FAILED, n, reason=str(exc), found=found, skipped=skipped)
     except OSError as exc:
-        return Outcome(job, FAILED, n, reason=f"{job.target.parent}: {write_failure(job.target.parent, exc)}")
-    return Outcome(job, EDITED if n else UNEDITED, n)
+        reason = f"{job.target.parent}: {write_failure(job.target.parent, exc)}"
+        return Outcome(job, FAILED, n, reason=reason, found=found, skipped=skipped)
+    return Outcome(job, EDITED if n else UNEDITED, n, found=found, skipped=skipped)
 
 
 def _same_format(a: Path, b: Path) -> bool:

@@ -1,6 +1,8 @@
 """Inference: the one composition used by `apply`, `preview` and the Python API.
 
-    1. detect faces             (Face Mesh, or faces/transforms handed in by the caller)
+    1. detect faces             (detector + Face Mesh, or faces/transforms handed in by the
+                                 caller); faces that cannot be edited well are set aside with
+                                 a reason: unreliable landmarks, too small, turned too far
     2. align each face          (similarity to the model's own region template, warp the crop)
     3. translate all crops      (one batch through the generator backend)
     4. un-warp each result      (only the crop's bounding box of the photo is touched)
@@ -21,10 +23,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from eyeedit.detection import MIN_EYE_DISTANCE
 from eyeedit.editing.backends import load_translator
 from eyeedit.editing.blending import DEFAULT_MASK, change_weight, composite, crop_mask, match_colors
 from eyeedit.geometry import fit_crop_from_image, transform_points, unwarp_from_crop, warp_to_crop
-from eyeedit.landmarks import Face, FaceMeshDetector
+from eyeedit.landmarks import Face, FaceMeshDetector, FoundFace
 from eyeedit.model.store import ModelFile, resolve
 from eyeedit.regions import RegionSpec
 
@@ -36,16 +39,22 @@ class EditOptions:
     blend: str = "feather"  # feather | laplacian | poisson
     strength: float = 1.0  # 0 = no change, 1 = the generator's output inside the mask
     color_match: bool = False  # Reinhard colour transfer from the unedited ring
-    max_faces: int = 4
+    max_faces: int | None = None  # edit at most this many faces (the largest); None = all
     face_index: int | None = None  # edit only this face (left to right), else every face
+    min_eye_distance: float = MIN_EYE_DISTANCE  # pixels: smaller faces are skipped as too small
+    # Degrees of head turn (Face.yaw). The built-in models were trained on faces within about
+    # 30 degrees (prepare's --max-yaw); beyond it the far eye is foreshortened and half hidden.
+    max_yaw: float = 30.0
     mask: str | None = None  # eyes | eyes-brows | crop; None = the model's or the region's default
     adaptive: bool = True  # keep the photo's own pixels wherever the generator changed nothing
 
     def __post_init__(self) -> None:
         if not 0 <= self.strength <= 1:
             raise ValueError(f"strength must be between 0 and 1, got {self.strength}")
-        if self.max_faces < 1:
+        if self.max_faces is not None and self.max_faces < 1:
             raise ValueError(f"max faces must be >= 1, got {self.max_faces}")
+        if self.min_eye_distance <= 0 or self.max_yaw <= 0:
+            raise ValueError("min eye distance and max yaw must be positive")
         if self.face_index is not None and self.face_index < 0:
             raise ValueError(f"face index must be >= 0, got {self.face_index}")
 
@@ -63,6 +72,20 @@ class FaceEdit:
     crop_in: np.ndarray  # (h, w, 3) uint8
     crop_out: np.ndarray | None = None  # (h, w, 3) uint8, after colour matching
     mask: np.ndarray | None = None  # (h, w) float32 in [0, 1]
+    index: int = 0  # the face's place among the faces found, left to right (as face_index)
+
+
+@dataclass(frozen=True)
+class SkippedFace:
+    """A face found but not edited: its place left to right (as ``face_index``), a one-line
+    reason, and its box ``(x0, y0, x1, y1)`` in photo pixels."""
+
+    index: int
+    reason: str
+    box: tuple[float, float, float, float]
+
+    def describe(self) -> str:
+        return f"face {self.index}: {self.reason}, skipped"
 
 
 @dataclass
@@ -70,6 +93,26 @@ class EditResult:
     image: np.ndarray  # (H, W, 3) uint8 RGB, the edited photo
     faces: list[FaceEdit] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    skipped: list[SkippedFace] = field(default_factory=list)
+    found: int = 0  # faces found in the photo, edited or not
+
+
+@dataclass(frozen=True, eq=False)
+class _Candidate:
+    """A face found (or handed in), before the editor decides whether to edit it."""
+
+    index: int
+    face: Face | None
+    problem: str  # "" when the face can be edited
+    box: tuple[float, float, float, float]
+    transform: np.ndarray | None = None  # the caller's crop_from_image, if any
+
+    @classmethod
+    def from_found(cls, index: int, found: FoundFace) -> _Candidate:
+        problem = "no landmarks found" if found.mesh is None else (
+            f"landmarks not reliable ({found.problem})" if found.problem else "")
+        box = tuple(float(v) for v in found.detection.box)
+        return cls(index, found.face, problem, box)  # type: ignore[arg-type]
 
 
 class _Clock:
@@ -111,7 +154,7 @@ class Editor:
     @property
     def detector(self) -> FaceMeshDetector:
         if self._detector is None:
-            self._detector = FaceMeshDetector(max_faces=self.options.max_faces, video=False)
+            self._detector = FaceMeshDetector(video=False, min_eye_distance=self.options.min_eye_distance)
         return self._detector
 
     def edit(self, image: np.ndarray) -> np.ndarray:
@@ -121,17 +164,17 @@ class Editor:
     def run(self, image: np.ndarray, faces: list[Face] | None = None,
             transforms: list[np.ndarray] | None = None) -> EditResult:
         """The whole composition with per-stage timings. ``faces`` skips detection; ``transforms``
-        (one crop_from_image per face, e.g. smoothed by the video preview) skips the fit."""
+        (one crop_from_image per face, e.g. smoothed by the video preview) skips the fit.
+        Faces found but not edited are listed in ``EditResult.skipped`` with the reason."""
         clock = _Clock()
-        # 1. detect
-        if faces is None:
-            faces = self.detector.detect(image)
-        faces = self._select(faces)
+        # 1. detect, and set aside the faces that cannot be edited well
+        candidates = self._candidates(image, faces, transforms)
+        chosen, skipped = self._triage(candidates)
         clock.lap("detect")
-        if not faces:
-            return EditResult(image.copy(), [], clock.ms)
+        if not chosen:
+            return EditResult(image.copy(), [], clock.ms, skipped, len(candidates))
         # 2. align
-        edits = self._align(image, faces, transforms)
+        edits = self._align(image, chosen)
         clock.lap("align")
         # 3. translate, all faces in one batch
         outputs = self.translate(np.stack([e.crop_in for e in edits]))  # (N, h, w, 3)
@@ -141,21 +184,54 @@ class Editor:
         for e, out in zip(edits, outputs):
             self.blend_face(result, e, out)
         clock.lap("blend")
-        return EditResult(result, edits, clock.ms)
+        return EditResult(result, edits, clock.ms, skipped, len(candidates))
 
-    def _select(self, faces: list[Face]) -> list[Face]:
-        idx = self.options.face_index
-        if idx is not None:
-            return [faces[idx]] if idx < len(faces) else []
-        return faces[: self.options.max_faces]
+    def _candidates(self, image: np.ndarray, faces: list[Face] | None,
+                    transforms: list[np.ndarray] | None) -> list[_Candidate]:
+        if faces is None:
+            return [_Candidate.from_found(i, f) for i, f in enumerate(self.detector.find(image))]
+        if transforms is not None and len(transforms) != len(faces):
+            raise ValueError(f"{len(faces)} faces but {len(transforms)} transforms")
+        return [_Candidate(i, f, "", f.bbox, transforms[i] if transforms is not None else None)
+                for i, f in enumerate(faces)]
 
-    def _align(self, image: np.ndarray, faces: list[Face],
-               transforms: list[np.ndarray] | None) -> list[FaceEdit]:
+    def _triage(self, candidates: list[_Candidate]) -> tuple[list[_Candidate], list[SkippedFace]]:
+        """(faces to edit, faces skipped with reasons): ``face_index`` picks one face; unreliable,
+        too small or turned faces are skipped; beyond ``max_faces`` the smallest are skipped."""
+        opts = self.options
+        if opts.face_index is not None:
+            candidates = [c for c in candidates if c.index == opts.face_index]
+        chosen, skipped = [], []
+        for c in candidates:
+            reason = c.problem or self._unsuitable(c.face)  # type: ignore[arg-type]
+            if reason:
+                skipped.append(SkippedFace(c.index, reason, c.box))
+            else:
+                chosen.append(c)
+        if opts.max_faces is not None and len(chosen) > opts.max_faces:
+            by_size = sorted(chosen, key=lambda c: -c.face.eye_distance)  # type: ignore[union-attr]
+            for c in by_size[opts.max_faces :]:
+                skipped.append(SkippedFace(c.index, f"beyond the {opts.max_faces} largest faces", c.box))
+            chosen = sorted(by_size[: opts.max_faces], key=lambda c: c.index)
+        return chosen, sorted(skipped, key=lambda s: s.index)
+
+    def _unsuitable(self, face: Face) -> str:
+        """Why the model cannot edit this face well, or ""."""
+        opts = self.options
+        if face.eye_distance < opts.min_eye_distance:
+            return f"face too small (eyes {face.eye_distance:.1f} px apart, needs {opts.min_eye_distance:g})"
+        if abs(face.yaw) > opts.max_yaw:
+            return f"head turned {face.yaw:+.0f} degrees (limit {opts.max_yaw:g})"
+        return ""
+
+    def _align(self, image: np.ndarray, chosen: list[_Candidate]) -> list[FaceEdit]:
         spec = self.region
         edits = []
-        for i, face in enumerate(faces):
-            m = transforms[i] if transforms is not None else fit_crop_from_image(face.eye_corners, spec)
-            edits.append(FaceEdit(face, m, warp_to_crop(image, m, spec.size)))
+        for c in chosen:
+            face = c.face
+            assert face is not None  # chosen faces have landmarks
+            m = c.transform if c.transform is not None else fit_crop_from_image(face.eye_corners, spec)
+            edits.append(FaceEdit(face, m, warp_to_crop(image, m, spec.size), index=c.index))
         return edits
 
     def blend_face(self, result: np.ndarray, e: FaceEdit, generated: np.ndarray) -> None:

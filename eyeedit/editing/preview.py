@@ -160,7 +160,8 @@ class Previewer:
 
     def __init__(self, editor: Editor, cfg: PreviewConfig):
         self.editor, self.cfg = editor, cfg
-        self.detector = FaceMeshDetector(max_faces=editor.options.max_faces, video=True)
+        opts = editor.options
+        self.detector = FaceMeshDetector(max_faces=opts.max_faces, video=True, min_eye_distance=opts.min_eye_distance)
         self.tracker = FaceTracker(editor.region, cfg.smoothing, smooth=cfg.smooth)
         self.enabled = True
         self.view = cfg.view

@@ -60,7 +60,7 @@ class OneEuroFilter:
         return self.x.copy()
 
 
-@dataclass
+@dataclass(eq=False)  # a track is itself, whatever its contents (faces hold arrays)
 class Track:
     """One face followed across frames."""
 
@@ -88,14 +88,18 @@ class FaceTracker:
         unmatched = list(range(len(self.tracks)))
         kept: list[Track] = []
         for face in faces:
-            track = self._nearest(face, unmatched)
-            if track is None:
+            i = self._nearest(face, unmatched)
+            if i is None:
                 track = Track(face, OneEuroFilter(self.cfg), np.zeros((2, 3)))
             else:
-                unmatched.remove(self.tracks.index(track))
+                track = self.tracks[i]
+                unmatched.remove(i)
             track.face, track.missed = face, 0
             corners = track.filter(face.eye_corners, t, face.eye_distance) if self.smooth else face.eye_corners
-            track.transform = fit_crop_from_image(corners, self.spec)
+            # Least squares, not the robust fit stills use: on four points the robust fit jumps
+            # between corner subsets as landmarks jitter (about a pixel each time), while the
+            # corners themselves barely move in a blink.
+            track.transform = fit_crop_from_image(corners, self.spec, robust=False)
             kept.append(track)
         for i in unmatched:
             lost = self.tracks[i]
@@ -105,10 +109,11 @@ class FaceTracker:
         self.tracks = sorted(kept, key=lambda tr: float(tr.face.center[0]))
         return [(tr.face, tr.transform) for tr in self.tracks]
 
-    def _nearest(self, face: Face, candidates: list[int]) -> Track | None:
+    def _nearest(self, face: Face, candidates: list[int]) -> int | None:
+        """Index of the unmatched track nearest to ``face``, if within the match distance."""
         best, best_d = None, self.cfg.match_distance * face.eye_distance
         for i in candidates:
             d = float(np.linalg.norm(self.tracks[i].face.center - face.center))
             if d < best_d:
-                best, best_d = self.tracks[i], d
+                best, best_d = i, d
         return best
