@@ -300,13 +300,17 @@ class _Graphs:
         h, w = image.shape[:2]
         s = scan_scale(w, h)
         small = image if s == 1 else cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-        found = self.detect(small, short=True)
-        # on a shrunk photo the windows keep their size in scan pixels, so the smallest face
-        # found grows with the photo (see MAX_SCAN) and the number of windows stays bounded
         windows = scan_windows(small.shape[1], small.shape[0], min_eye)
+        # Both whole-photo passes see the photo at under 400 px: shrink it once for both.
+        f = min(1.0, 2 * DETECTOR_INPUT / max(small.shape[:2]))
+        overview = small if f == 1 else cv2.resize(small, (round(small.shape[1] * f), round(small.shape[0] * f)),
+                                                   interpolation=cv2.INTER_AREA)
+        found = [d.mapped(f, (0.0, 0.0)) for d in self.detect(overview, short=True)]
         for win in windows:
-            for det in self.detect(cut(small, win.x0, win.y0, win.x1, win.y1)):
-                det = det.mapped(1.0, (win.x0, win.y0))
+            src, k = (overview, f) if win.whole else (small, 1.0)
+            x0, y0, x1, y1 = (round(v * k) for v in (win.x0, win.y0, win.x1, win.y1))
+            for det in self.detect(cut(src, x0, y0, x1, y1)):
+                det = det.mapped(1.0, (x0, y0)).mapped(k, (0.0, 0.0))
                 if not is_cut(det, win, windows[0]):
                     found.append(det)
         return [d.mapped(s, (0.0, 0.0)) for d in merge_detections(found)]

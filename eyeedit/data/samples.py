@@ -36,7 +36,7 @@ def rotate(image: np.ndarray, angle_deg: float, center: tuple[float, float] | No
 def turned(image: np.ndarray, bend: float, cx: float = 225.0, half: float = 60.0) -> np.ndarray:
     """The photo bent sideways about column ``cx`` so the nose shifts against the cheeks, as when
     the head turns (``half``: about half the face's width; the astronaut's defaults). A bend of
-    0.2 gives the astronaut an estimated yaw of about -12 degrees."""
+    0.2 gives the astronaut an estimated yaw of -12 to -15 degrees."""
     h, w = image.shape[:2]
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     src_x = xs - bend * (xs - cx) ** 2 / half
