@@ -24,7 +24,7 @@ from eyeedit.regions import parse_size
 from eyeedit.editing.editor import Editor
 from eyeedit.editing.preview import PreviewConfig, run_preview
 from eyeedit.data.samples import astronaut, moving_face_video, write_video
-from eyeedit.model.store import PACKAGE_MODELS
+from eyeedit.model.store import list_models
 
 
 def clip(size: tuple[int, int], frames: int, folder: Path) -> Path:
@@ -42,7 +42,8 @@ def main() -> None:
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    effects = args.effects.split(",") if args.effects else sorted(p.stem for p in PACKAGE_MODELS.glob("*.safetensors"))
+    shipped = sorted(e.effect for e in list_models() if e.source == "package")
+    effects = args.effects.split(",") if args.effects else shipped
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in (parse_size(s) for s in args.sizes.split(",")):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import math
 import sys
-from pathlib import Path
 
 from eyeedit.data.pairs import split_of
 from eyeedit.data.portraits import Portrait, labelled_portraits
@@ -64,15 +63,18 @@ def main(faces: str, out: str) -> None:
     }
     chosen = {"glasses": _pick(groups["glasses"], GLASSES_HELD_OUT, unseen_first=False)}
     for name in ("congress", "london"):
-        chosen[name] = _pick(groups[name], math.ceil(PLAIN_SHARE * len(groups[name])), unseen_first=True)
-    unseen = sum(split_of(p.path.stem, SHIPPED_VAL_FRACTION) == "val" for g in ("congress", "london")
-                 for p in chosen[g])
+        count = math.ceil(PLAIN_SHARE * len(groups[name]))
+        chosen[name] = _pick(groups[name], count, unseen_first=True)
+    unseen = sum(split_of(p.path.stem, SHIPPED_VAL_FRACTION) == "val"
+                 for g in ("congress", "london") for p in chosen[g])
     text = HEADER.format(glasses=len(chosen["glasses"]), glasses_all=len(groups["glasses"]),
                          congress=len(chosen["congress"]), congress_all=len(groups["congress"]),
-                         london=len(chosen["london"]), london_all=len(groups["london"]), unseen=unseen)
+                         london=len(chosen["london"]), london_all=len(groups["london"]),
+                         unseen=unseen)
     for name, title in (("glasses", "Congress, glasses"), ("congress", "Congress, no glasses"),
                         ("london", "London set, no glasses")):
-        text += f"\n# {title}\n" + "".join(f"{p.path.name}\n" for p in sorted(chosen[name], key=lambda p: p.path.name))
+        names = sorted(p.path.name for p in chosen[name])
+        text += f"\n# {title}\n" + "".join(f"{n}\n" for n in names)
     write_text(out, text)
     print(f"{out}: " + ", ".join(f"{k} {len(v)}" for k, v in chosen.items()))
 

@@ -56,8 +56,8 @@ def _congress(folder: Path) -> list[Portrait]:
         return []
     with open(labels, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    return [Portrait(folder / r["file"], Path(r["file"]).stem, r["glasses"].strip() == "1", "congress")
-            for r in rows if r["glasses"].strip() in ("0", "1")]
+    return [Portrait(folder / r["file"], Path(r["file"]).stem, r["glasses"].strip() == "1",
+                     "congress") for r in rows if r["glasses"].strip() in ("0", "1")]
 
 
 def _london(folder: Path) -> list[Portrait]:
@@ -118,7 +118,7 @@ def align_portraits(portraits: list[Portrait], spec: RegionSpec,
 
 
 def aligned_crop(image: np.ndarray, spec: RegionSpec) -> np.ndarray | None:
-    """The ``spec`` crop (H, W, 3) uint8 of the largest face in ``image``, or None without a face."""
+    """The ``spec`` crop (H, W, 3) uint8 of the largest face in ``image`` (None without one)."""
     face = largest_face(detect_faces(image))
     if face is None:
         return None

@@ -24,6 +24,9 @@ META_KEY = "eyeedit"
 PACKAGE_MODELS = Path(__file__).resolve().parents[1] / "weights"
 # The fields every model's metadata must carry for the editor to rebuild and run it.
 REQUIRED_META = ("format", "effect", "generator", "region")
+# Files in the model folders that are instruments, not effects (the glasses judge,
+# eyeedit/weights/judge.safetensors): never listed or looked up as an effect.
+NOT_EFFECTS = frozenset({"judge"})
 
 
 class ModelError(Exception):
@@ -54,14 +57,18 @@ def store_dirs() -> list[tuple[str, Path]]:
     return dirs
 
 
-def save_model(path: str | os.PathLike, tensors: dict[str, Any], metadata: dict[str, Any]) -> Path:
-    """Atomically write ``tensors`` (name -> torch.Tensor) with ``metadata`` to a .safetensors file."""
+def save_model(path: str | os.PathLike, tensors: dict[str, Any], metadata: dict[str, Any],
+               required: tuple[str, ...] = REQUIRED_META) -> Path:
+    """Atomically write ``tensors`` (name -> torch.Tensor) with ``metadata`` to a .safetensors file.
+
+    ``required`` names the metadata fields the file must carry (an effect model's by default).
+    """
     from safetensors.torch import save
 
     from eyeedit.imageio import atomic_write
 
     meta = {"format": MODEL_FORMAT, **metadata}
-    missing = [k for k in REQUIRED_META if k not in meta]
+    missing = [k for k in required if k not in meta]
     if missing:
         raise ValueError(f"model metadata lacks {', '.join(missing)}")
     blob = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()},
@@ -71,8 +78,12 @@ def save_model(path: str | os.PathLike, tensors: dict[str, Any], metadata: dict[
     return Path(path)
 
 
-def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The eyeedit metadata of a model file, read from its header only (no weights loaded)."""
+def read_metadata(path: str | os.PathLike,
+                  required: tuple[str, ...] = REQUIRED_META) -> dict[str, Any]:
+    """The eyeedit metadata of a model file, read from its header only (no weights loaded).
+
+    ``required`` names the fields it must carry (an effect model's by default).
+    """
     p = Path(path)
     if not p.is_file():
         raise ModelError(f"{p}: no such model file")
@@ -98,18 +109,19 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         raise ModelError(f"{p}: eyeedit metadata is not valid JSON") from None
     if meta.get("format") != MODEL_FORMAT:
         raise ModelError(f"{p}: unsupported model format {meta.get('format')!r} (want {MODEL_FORMAT})")
-    missing = [k for k in REQUIRED_META if k not in meta]
+    missing = [k for k in required if k not in meta]
     if missing:
         raise ModelError(f"{p}: model metadata lacks {', '.join(missing)}")
     return meta
 
 
-def load_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
+def load_model_file(path: str | os.PathLike,
+                    required: tuple[str, ...] = REQUIRED_META) -> tuple[dict[str, Any], dict[str, Any]]:
     """(tensors on CPU, metadata) of a model file; never unpickles."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    meta = read_metadata(path)
+    meta = read_metadata(path, required)
     try:
         tensors = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
@@ -126,7 +138,7 @@ def find_model(effect: str, model_path: str | os.PathLike | None = None) -> Mode
         return ModelEntry(effect, p, "path")
     for source, folder in store_dirs():
         candidate = folder / f"{effect}.safetensors"
-        if candidate.is_file():
+        if candidate.is_file() and effect not in NOT_EFFECTS:
             return ModelEntry(effect, candidate, source)
     available = sorted({e.effect for e in list_models()})
     listing = ", ".join(available) if available else "none installed"
@@ -142,7 +154,8 @@ def list_models() -> list[ModelEntry]:
     for source, folder in store_dirs():
         if folder.is_dir():
             for f in sorted(folder.glob("*.safetensors")):
-                entries.append(ModelEntry(f.stem, f, source))
+                if f.stem not in NOT_EFFECTS:
+                    entries.append(ModelEntry(f.stem, f, source))
     return entries
 
 
@@ -185,14 +198,14 @@ def load_generator(path: str | os.PathLike, device: str = "cpu") -> tuple[Any, d
     except (TypeError, ValueError) as exc:
         raise ModelError(f"{path}: bad generator config in metadata ({exc})") from None
     model = UNetGenerator(cfg)
-    problem = _weights_mismatch(model.state_dict(), tensors)
+    problem = weights_mismatch(model.state_dict(), tensors)
     if problem:
         raise ModelError(f"{path}: weights do not match the generator config ({problem})")
     model.load_state_dict(tensors, strict=True)
     return model.to(device).eval(), meta
 
 
-def _weights_mismatch(expected: dict[str, Any], found: dict[str, Any]) -> str:
+def weights_mismatch(expected: dict[str, Any], found: dict[str, Any]) -> str:
     """'' if ``found`` has exactly the names and shapes of ``expected``, else a short reason."""
     missing = sorted(set(expected) - set(found))
     extra = sorted(set(found) - set(expected))
