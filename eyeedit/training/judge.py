@@ -136,18 +136,21 @@ def predict(net: JudgeNet, crops: np.ndarray, cfg: JudgeConfig, batch: int = 128
     return torch.cat(out).double().numpy() if out else np.zeros(0)
 
 
-def class_metrics(prob: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+def class_metrics(prob: np.ndarray, labels: np.ndarray,
+                  threshold: float = 0.5) -> dict[str, float | int | None]:
     """Accuracy, recall of each class and their mean (balanced accuracy), all in [0, 1].
 
     ``glasses_recall`` is the share of people with glasses judged "glasses"; ``plain_recall``
-    the share without judged "no glasses". A class absent from ``labels`` gets NaN.
+    the share without judged "no glasses". A recall whose class is absent from ``labels`` is
+    None (so is the balanced accuracy then), which JSON can carry.
     """
     said = prob >= threshold
     pos, neg = labels == 1, labels == 0
-    g = float(said[pos].mean()) if pos.any() else math.nan
-    p = float((~said[neg]).mean()) if neg.any() else math.nan
+    g = float(said[pos].mean()) if pos.any() else None
+    p = float((~said[neg]).mean()) if neg.any() else None
+    balanced = None if g is None or p is None else (g + p) / 2
     return {"accuracy": float((said == pos).mean()), "glasses_recall": g, "plain_recall": p,
-            "balanced_accuracy": (g + p) / 2, "n": int(len(labels)), "n_glasses": int(pos.sum())}
+            "balanced_accuracy": balanced, "n": int(len(labels)), "n_glasses": int(pos.sum())}
 
 
 def person_folds(persons: list[str], labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
