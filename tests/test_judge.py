@@ -182,7 +182,7 @@ def test_shipped_judge_file():
         assert 0.5 < meta["metrics"]["cv"][key]["mean"] <= 1
     # an instrument, not an effect: never listed or looked up as one
     assert "judge" not in {e.effect for e in list_models()}
-    with pytest.raises(ModelError, match="unknown effect"):
+    with pytest.raises(ModelError, match="not an effect"):
         find_model("judge")
 
 

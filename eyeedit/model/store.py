@@ -136,9 +136,11 @@ def find_model(effect: str, model_path: str | os.PathLike | None = None) -> Mode
         if not p.is_file():
             raise ModelError(f"{p}: no such model file")
         return ModelEntry(effect, p, "path")
+    if effect in NOT_EFFECTS:
+        raise ModelError(f"{effect!r} is an instrument for `eyeedit eval --real`, not an effect")
     for source, folder in store_dirs():
         candidate = folder / f"{effect}.safetensors"
-        if candidate.is_file() and effect not in NOT_EFFECTS:
+        if candidate.is_file():
             return ModelEntry(effect, candidate, source)
     available = sorted({e.effect for e in list_models()})
     listing = ", ".join(available) if available else "none installed"
