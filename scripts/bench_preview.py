@@ -25,7 +25,7 @@ import numpy as np
 from eyeedit.data.samples import astronaut, astronaut_head, moving_face_video, write_video
 from eyeedit.editing.editor import EditOptions, Editor
 from eyeedit.editing.preview import PreviewConfig, run_preview
-from eyeedit.model.store import PACKAGE_MODELS
+from eyeedit.model.store import list_models
 from eyeedit.regions import parse_size
 
 
@@ -53,7 +53,8 @@ def main() -> None:
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    effects = args.effects.split(",") if args.effects else sorted(p.stem for p in PACKAGE_MODELS.glob("*.safetensors"))
+    shipped = sorted(e.effect for e in list_models() if e.source == "package")
+    effects = args.effects.split(",") if args.effects else shipped
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in (parse_size(s) for s in args.sizes.split(",")):

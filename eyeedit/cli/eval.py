@@ -1,4 +1,5 @@
-"""`eyeedit eval`: metrics of a model on validation pairs, beside baselines, and a gallery."""
+"""`eyeedit eval`: metrics of a model on validation pairs, beside baselines, and a gallery; with
+--real, what it does to real photos (the glasses judge's verdict, landmark drift)."""
 
 from __future__ import annotations
 
@@ -9,49 +10,98 @@ import click
 from rich.table import Table
 
 from eyeedit.cli.options import model_or_name
-from eyeedit.cli.ui import fail, out
+from eyeedit.cli.ui import fail, out, progress
 from eyeedit.imageio import write_text
+from eyeedit.model.judge import Judge
 from eyeedit.model.store import ModelError
 from eyeedit.training.evaluate import load_eval_set, run_eval, write_gallery
+from eyeedit.training.real_photos import run_real_eval, write_real_gallery
 
 
 @click.command("eval")
 @click.argument("model", metavar="MODEL")
-@click.argument("pairs", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("pairs", required=False,
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write metrics.json, gallery.png and index.html (input | output | target) here.")
+              help="Write metrics.json, gallery.png and index.html (input | output | target) here; "
+                   "with --real also real/gallery.png and real/index.html (before | after).")
+@click.option("--real", "real_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="Also measure the model on the real photos in this folder "
+                                 "(searched recursively).")
+@click.option("--judge", "judge_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The glasses judge for --real (default: the one shipped with eyeedit).")
 @click.option("--checkpoints", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also score each checkpoint in this folder (the run's checkpoints/), as a baseline.")
-@click.option("--limit", type=click.IntRange(1), default=None, help="Use at most this many pairs.")
+@click.option("--limit", type=click.IntRange(1), default=None,
+              help="Use at most this many pairs (and real photos).")
 @click.option("--gallery-size", type=click.IntRange(1), default=24, show_default=True, help="Rows in the gallery.")
 @click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
               help="Inference backend.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON on stdout.")
-def eval_command(model: str, pairs: Path, out_dir: Path | None, checkpoints: Path | None, limit: int | None,
+def eval_command(model: str, pairs: Path | None, out_dir: Path | None, real_dir: Path | None,
+                 judge_path: Path | None, checkpoints: Path | None, limit: int | None,
                  gallery_size: int, backend: str, as_json: bool) -> None:
-    """Score MODEL (an effect name or a .safetensors file) on the pairs in PAIRS.
+    """Score MODEL (an effect name or a .safetensors file) on the pairs in PAIRS, on the real
+    photos in --real DIR, or both.
 
     PAIRS is a dataset folder (its val/ split is used) or a split folder holding A/ and B/.
     Reports L1 (0-1 scale), PSNR (dB) and SSIM over the whole crop and inside the edit mask
     (where the target differs from the input), for the model and for the identity baseline
     (output = input); with --checkpoints, also for each saved checkpoint.
+
+    --real DIR edits the largest face of every photo there and reports: the share the glasses
+    judge calls "glasses" before and after the edit (for a removal effect, the share still
+    judged "glasses"); how far the eye corners and iris centres found again on the edited photo
+    moved (crop pixels, median and 90th percentile, beside the detector's own jitter); and how
+    much of the photo changed. Only photos where a face is found count.
     """
+    if pairs is None and real_dir is None:
+        raise click.UsageError("give PAIRS, --real DIR, or both")
     model_file = model_or_name(model)
+    report: dict = {}
     try:
-        data = load_eval_set(pairs, limit)
-        report = run_eval(model_file, data, checkpoints, backend=backend)
+        if pairs is not None:
+            data = load_eval_set(pairs, limit)
+            report = run_eval(model_file, data, checkpoints, backend=backend)
+        if real_dir is not None:
+            real, photos = _measure_real(model_file.path, real_dir, judge_path, backend, limit, as_json)
+            report = {"model": str(model_file.path), "effect": real["effect"], **report, "real": real}
     except (ModelError, FileNotFoundError) as exc:
         fail(str(exc))
-    outputs = report.pop("outputs")
+    outputs = report.pop("outputs", None)
     if out_dir is not None:
-        write_gallery(out_dir, data, outputs, f"eyeedit eval: {report['effect']} on {pairs}", gallery_size)
+        title = f"eyeedit eval: {report['effect']} on"
+        if pairs is not None:
+            write_gallery(out_dir, data, outputs, f"{title} {pairs}", gallery_size)
+        if real_dir is not None:
+            write_real_gallery(out_dir / "real", photos, f"{title} {real_dir}", gallery_size)
         write_text(out_dir / "metrics.json", json.dumps(report, indent=2))
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    out.print(_table(report))
+    if pairs is not None:
+        out.print(_table(report))
+    if real_dir is not None:
+        out.print(_real_table(report["real"]))
     if out_dir is not None:
-        out.print(f"Gallery: {out_dir / 'index.html'}")
+        pages = [p for p, on in (("index.html", pairs), ("real/index.html", real_dir)) if on]
+        out.print("Gallery: " + ", ".join(str(out_dir / p) for p in pages))
+
+
+def _measure_real(model: Path, folder: Path, judge_path: Path | None, backend: str,
+                  limit: int | None, quiet: bool) -> tuple[dict, list]:
+    """The --real figures, with a progress bar on stderr unless the output is JSON."""
+
+    judge = Judge.load(judge_path)
+    if quiet:
+        return run_real_eval(model, folder, judge, backend=backend, limit=limit)
+    with progress("photos") as bar:
+        task = bar.add_task("real photos", total=None)
+
+        def tick(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return run_real_eval(model, folder, judge, backend=backend, limit=limit, progress=tick)
 
 
 def _table(report: dict):  # noqa: ANN202 - rich Table, imported lazily
@@ -63,4 +113,35 @@ def _table(report: dict):  # noqa: ANN202 - rich Table, imported lazily
         table.add_column(c.replace("_mask", " (mask)"), justify="right")
     for name, m in report["results"].items():
         table.add_row(name, *(f"{m[c]:.4f}" if c in m else "-" for c in cols))
+    return table
+
+
+def _real_table(real: dict):  # noqa: ANN202 - rich Table, imported lazily
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{v:.0%}"
+
+    def px(d: dict) -> str:
+        return "-" if d["median"] is None else f"{d['median']:.2f} / {d['p90']:.2f}"
+
+    judge, drift, outside = real["judge"], real["drift"], real["outside"]
+    table = Table(title=f"{real['effect']} ({real['effect_kind']}) on real photos: faces found in "
+                        f"{real['faces_found']} of {real['photos']}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for when in ("before", "after"):
+        j = judge[when]
+        mean = "-" if j["mean_probability"] is None else f"{j['mean_probability']:.2f}"
+        table.add_row(f"judged glasses {when} the edit (mean P)",
+                      f"{pct(j['glasses_share'])} ({mean})")
+    if "still_glasses" in judge:
+        still = judge["still_glasses"]
+        table.add_row(f"still judged glasses, of {still['of']} judged glasses before",
+                      pct(still["share"]))
+    table.add_row("faces found again after the edit", str(drift["found_again"]))
+    for key, label in (("eye_corners_px", "eye corners"), ("iris_px", "iris centres")):
+        table.add_row(f"{label} moved, {real['crop']} crop px (median / p90)", px(drift[key]))
+        table.add_row("  the detector's own jitter (JPEG re-save)", px(drift["floor"][key]))
+    table.add_row("photo pixels changed (mean)", pct(outside["changed_share_mean"]))
+    table.add_row("largest change outside the crop (0-255)",
+                  str(outside["max_change_outside_crop"]))
     return table

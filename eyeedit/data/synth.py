@@ -130,9 +130,10 @@ class Photo:
 def read_exclusions(spec: str) -> tuple[str, ...]:
     """File names listed by ``FILE`` or ``FILE:COLUMN=VALUE[,VALUE...]``, sorted.
 
-    ``FILE`` is a text file with one name per line, or a CSV file with a header whose first
-    column holds file names; with ``COLUMN=VALUES`` only the rows whose COLUMN is one of VALUES
-    count (e.g. ``congress/glasses.csv:glasses=1,?`` lists the people wearing glasses).
+    ``FILE`` is a text file with one name per line (``#`` starts a comment), or a CSV file with
+    a header whose first column holds file names; with ``COLUMN=VALUES`` only the rows whose
+    COLUMN is one of VALUES count (e.g. ``congress/glasses.csv:glasses=1,?`` lists the people
+    wearing glasses).
     """
     path_text, _, condition = spec.partition(":")
     path = Path(path_text)
@@ -140,8 +141,9 @@ def read_exclusions(spec: str) -> tuple[str, ...]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the exclusion list ({exc.__class__.__name__})") from None
-    if not condition:
-        return tuple(sorted({line.strip() for line in text.splitlines() if line.strip()}))
+    if not condition:  # a plain list: one name a line, `#` starts a comment (pipelines/holdout.txt)
+        names = (line.split("#", 1)[0].strip() for line in text.splitlines())
+        return tuple(sorted({n for n in names if n}))
     column, _, values = condition.partition("=")
     rows = list(csv.DictReader(io.StringIO(text)))
     if not rows or column not in rows[0]:

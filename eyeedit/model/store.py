@@ -34,6 +34,9 @@ REQUIRED_META = ("format", "effect", "generator", "region")
 # An effect name is a file name in a store, never a path: letters, digits, '-', '_' and '.'.
 EFFECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAX_HEADER = 100_000_000
+# Files in the model folders that are instruments, not effects (the glasses judge,
+# eyeedit/weights/judge.safetensors): never listed or looked up as an effect.
+NOT_EFFECTS = frozenset({"judge"})
 
 
 class ModelError(Exception):
@@ -122,8 +125,12 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
     return header
 
 
-def read_metadata(path: str | os.PathLike, key: str = META_KEY, fmt: str = MODEL_FORMAT) -> dict[str, Any]:
-    """The eyeedit metadata of a model file, read from its header only (no weights loaded)."""
+def read_metadata(path: str | os.PathLike, required: tuple[str, ...] = REQUIRED_META,
+                  key: str = META_KEY, fmt: str = MODEL_FORMAT) -> dict[str, Any]:
+    """The eyeedit metadata of a model file, read from its header only (no weights loaded).
+
+    ``required`` names the fields it must carry (an effect model's by default).
+    """
     p = Path(path)
     raw = (read_header(p).get("__metadata__") or {}).get(key)
     if raw is None:
@@ -135,7 +142,7 @@ def read_metadata(path: str | os.PathLike, key: str = META_KEY, fmt: str = MODEL
     if not isinstance(meta, dict) or meta.get("format") != fmt:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise ModelError(f"{p}: unsupported model format {found!r} (want {fmt})")
-    missing = [k for k in REQUIRED_META if k not in meta] if fmt == MODEL_FORMAT else []
+    missing = [k for k in required if k not in meta]
     if missing:
         raise ModelError(f"{p}: model metadata lacks {', '.join(missing)}")
     return meta
@@ -169,6 +176,8 @@ def find_model(effect: str) -> ModelFile:
     if not EFFECT_NAME.match(effect) or effect.endswith(SUFFIX):
         raise ModelError(f"effect {effect!r} is not a name (letters, digits, '-', '_'); "
                          f"give a model file with --model PATH")
+    if effect in NOT_EFFECTS:
+        raise ModelError(f"{effect!r} is an instrument for `eyeedit eval --real`, not an effect")
     for source, folder in store_dirs():
         candidate = folder / f"{effect}{SUFFIX}"
         if candidate.is_file():
@@ -195,7 +204,7 @@ def list_models() -> list[StoreEntry]:
     for source, folder in store_dirs():
         if folder.is_dir():
             for f in sorted(folder.glob(f"*{SUFFIX}")):
-                if f.is_file():  # a folder named X.safetensors is not a model
+                if f.is_file() and f.stem not in NOT_EFFECTS:  # a folder named X.safetensors is not a model
                     entries.append(StoreEntry(f.stem, f, source))
     return entries
 

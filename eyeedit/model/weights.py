@@ -17,13 +17,24 @@ from safetensors.torch import save as tensors_to_bytes
 
 from eyeedit.imageio import atomic_write
 from eyeedit.model.networks import GeneratorConfig, UNetGenerator
-from eyeedit.model.store import META_KEY, MODEL_FORMAT, REQUIRED_META, ModelError, open_model
+from eyeedit.model.store import (
+    META_KEY,
+    MODEL_FORMAT,
+    REQUIRED_META,
+    ModelError,
+    open_model,
+    read_metadata,
+)
 
 
-def save_model(path: str | os.PathLike, tensors: dict[str, Any], metadata: dict[str, Any]) -> Path:
-    """Atomically write ``tensors`` (name -> torch.Tensor) with ``metadata`` to a .safetensors file."""
+def save_model(path: str | os.PathLike, tensors: dict[str, Any], metadata: dict[str, Any],
+               required: tuple[str, ...] = REQUIRED_META) -> Path:
+    """Atomically write ``tensors`` (name -> torch.Tensor) with ``metadata`` to a .safetensors file.
+
+    ``required`` names the metadata fields the file must carry (an effect model's by default).
+    """
     meta = {"format": MODEL_FORMAT, **metadata}
-    missing = [k for k in REQUIRED_META if k not in meta]
+    missing = [k for k in required if k not in meta]
     if missing:
         raise ValueError(f"model metadata lacks {', '.join(missing)}")
     blob = tensors_to_bytes({k: v.detach().contiguous().cpu() for k, v in tensors.items()},
@@ -33,9 +44,14 @@ def save_model(path: str | os.PathLike, tensors: dict[str, Any], metadata: dict[
     return Path(path)
 
 
-def load_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(tensors on CPU, metadata) of a model file, its metadata checked; never unpickles."""
-    meta = open_model(path).metadata
+def load_model_file(path: str | os.PathLike, required: tuple[str, ...] | None = None,
+                    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(tensors on CPU, metadata) of a model file, its metadata checked; never unpickles.
+
+    ``required=None`` checks an effect model's metadata in full (:func:`open_model`); other
+    files (the judge) name the fields they need.
+    """
+    meta = open_model(path).metadata if required is None else read_metadata(path, required)
     try:
         tensors = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
@@ -64,14 +80,14 @@ def load_generator(path: str | os.PathLike, device: str = "cpu") -> tuple[Any, d
     except (TypeError, ValueError) as exc:
         raise ModelError(f"{path}: bad generator config in metadata ({exc})") from None
     model = UNetGenerator(cfg)
-    problem = _weights_mismatch(model.state_dict(), tensors)
+    problem = weights_mismatch(model.state_dict(), tensors)
     if problem:
         raise ModelError(f"{path}: weights do not match the generator config ({problem})")
     model.load_state_dict(tensors, strict=True)
     return model.to(device).eval(), meta
 
 
-def _weights_mismatch(expected: dict[str, Any], found: dict[str, Any]) -> str:
+def weights_mismatch(expected: dict[str, Any], found: dict[str, Any]) -> str:
     """'' if ``found`` has exactly the names and shapes of ``expected``, else a short reason."""
     missing = sorted(set(expected) - set(found))
     extra = sorted(set(found) - set(expected))

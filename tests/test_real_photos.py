@@ -1,0 +1,118 @@
+"""`eyeedit eval MODEL --real DIR`: figures on real photos, on a fixture the tests make."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from eyeedit.cli.main import cli
+from eyeedit.data.samples import sample_images
+from eyeedit.editing.editor import Editor
+from eyeedit.imageio import read_image, write_image
+from eyeedit.model.judge import Judge, JudgeConfig, JudgeNet, save_judge
+from eyeedit.model.networks import GeneratorConfig, build_generator
+from eyeedit.model.weights import save_generator
+from eyeedit.regions import region_spec
+from eyeedit.training.real_photos import ADDING, OTHER, REMOVAL, effect_kind, measure_photo
+
+SPEC = region_spec("glasses", (64, 32))
+
+
+@pytest.fixture(scope="module")
+def fixture_dir(tmp_path_factory):
+    """Three astronaut photos with a face (one in a subfolder), one without, one unreadable."""
+    root = tmp_path_factory.mktemp("real")
+    samples = sample_images()
+    write_image(root / "astronaut.png", samples["astronaut"])
+    write_image(root / "more" / "astronaut-flip.jpg", samples["astronaut-flip"])
+    write_image(root / "astronaut-small.png", samples["astronaut-small"])
+    write_image(root / "no-face.png", samples["no-face"])
+    (root / "bad.jpg").write_bytes(b"not a jpeg")
+    return root
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """A tiny random removal model and a tiny random judge."""
+    root = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(ngf=4, depth=5)
+    meta = {"effect": "no-glasses", "generator": cfg.to_dict(), "region": SPEC.to_dict()}
+    model = save_generator(root / "no-glasses.safetensors", build_generator(cfg).eval(), meta)
+    jcfg = JudgeConfig(width=32, height=16, channels=(4, 8))
+    judge = save_judge(root / "judge.safetensors", JudgeNet(jcfg).eval(), jcfg, SPEC, 0.5, {})
+    return model, judge
+
+
+def test_effect_kind_from_metadata():
+    assert effect_kind({"effect": "no-glasses"}) == REMOVAL
+    assert effect_kind({"effect": "clear-lens", "description": "remove eyeglasses"}) == REMOVAL
+    assert effect_kind({"effect": "glasses", "description": "add eyeglasses"}) == ADDING
+    assert effect_kind({"effect": "aviators", "data": {"effect": "glasses"}}) == ADDING
+    assert effect_kind({"effect": "makeup", "data": {"effect": "makeup"}}) == OTHER
+
+
+def test_eval_real_reports_counts_ranges_and_gallery(tmp_path, fixture_dir, models):
+    model, judge = models
+    res = CliRunner().invoke(cli, ["eval", str(model), "--real", str(fixture_dir), "--judge",
+                                   str(judge), "--json", "-o", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    real = report["real"]
+    assert real["effect_kind"] == REMOVAL and real["effect"] == "no-glasses"
+    assert (real["photos"], real["faces_found"]) == (5, 3)
+    assert real["no_face"] == ["no-face.png"] and real["unreadable"] == ["bad.jpg"]
+    assert len(real["per_photo"]) == 5
+    judged = real["judge"]
+    for when in ("before", "after"):
+        assert 0 <= judged[when]["glasses_share"] <= 1 and 0 < judged[when]["mean_probability"] < 1
+    assert 0 <= judged["still_glasses"]["of"] <= 3
+    drift = real["drift"]
+    assert 0 <= drift["found_again"] <= 3
+    for key in ("eye_corners_px", "iris_px"):
+        d, floor = drift[key], drift["floor"][key]
+        if drift["found_again"]:
+            assert 0 <= d["median"] <= d["p90"]
+        assert floor["median"] is not None and 0 <= floor["median"] <= floor["p90"] < 2
+    assert 0 < real["outside"]["changed_share_mean"] < 0.2
+    assert real["outside"]["max_change_outside_crop"] == 0  # the editor touches only the crop's box
+    page = (tmp_path / "out" / "real" / "index.html").read_text()
+    assert page.count("_after.png") == 3 and "more/astronaut-flip.jpg" in page
+    assert read_image(tmp_path / "out" / "real" / "gallery.png").shape[1] > 2 * 64
+    assert "real" in json.loads((tmp_path / "out" / "metrics.json").read_text())
+
+
+def test_eval_real_table_and_limit(fixture_dir, models):
+    model, judge = models
+    res = CliRunner().invoke(cli, ["eval", str(model), "--real", str(fixture_dir), "--judge",
+                                   str(judge), "--limit", "2"])
+    assert res.exit_code == 0, res.output
+    assert "faces found in 2 of 2" in res.stdout and "still judged glasses" in res.stdout
+
+
+def test_eval_needs_pairs_or_real(models, tmp_path):
+    model, judge = models
+    res = CliRunner().invoke(cli, ["eval", str(model)])
+    assert res.exit_code == 2 and "--real" in res.output
+    (tmp_path / "empty").mkdir()
+    empty = str(tmp_path / "empty")
+    res = CliRunner().invoke(cli, ["eval", str(model), "--real", empty, "--judge", str(judge)])
+    assert res.exit_code == 1 and "no photos found" in res.output
+    res = CliRunner().invoke(cli, ["eval", str(model), "--real", empty,
+                                   "--judge", str(tmp_path / "nope.safetensors")])
+    assert res.exit_code == 1 and "nope.safetensors" in res.output
+
+
+def test_an_edit_that_changes_nothing_moves_nothing(astronaut, models):
+    _, judge_path = models
+    judge = Judge.load(judge_path)
+    editor = Editor(lambda crops: crops, SPEC, name="identity")
+    r = measure_photo(astronaut, editor, judge, "astronaut")
+    assert r.status == "ok" and r.before == r.after
+    assert r.corner_drift == 0 and r.iris_drift == 0
+    assert r.changed_share == 0 and r.outside_change == 0
+    assert r.crop_before.shape == (32, 64, 3) and np.array_equal(r.crop_before, r.crop_after)
