@@ -76,7 +76,7 @@ def _export(model: ModelFile, target: Path) -> None:
     export_onnx(model, target)
 
 
-def _onnx_session(model: ModelFile) -> Any:
+def _onnx_session(model: ModelFile, spin: bool = True) -> Any:
     """An ONNX Runtime session from the export cache; a damaged cache entry is made again, and
     without a writable cache the export is made in a temporary folder."""
     try:
@@ -85,22 +85,23 @@ def _onnx_session(model: ModelFile) -> Any:
         with tempfile.TemporaryDirectory() as tmp:
             target = Path(tmp) / "model.onnx"
             _export(model, target)
-            return make_session(target.read_bytes())
+            return make_session(target.read_bytes(), spin)
     try:
-        return make_session(onnx_path)
+        return make_session(onnx_path, spin)
     except Exception:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
         onnx_path.unlink(missing_ok=True)  # e.g. truncated by a crash or a full disk
-        return make_session(cached_onnx(model))
+        return make_session(cached_onnx(model), spin)
 
 
 def load_translator(model: ModelFile, backend: str = "auto", device: str = "cpu",
-                    precision: str = "fp32", fold: bool = True) -> Translator:
+                    precision: str = "fp32", fold: bool = True, spin: bool = True) -> Translator:
     """The translator of a model file on the chosen backend.
 
-    ``fold=False`` keeps the PyTorch network exactly as trained (the benchmark's baseline).
+    ``fold=False`` keeps the PyTorch network exactly as trained (the benchmark's baseline);
+    ``spin=False`` stops ONNX Runtime's idle threads spinning (see :func:`make_session`).
     """
     if choose_backend(backend, device) == "onnx":
-        return OnnxTranslator(_onnx_session(model), model.in_channels)
+        return OnnxTranslator(_onnx_session(model, spin), model.in_channels)
     # Imported here on purpose: torch takes seconds to import and the ONNX path never needs it.
     from eyeedit.editing.torch_backend import load_torch_translator
 

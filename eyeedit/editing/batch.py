@@ -201,13 +201,3 @@ def apply_one(editor: Editor, job: Job, *, keep_unedited: bool = False, sbs: boo
 
 def _same_format(a: Path, b: Path) -> bool:
     return image_format(a) == image_format(b)
-
-
-def is_writable_dir(path: Path) -> bool:
-    """Whether files can be created in ``path`` (or in its nearest existing parent)."""
-    p = path
-    while not p.exists():
-        if p.parent == p:
-            return False
-        p = p.parent
-    return p.is_dir() and os.access(p, os.W_OK)

@@ -143,11 +143,12 @@ class Editor:
 
     @classmethod
     def load(cls, model: str | os.PathLike | ModelFile, *, backend: str = "auto", device: str = "cpu",
-             options: EditOptions = EditOptions()) -> Editor:
+             options: EditOptions = EditOptions(), spin: bool = True) -> Editor:
         """An editor for an effect name (looked up in the model stores), a model file path, or a
-        :class:`ModelFile` already resolved. Raises ModelError with a one-line message."""
+        :class:`ModelFile` already resolved. Raises ModelError with a one-line message.
+        ``spin=False`` keeps ONNX Runtime's idle threads from spinning (cores shared with others)."""
         model_file = model if isinstance(model, ModelFile) else resolve(model)
-        translate = load_translator(model_file, backend=backend, device=device)
+        translate = load_translator(model_file, backend=backend, device=device, spin=spin)
         return cls(translate, model_file.region, options, mask_kind=model_file.metadata.get("mask"),
                    name=model_file.effect)
 

@@ -19,10 +19,8 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from eyeedit.editing.backends import OnnxTranslator, cached_onnx
 from eyeedit.editing.editor import EditOptions, Editor
 from eyeedit.editing.preview import PreviewConfig, Previewer
-from eyeedit.model.sessions import make_session
 from eyeedit.model.store import ModelError, find_model, list_models
 
 log = logging.getLogger(__name__)
@@ -92,13 +90,10 @@ class EffectModels:
 
     def _load(self, effect: str) -> Editor:
         model = find_model(effect)
-        editor = Editor.load(model, backend=self.backend, device=self.device)
-        if isinstance(editor.translate, OnnxTranslator):
-            # The server shares its cores with Face Mesh, other visitors and often the browser
-            # itself: ONNX Runtime's spinning threads took a whole core from them (a webcam
-            # session edited 10 FPS with spinning, 21-28 without, on 2 busy cores).
-            editor.translate.session = make_session(cached_onnx(model), spin=False)
-        return editor
+        # The server shares its cores with Face Mesh, other visitors and often the browser
+        # itself: ONNX Runtime's spinning threads took a whole core from them (a webcam session
+        # edited 10 FPS with spinning, 21-28 without, on 2 busy cores).
+        return Editor.load(model, backend=self.backend, device=self.device, spin=False)
 
 
 def usable_effects(models: EffectModels, wanted: str | None = None) -> tuple[list[str], str]:

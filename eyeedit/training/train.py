@@ -184,8 +184,9 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
             _open_run_folder(paths, cfg, fresh=overwrite and resume_from is None)
             log = MetricsLog(paths.metrics, state.step if resume_from else None,
                              paths.root / "tensorboard" if tensorboard else None)
-    steps_per_epoch = len(_epoch_batches(len(data.train), cfg, rt, 0))
-    images_per_epoch = sum(map(len, _epoch_batches(len(data.train), cfg, rt, 0))) * rt.world_size
+    first_epoch = _epoch_batches(len(data.train), cfg, rt, 0)  # every epoch has the same sizes
+    steps_per_epoch = len(first_epoch)
+    images_per_epoch = sum(map(len, first_epoch)) * rt.world_size
     grid_pairs = _grid_pairs(data, cfg)
     val_metrics: dict[str, float] = {}
     losses: dict[str, float] = {}
