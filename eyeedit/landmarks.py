@@ -22,25 +22,29 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import itertools
 import math
 import os
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
 
 from eyeedit.detection import (
     DETECTOR_INPUT,
+    MESH_INPUT,
     MIN_EYE_DISTANCE,
     SHORT_INPUT,
     Detection,
     Roi,
     RoiCrop,
+    Window,
     crop_roi,
     cut,
     is_cut,
@@ -53,6 +57,8 @@ from eyeedit.detection import (
 )
 
 NUM_LANDMARKS = 478
+
+R = TypeVar("R")
 
 # Eye corners in the order the alignment template uses: subject's right eye outer, inner, then
 # subject's left eye inner, outer (image left to right on a frontal face).
@@ -180,21 +186,29 @@ class Face:
         return Face(pts.astype(np.float32), (self.z * scale).astype(np.float32))
 
 
+_stderr_lock = threading.RLock()
+
+
 @contextlib.contextmanager
 def _quiet_stderr() -> Iterator[None]:
-    """Silence the C++ log lines MediaPipe/TFLite write straight to file descriptor 2."""
-    try:
-        saved = os.dup(2)
-    except OSError:  # no usable stderr (e.g. some embedded hosts): nothing to silence
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
+    """Silence the C++ log lines MediaPipe/TFLite write straight to file descriptor 2.
+
+    Descriptor 2 is the process's: one thread at a time swaps it, or a second thread would save
+    the first one's /dev/null as "the original" and leave stderr silenced for good.
+    """
+    with _stderr_lock:
+        try:
+            saved = os.dup(2)
+        except OSError:  # no usable stderr (e.g. some embedded hosts): nothing to silence
             yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+            return
+        try:
+            with open(os.devnull, "w") as devnull:
+                os.dup2(devnull.fileno(), 2)
+                yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 # The MediaPipe module the detector imports first, by name, for worker pools to preload;
@@ -259,6 +273,37 @@ def _check_image(image: np.ndarray) -> None:
         raise ValueError(f"expected (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
 
 
+# Runs ``fn(graphs, item)`` for every item, each call on some thread's own graphs; results in order.
+Mapper = Callable[[Callable[["_Graphs", Any], Any], Sequence[Any]], list[Any]]
+
+_threads: int | None = None
+
+
+def set_detector_threads(n: int | None) -> None:
+    """How many threads each detector built from now on runs MediaPipe's graphs on (None: up to
+    two of this process's cores). Worker processes that already share the cores set 1."""
+    global _threads
+    if n is not None and n < 1:
+        raise ValueError(f"threads must be >= 1, got {n}")
+    _threads = n
+
+
+def detector_threads() -> int:
+    """The threads a new detector uses: as set, else 2 where this process may use 2 cores.
+    More did not pay: a photo's passes and meshes are a few milliseconds each."""
+    if _threads is not None:
+        return _threads
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(2, cores))
+
+
+def _serial(graphs: _Graphs) -> Mapper:
+    return lambda fn, items: [fn(graphs, item) for item in items]
+
+
 class _Graphs:
     """The MediaPipe graphs: the full- and short-range face detectors and the landmark model."""
 
@@ -272,12 +317,22 @@ class _Graphs:
             self._mesh = solution(graph_config=_MESH_GRAPH, side_inputs={"with_attention": True})
         self._quiet = {"detector", "short", "mesh"}  # each graph's first run logs its TFLite set-up
 
-    def _run(self, name: str, graph: Any, inputs: Any) -> Any:
+    def warmed(self) -> _Graphs:
+        """These graphs after a first run of each on a blank image, here and quietly: their
+        set-up logs are then written before any other thread could be swapping stderr."""
+        blank = np.zeros((MESH_INPUT, MESH_INPUT, 3), np.uint8)
+        self.detect(blank)
+        self.detect(blank, short=True)
+        roi = Roi(np.full(2, MESH_INPUT / 2, np.float32), MESH_INPUT, 0.0)
+        self.landmarks(crop_roi(blank, roi), roi)
+        return self
+
+    def _run(self, name: str, graph: Any, inputs: Any) -> dict[str, Any]:
         if name not in self._quiet:
-            return graph.process(inputs)
+            return _process(graph, inputs)
         with _quiet_stderr():
             self._quiet.discard(name)
-            return graph.process(inputs)
+            return _process(graph, inputs)
 
     def detect(self, image: np.ndarray, short: bool = False) -> list[Detection]:
         """Faces the full-range (or ``short``-range) detector sees in an image, in its pixels."""
@@ -290,13 +345,14 @@ class _Graphs:
             f = 2 / pixel
             image = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
         name, graph = ("short", self._short) if short else ("detector", self._detector)
-        result = self._run(name, graph, np.ascontiguousarray(image))
-        return [_detection(d, w, h, pixel) for d in result.detections or []]
+        result = self._run(name, graph, {"image": np.ascontiguousarray(image)})
+        return [_detection(d, w, h, pixel) for d in result.get("detections") or []]
 
-    def scan(self, image: np.ndarray, min_eye: float) -> list[Detection]:
+    def scan(self, image: np.ndarray, min_eye: float, mapper: Mapper | None = None) -> list[Detection]:
         """Every face in a photo (photo pixels) down to eyes ``min_eye`` apart (scan pixels: the
         photo's own unless it is longer than MAX_SCAN): the short-range pass over the whole
-        photo, then the full-range passes it needs, merged."""
+        photo, then the full-range passes it needs, merged. ``mapper`` runs the passes (on
+        several threads' graphs); by default one after the other on these graphs."""
         h, w = image.shape[:2]
         s = scan_scale(w, h)
         small = image if s == 1 else cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
@@ -305,15 +361,17 @@ class _Graphs:
         f = min(1.0, 2 * DETECTOR_INPUT / max(small.shape[:2]))
         overview = small if f == 1 else cv2.resize(small, (round(small.shape[1] * f), round(small.shape[0] * f)),
                                                    interpolation=cv2.INTER_AREA)
-        found = [d.mapped(f, (0.0, 0.0)) for d in self.detect(overview, short=True)]
-        for win in windows:
+
+        def look(graphs: _Graphs, win: Window | None) -> list[Detection]:
+            if win is None:  # the short-range pass
+                return [d.mapped(f, (0.0, 0.0)) for d in graphs.detect(overview, short=True)]
             src, k = (overview, f) if win.whole else (small, 1.0)
             x0, y0, x1, y1 = (round(v * k) for v in (win.x0, win.y0, win.x1, win.y1))
-            for det in self.detect(cut(src, x0, y0, x1, y1)):
-                det = det.mapped(1.0, (x0, y0)).mapped(k, (0.0, 0.0))
-                if not is_cut(det, win, windows[0]):
-                    found.append(det)
-        return [d.mapped(s, (0.0, 0.0)) for d in merge_detections(found)]
+            dets = (d.mapped(1.0, (x0, y0)).mapped(k, (0.0, 0.0)) for d in graphs.detect(cut(src, x0, y0, x1, y1)))
+            return [d for d in dets if not is_cut(d, win, windows[0])]
+
+        passes = (mapper or _serial(self))(look, [None, *windows])
+        return [d.mapped(s, (0.0, 0.0)) for d in merge_detections([d for found in passes for d in found])]
 
     def refine(self, crop: RoiCrop, near: Detection) -> Detection | None:
         """The detector run again on a face's mesh crop, where the face is large: sharp keypoints
@@ -330,17 +388,39 @@ class _Graphs:
         side = roi.size * crop.scale / n
         rect = self._rect(x_center=float(center[0]), y_center=float(center[1]), width=side, height=side,
                           rotation=math.radians(roi.angle))
-        result = self._run("mesh", self._mesh, {"image": crop.image, "roi": rect})
-        if result.face_landmarks is None:
+        result = self._run("mesh", self._mesh, {"image": crop.image, "roi": rect}).get("face_landmarks")
+        if result is None:
             return None
         # MediaPipe reports x, y and z relative to the crop's side (z on x's scale).
-        arr = np.array([(p.x, p.y, p.z) for p in result.face_landmarks.landmark], np.float32) * n  # (478, 3)
+        arr = np.array([(p.x, p.y, p.z) for p in result.landmark], np.float32) * n  # (478, 3)
         return Face(arr[:, :2] / crop.scale + crop.origin, arr[:, 2] / crop.scale)
 
     def close(self) -> None:
         self._detector.close()
         self._short.close()
         self._mesh.close()
+
+
+def _process(solution: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+    """One run of a MediaPipe solution graph: its outputs by stream name (absent when empty).
+
+    ``SolutionBase.process`` does the same but builds a new namedtuple class on every call,
+    which cost ~2 ms a call here (a fifth of a full-range detection); this keeps its steps
+    (fresh outputs, a packet per input at the next simulated timestamp, wait) without that.
+    Falls back to ``process`` where the solution's internals differ.
+    """
+    try:
+        graph, types, make = solution._graph, solution._input_stream_type_info, solution._make_packet
+        outputs, out_types = solution._graph_outputs, solution._output_stream_type_info
+    except AttributeError:
+        result = solution.process(inputs)
+        return {k: v for k, v in vars(result).items() if not k.startswith("_") and v is not None}
+    outputs.clear()
+    solution._simulated_timestamp += 33333
+    for stream, data in inputs.items():
+        graph.add_packet_to_input_stream(stream=stream, packet=make(types[stream], data).at(solution._simulated_timestamp))
+    graph.wait_until_idle()
+    return {k: solution._get_packet_content(out_types[k], v) for k, v in outputs.items()}
 
 
 def _detection(d: Any, w: int, h: int, pixel: float) -> Detection:
@@ -394,7 +474,8 @@ class FaceMeshDetector:
     """
 
     def __init__(self, max_faces: int | None = None, video: bool = False, min_confidence: float = 0.5,
-                 min_eye_distance: float = MIN_EYE_DISTANCE, redetect_every: int = 10):
+                 min_eye_distance: float = MIN_EYE_DISTANCE, redetect_every: int = 10,
+                 threads: int | None = None):
         if max_faces is not None and max_faces < 1:
             raise ValueError(f"max_faces must be >= 1, got {max_faces}")
         if min_eye_distance <= 0:
@@ -403,15 +484,46 @@ class FaceMeshDetector:
         self.video = video
         self.min_eye_distance = min_eye_distance
         self.redetect_every = redetect_every
+        self.min_confidence = min_confidence
         self._graphs = _Graphs(min_confidence)
         self._tracked: list[Face] = []
         self._since_scan = 0
+        # MediaPipe releases the GIL while a graph runs, so a second thread with its own graphs
+        # takes half of a photo's detector passes and meshes (built on first use, ~100 ms).
+        self.threads = detector_threads() if threads is None else threads
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        self._pool: ThreadPoolExecutor | None = None
+        self._helpers: list[_Graphs] = []
+
+    def _map(self, fn: Callable[[_Graphs, Any], R], items: Sequence[Any]) -> list[R]:
+        """``fn(graphs, item)`` for each item over this detector's threads; results in order."""
+        if self.threads < 2 or len(items) < 2:
+            return [fn(self._graphs, item) for item in items]
+        if self._pool is None:
+            self._helpers = [_Graphs(self.min_confidence).warmed() for _ in range(self.threads - 1)]
+            self._pool = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="eyeedit-landmarks")
+        out: list[Any] = [None] * len(items)
+        order = itertools.count()  # next() is atomic under the GIL: each item is taken once
+
+        def work(graphs: _Graphs) -> None:
+            while (i := next(order)) < len(items):
+                out[i] = fn(graphs, items[i])
+
+        futures = [self._pool.submit(work, g) for g in self._helpers]
+        try:
+            work(self._graphs)
+        finally:
+            for fut in futures:
+                fut.result()
+        return out
 
     def find(self, image: np.ndarray) -> list[FoundFace]:
         """Every face the detector finds in an (H, W, 3) uint8 RGB photo, with its checked mesh,
         sorted left to right by box centre (``max_faces`` does not apply)."""
         _check_image(image)
-        found = [self._mesh_detection(image, det) for det in self._graphs.scan(image, self.min_eye_distance)]
+        dets = self._graphs.scan(image, self.min_eye_distance, self._map)
+        found = self._map(lambda graphs, det: _mesh_detection(graphs, image, det), dets)
         return sorted(found, key=lambda f: float(f.detection.center[0]))
 
     def detect(self, image: np.ndarray) -> list[Face]:
@@ -422,46 +534,55 @@ class FaceMeshDetector:
             return self._track(image)
         return largest([f.face for f in self.find(image) if f.face is not None], self.max_faces)
 
-    def _mesh_detection(self, image: np.ndarray, det: Detection) -> FoundFace:
-        """Mesh one detection and check it; a face found small is checked against a second look
-        of the detector at its crop when the coarse keypoints disagree with the mesh."""
-        roi = roi_from_detection(det)
-        crop = crop_roi(image, roi)
-        mesh = self._graphs.landmarks(crop, roi)
-        if mesh is None:
-            return FoundFace(det, None, "no landmarks")
-        problem = _problem(mesh, det)
-        if problem and not det.precise:
-            sharper = self._graphs.refine(crop, det)
-            problem = _problem(mesh, sharper) if sharper is not None else problem
-        return FoundFace(det, mesh, problem)
-
     def _track(self, image: np.ndarray) -> list[Face]:
         """Follow last frame's faces; look for new ones when it is time or one was lost."""
-        faces = []
-        for prev in self._tracked:
-            roi = roi_from_points(prev.points, prev.roll)
-            mesh = self._graphs.landmarks(crop_roi(image, roi), roi)
-            if mesh is not None and not _problem(mesh, anchor_of(prev)):
-                faces.append(mesh)
+        followed = self._map(lambda graphs, prev: _follow(graphs, image, prev), self._tracked)
+        faces = [f for f in followed if f is not None]
         self._since_scan += 1
         if self._since_scan >= self.redetect_every or len(faces) < len(self._tracked) or not faces:
             self._since_scan = 0
-            for det in self._graphs.scan(image, self.min_eye_distance):
-                if not any(_same_face(det, f) for f in faces):
-                    face = self._mesh_detection(image, det).face
-                    faces += [face] if face is not None else []
+            new = [d for d in self._graphs.scan(image, self.min_eye_distance, self._map)
+                   if not any(_same_face(d, f) for f in faces)]
+            meshed = self._map(lambda graphs, det: _mesh_detection(graphs, image, det).face, new)
+            faces += [f for f in meshed if f is not None]
         self._tracked = largest(faces, self.max_faces)
         return self._tracked
 
     def close(self) -> None:
-        self._graphs.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        for graphs in [self._graphs, *self._helpers]:
+            graphs.close()
+        self._helpers = []
 
     def __enter__(self) -> FaceMeshDetector:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _mesh_detection(graphs: _Graphs, image: np.ndarray, det: Detection) -> FoundFace:
+    """Mesh one detection and check it; a face found small is checked against a second look
+    of the detector at its crop when the coarse keypoints disagree with the mesh."""
+    roi = roi_from_detection(det)
+    crop = crop_roi(image, roi)
+    mesh = graphs.landmarks(crop, roi)
+    if mesh is None:
+        return FoundFace(det, None, "no landmarks")
+    problem = _problem(mesh, det)
+    if problem and not det.precise:
+        sharper = graphs.refine(crop, det)
+        problem = _problem(mesh, sharper) if sharper is not None else problem
+    return FoundFace(det, mesh, problem)
+
+
+def _follow(graphs: _Graphs, image: np.ndarray, prev: Face) -> Face | None:
+    """Last frame's face meshed again in this frame, or None when the mesh strays from it."""
+    roi = roi_from_points(prev.points, prev.roll)
+    mesh = graphs.landmarks(crop_roi(image, roi), roi)
+    return mesh if mesh is not None and not _problem(mesh, anchor_of(prev)) else None
 
 
 def _problem(mesh: Face, det: Detection) -> str:

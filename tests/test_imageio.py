@@ -53,6 +53,27 @@ def test_exif_orientation_applied(tmp_path, rgb):
     assert out.shape == (60, 40, 3)
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_jpegs_read_as_pillow_reads_them_upright(tmp_path, rgb, orientation, mode):
+    from PIL import ImageOps
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = _save(tmp_path / "o.jpg", Image.fromarray(rgb).convert(mode), exif=exif, quality=90)
+    with Image.open(path) as img:
+        expected = np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+    out = read_image(path)
+    assert out.flags["C_CONTIGUOUS"] and np.array_equal(out, expected)
+
+
+def test_jpeg_with_data_after_its_end_marker_still_reads(tmp_path, rgb):
+    path = _save(tmp_path / "t.jpg", Image.fromarray(rgb), quality=90)
+    clean = read_image(path)
+    path.write_bytes(path.read_bytes() + b"trailing bytes some cameras add")
+    assert np.array_equal(read_image(path), clean)
+
+
 def test_grayscale_16bit_rgba_cmyk_palette(tmp_path):
     gray = _save(tmp_path / "g.png", Image.fromarray(np.full((8, 8), 100, np.uint8)))
     assert read_image(gray).shape == (8, 8, 3) and read_image(gray)[0, 0, 0] == 100

@@ -141,6 +141,8 @@ def test_a_wrong_mesh_is_reported_not_returned(astronaut, monkeypatch):
 
     def shifted(self, crop, roi):
         face = real(self, crop, roi)
+        if face is None:
+            return None
         return Face(face.points + [0, 0.5 * face.eye_distance], face.z)  # half an eye distance down
 
     monkeypatch.setattr(landmarks._Graphs, "landmarks", shifted)
@@ -148,3 +150,39 @@ def test_a_wrong_mesh_is_reported_not_returned(astronaut, monkeypatch):
     assert found.mesh is not None and found.face is None
     assert "eyes" in found.problem and "from the detector's" in found.problem
     assert det.detect(astronaut) == []
+
+
+def test_two_threads_find_the_same_faces_as_one(group):
+    image, _ = group
+    with FaceMeshDetector(threads=1) as one, FaceMeshDetector(threads=2) as two:
+        a, b = one.find(image), two.find(image)
+        assert two._pool is not None  # the second thread really ran
+    assert len(a) == len(b) == len(group[1])
+    for fa, fb in zip(a, b):
+        assert np.array_equal(fa.detection.box, fb.detection.box) and fa.problem == fb.problem
+        assert np.allclose(fa.mesh.points, fb.mesh.points, atol=1e-3)
+
+
+def test_detector_threads_setting(monkeypatch):
+    from eyeedit import landmarks
+
+    monkeypatch.setattr(landmarks, "_threads", None)
+    assert 1 <= landmarks.detector_threads() <= 2
+    landmarks.set_detector_threads(1)
+    assert landmarks.detector_threads() == 1 and FaceMeshDetector().threads == 1
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        landmarks.set_detector_threads(0)
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        FaceMeshDetector(threads=0)
+
+
+def test_graph_runs_fall_back_to_process_where_internals_differ():
+    from types import SimpleNamespace
+
+    from eyeedit.landmarks import _process
+
+    class Solution:  # a solution without SolutionBase's private fields
+        def process(self, inputs):
+            return SimpleNamespace(detections=[inputs["image"]], empty=None)
+
+    assert _process(Solution(), {"image": 7}) == {"detections": [7]}

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
-from eyeedit.landmarks import MEDIAPIPE_MODULE
+from eyeedit.landmarks import MEDIAPIPE_MODULE, set_detector_threads
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -51,7 +51,9 @@ def ordered_map(fn: Callable[..., R], items: Sequence[T], workers: int, *consts:
             yield fn(item, *consts)
         return
     columns = [[c] * len(items) for c in consts]
-    with ProcessPoolExecutor(min(workers, len(items)), mp_context=pool_context(preload)) as pool:
+    # The workers already fill the cores: each one's detector runs on its own thread alone.
+    with ProcessPoolExecutor(min(workers, len(items)), mp_context=pool_context(preload),
+                             initializer=set_detector_threads, initargs=(1,)) as pool:
         try:
             yield from pool.map(fn, items, *columns)
         except BaseException:
