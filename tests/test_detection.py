@@ -139,3 +139,14 @@ def test_a_wrong_mesh_is_rejected(wrong):
     else:
         pts = pts + [110, 0]
     assert mesh_problem(pts[:2], pts[2], det) != ""
+
+
+def test_a_mesh_far_too_small_or_large_for_the_detection_box_is_rejected():
+    det = detection(eye=40)  # box 2.5 eye distances wide: the mesh's eyes fill 0.4 of it
+    eyes, nose = _mesh_of(det)
+    assert mesh_problem(eyes, nose, det) == ""
+    for factor in (0.5, 2.0):  # the same keypoints in a box twice too small or too large
+        c = det.center
+        box = ((det.box.reshape(2, 2) - c) * factor + c).reshape(4).astype(np.float32)
+        wrong = Detection(box, det.keypoints, det.score)
+        assert "of the detector's box" in mesh_problem(eyes, nose, wrong)
