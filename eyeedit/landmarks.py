@@ -321,10 +321,10 @@ class _Graphs:
         """These graphs after a first run of each on a blank image, here and quietly: their
         set-up logs are then written before any other thread could be swapping stderr."""
         blank = np.zeros((MESH_INPUT, MESH_INPUT, 3), np.uint8)
-        self.detect(blank)
-        self.detect(blank, short=True)
-        roi = Roi(np.full(2, MESH_INPUT / 2, np.float32), MESH_INPUT, 0.0)
-        self.landmarks(crop_roi(blank, roi), roi)
+        self._run("detector", self._detector, {"image": blank})
+        self._run("short", self._short, {"image": blank})
+        rect = self._rect(x_center=0.5, y_center=0.5, width=1.0, height=1.0, rotation=0.0)
+        self._run("mesh", self._mesh, {"image": blank, "roi": rect})
         return self
 
     def _run(self, name: str, graph: Any, inputs: Any) -> dict[str, Any]:
