@@ -401,6 +401,41 @@ class _Graphs:
         self._mesh.close()
 
 
+class SingleStageMesh:
+    """Face Mesh's own pipeline, as eyeedit found faces before the two-stage detector: its
+    short-range detector on the whole image, then the mesh (still images, iris refinement).
+    Finds only faces whose eyes reach its 128x128 input ~7.5 pixels apart (about 37 px in a
+    640x480 photo) and checks no mesh. Kept as the benchmark's reference for what finding
+    every face costs; not used for editing."""
+
+    def __init__(self, max_faces: int = 1):
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        with warnings.catch_warnings(), _quiet_stderr():
+            warnings.simplefilter("ignore")
+            face_mesh = importlib.import_module("mediapipe.python.solutions.face_mesh")
+            self._mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=max_faces,
+                                            refine_landmarks=True, min_detection_confidence=0.5)
+        self._first = True
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """The faces in an (H, W, 3) uint8 RGB image, in its pixels, left to right."""
+        _check_image(image)
+        if self._first:
+            with _quiet_stderr():
+                result = self._mesh.process(image)
+            self._first = False
+        else:
+            result = self._mesh.process(image)  # as the single-stage code ran it, namedtuple and all
+        h, w = image.shape[:2]
+        faces = [Face(np.array([(p.x * w, p.y * h) for p in lm.landmark], np.float32),
+                      np.array([p.z * w for p in lm.landmark], np.float32))
+                 for lm in result.multi_face_landmarks or []]
+        return sorted(faces, key=lambda f: float(f.center[0]))
+
+    def close(self) -> None:
+        self._mesh.close()
+
+
 def _process(solution: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     """One run of a MediaPipe solution graph: its outputs by stream name (absent when empty).
 

@@ -111,8 +111,10 @@ def test_bench_reports_every_stage_and_backend_agreement():
     inf = report["inference"][0]
     names = [r["name"] for r in inf["rows"]]
     for stage in ("detect (eyes >= 20 px)", "align (fit + warp)", "generator torch fp32 eager",
-                  "generator torch fp32", "generator onnx fp32", "un-warp + blend"):
+                  "generator torch fp32", "generator onnx fp32", "un-warp + blend", "end to end",
+                  "detect: Face Mesh alone (reference)", "end to end: Face Mesh alone (reference)"):
         assert stage in names
+    assert inf["vs_single_stage"] > 0
     assert all(r["median_ms"] > 0 and r["p10_ms"] <= r["median_ms"] <= r["p90_ms"] for r in inf["rows"])
     assert inf["backend_psnr_db"]["onnx fp32"] >= 45 and inf["backend_psnr_db"]["torch fp32"] >= 45
     assert inf["fps"] > 0 and inf["speedup_vs_torch_fp32"] > 0
