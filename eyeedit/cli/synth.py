@@ -10,6 +10,7 @@ import click
 from eyeedit.cli.options import make_dataset
 from eyeedit.data.effects import EFFECTS
 from eyeedit.data.effects.eye_color import parse_target
+from eyeedit.data.effects.glasses import MATERIALS as GLASSES_MATERIALS
 from eyeedit.data.effects.glasses import STYLES as GLASSES_STYLES
 from eyeedit.data.effects.glasses import check_pins
 from eyeedit.data.effects.makeup import check_pins as check_makeup
@@ -43,7 +44,7 @@ from eyeedit.regions import parse_size
                    "smoky, ...) or a hex value [default: random].")
 @click.option("--liner", default=None, metavar="NAME|HEX",
               help="Makeup only: the eyeliner colour (black, brown, navy, plum or hex) [default: random].")
-@click.option("--material", type=click.Choice(["metal", "plastic"]), default=None,
+@click.option("--material", type=click.Choice(GLASSES_MATERIALS), default=None,
               help="Glasses only: the frame material [default: random].")
 @click.option("--tint", default=None, metavar="clear|grey|brown|green|blue|rose",
               help="Glasses only: the lens tint [default: mostly clear, sometimes tinted].")

@@ -33,10 +33,16 @@ SUPERSAMPLE = 4
 
 @dataclass(frozen=True)
 class Rendered:
-    """An effect's output: ``image`` (H, W, 3) uint8 and ``mask`` (H, W) bool of touched pixels."""
+    """An effect's output: ``image`` (H, W, 3) uint8 and ``mask`` (H, W) bool of touched pixels.
+
+    ``coverage`` (H, W) float32 in [0, 1], when an effect provides it, says how much of each
+    pixel the drawn object covers (1 on an opaque part, a fraction on a translucent one or an
+    anti-aliased edge, 0 elsewhere); it is non-zero only inside ``mask``.
+    """
 
     image: np.ndarray
     mask: np.ndarray
+    coverage: np.ndarray | None = None
 
 
 def image_from_face(face: Face) -> np.ndarray:
@@ -128,20 +134,25 @@ def over(base: np.ndarray, color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return base * (1 - a) + np.asarray(color, np.float32) * a
 
 
-def paste_patch(image: np.ndarray, box: Box, patch: np.ndarray, touched: np.ndarray) -> Rendered:
+def paste_patch(image: np.ndarray, box: Box, patch: np.ndarray, touched: np.ndarray,
+                coverage: np.ndarray | None = None) -> Rendered:
     """Copy ``image`` and write the float ``patch`` (box-sized) where ``touched`` (box-sized bool).
 
-    Every pixel outside ``touched`` keeps its exact input value.
+    Every pixel outside ``touched`` keeps its exact input value. A box-sized ``coverage`` is
+    clipped to [0, 1], zeroed outside ``touched`` and returned at full image size.
     """
     out = image.copy()
     mask = np.zeros(image.shape[:2], bool)
+    full = None if coverage is None else np.zeros(image.shape[:2], np.float32)
     x0, y0, x1, y1 = box
     if x1 > x0 and y1 > y0:
         new = np.clip(np.rint(patch), 0, 255).astype(np.uint8)
         region = out[y0:y1, x0:x1]
         region[touched] = new[touched]
         mask[y0:y1, x0:x1] = touched
-    return Rendered(out, mask)
+        if full is not None:
+            full[y0:y1, x0:x1] = np.where(touched, np.clip(coverage, 0, 1), 0)
+    return Rendered(out, mask, full)
 
 
 def parse_color(text: str) -> tuple[int, int, int]:
