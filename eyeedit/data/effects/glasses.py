@@ -158,7 +158,7 @@ def sample_params(rng: np.random.Generator, face: Face, style: str | None = None
         reflection=float(rng.uniform(0.1, 0.34)), reflection_angle=float(rng.uniform(20, 60)),
         shadow=float(rng.uniform(0.12, 0.3)), accent_color=hex_color(accent),
         shadow_angle=float(rng.uniform(-35, 35)), shadow_offset=float(rng.uniform(0.025, 0.045)),
-        streak=float(0.0 if rng.random() < 0.75 else rng.uniform(0.25, 0.6)),
+        streak=float(0.0 if rng.random() < 0.75 else rng.uniform(0.25, 0.5)),
         texture_seed=int(rng.uniform(0, 2**31 - 1)),
     )
 
@@ -356,7 +356,7 @@ def _arms(face: Face, params: GlassesParams, lenses: list[np.ndarray],
           m: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Tapered arm polygons from the hinges to just past the face outline beside each ear.
 
-    Landmarks 127 / 356 sit on the face outline level with the top of the ear, where an arm rests.
+    Landmarks 127 / 356 sit on the face outline just below the top of the ear, where an arm rests.
     On the far side of a turned head the arm runs behind the head: only its start shows.
     """
     far_side = 1 if face.yaw > 0 else -1  # the nose points toward the far side
@@ -366,8 +366,11 @@ def _arms(face: Face, params: GlassesParams, lenses: list[np.ndarray],
     for lens, temple_idx, side in zip(lenses, TEMPLES, (-1, 1)):
         edge = _hinge_edge(face, params, lens, side)
         hinge = edge + np.array([side * 0.045, 0.01])
-        ear = to_face(face, face.points[[temple_idx]])[0] + np.array([side * 0.1, -0.03])
+        ear = to_face(face, face.points[[temple_idx]])[0] + np.array([side * 0.1, 0.0])
         reach = ear - hinge
+        # The arm runs nearly level to the top of the ear, which sits above landmark 127 / 356:
+        # seen from the front it drops only a little (more when the head tilts forward).
+        reach[1] = 0.35 * reach[1]
         reach[0] = side * max(side * reach[0], 0.03)  # always outward, however the head turns
         reach *= 1 - hidden if side == far_side else 1.0
         end = hinge + reach
@@ -486,7 +489,7 @@ def _masks(frame: _Frame, params: GlassesParams, box: Box) -> dict[str, np.ndarr
         c["bar"].stroke(frame.bridge, bridge_px * 1.3, closed=False)
     if _has_pads(params):  # clear pads beside the nose on thin wire arms
         for center, wire in zip(frame.pads, frame.pad_arms):
-            c["pads"].disc(center, 0.024 * unit)
+            c["pads"].fill(_oval(center, frame, 0.018, 0.032))
             c["pad_arms"].stroke(wire, max(0.6, 0.007 * unit), closed=False)
     for point in frame.mounts:
         c["mounts"].disc(point, 0.022 * unit)
@@ -498,6 +501,13 @@ def _masks(frame: _Frame, params: GlassesParams, box: Box) -> dict[str, np.ndarr
     masks["shadow"] = _shadow(np.maximum.reduce([masks["rim_alpha"], masks["arms"], masks["mounts"],
                                                  0.5 * masks["edge"]]), frame, params) * (1 - masks["lens"])
     return masks
+
+
+def _oval(center: np.ndarray, frame: _Frame, half_width: float, half_height: float) -> np.ndarray:
+    """(16, 2) image-pixel outline of an upright oval (half sizes in face units) around ``center``."""
+    t = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+    local = np.column_stack([half_width * np.cos(t), half_height * np.sin(t)])
+    return center + local @ frame.m[:, :2].T
 
 
 def _upper_part(outline: np.ndarray, level: float) -> np.ndarray:
@@ -590,13 +600,15 @@ def _reflections(frame: _Frame, params: GlassesParams, box: Box) -> np.ndarray:
             quad = np.array([[cx - 0.045 + slant, mid[1] - 0.07], [cx + 0.045 + slant, mid[1] - 0.07],
                              [cx + 0.045 - slant, mid[1] + 0.07], [cx - 0.045 - slant, mid[1] + 0.07]])
             window.fill(to_image(frame.m, quad))
-        if params.streak > 0:
-            d = np.array([np.cos(np.radians(params.reflection_angle)), -np.sin(np.radians(params.reflection_angle))])
-            start = center + np.array([-0.3 * along, 0.2]) * params.lens_width / 0.4
-            streak.stroke(to_image(frame.m, np.stack([start - 0.5 * d, start + 0.5 * d])), 0.012 * unit,
-                          closed=False)
+        if params.streak > 0:  # a short bright arc of light just inside the upper outer edge
+            tilt = np.radians(params.reflection_angle)
+            d = np.array([np.cos(tilt), -np.sin(tilt)]) * 0.09
+            start = center + np.array([0.55 * params.lens_width * (1 if center[0] > 0 else -1),
+                                       -0.45 * params.lens_height])
+            streak.stroke(to_image(frame.m, _quadratic(start - d, start + [0.0, 0.03], start + d, 8)),
+                          0.018 * unit, closed=False)
     glare = blur(window.result(), 0.025 * unit) * params.reflection
-    glare = glare + blur(streak.result(), 0.004 * unit) * params.streak
+    glare = glare + blur(streak.result(), 0.008 * unit) * params.streak
     return np.clip(glare + 0.035 * params.reflection, 0, 1)
 
 
@@ -645,7 +657,7 @@ def _draw_rims(patch: np.ndarray, layers: dict[str, np.ndarray], params: Glasses
     metal = np.asarray(parse_color(params.rim_color if params.material == "metal" else METAL_COLORS["silver"]),
                        np.float32)
     patch = over(patch, np.float32([228, 228, 224]), 0.3 * layers["pads"])
-    patch = _screen(patch, 0.35 * blur(layers["pads"], 0.004 * unit) * (1 - blur(layers["pads"], 0.012 * unit)))
+    patch = _screen(patch, 0.2 * layers["pads"] * (1 - blur(layers["pads"], 0.01 * unit)))
     patch = over(patch, np.clip(metal * 0.95, 0, 255), layers["pad_arms"])
     patch = over(patch, np.clip(metal * shade, 0, 255), layers["mounts"])
     rim, bar = layers["rim"], layers["bar"]
