@@ -88,6 +88,7 @@ class Canvas:
         x0, y0, x1, y1 = box
         self.size = (x1 - x0, y1 - y0)
         self.pixels = np.zeros((self.size[1] * SUPERSAMPLE, self.size[0] * SUPERSAMPLE), np.uint8)
+        self.blank = True  # nothing drawn yet: result() skips the resize
 
     def _fixed(self, points: np.ndarray) -> np.ndarray:
         # Pixel centres: image pixel (x0, y0) covers the supersampled square [0, S)^2 whose
@@ -96,11 +97,13 @@ class Canvas:
         return np.round(local * (1 << self._SHIFT)).astype(np.int32)
 
     def fill(self, polygon: np.ndarray, value: int = 255) -> Canvas:
+        self.blank = False
         cv2.fillPoly(self.pixels, [self._fixed(polygon)], value, cv2.LINE_AA, shift=self._SHIFT)
         return self
 
     def stroke(self, polyline: np.ndarray, width_px: float, closed: bool, value: int = 255) -> Canvas:
         thickness = max(1, round(width_px * SUPERSAMPLE))
+        self.blank = False
         cv2.polylines(self.pixels, [self._fixed(polyline)], closed, value, thickness, cv2.LINE_AA,
                       shift=self._SHIFT)
         return self
@@ -108,13 +111,14 @@ class Canvas:
     def disc(self, center: np.ndarray, radius_px: float, value: int = 255) -> Canvas:
         c = self._fixed(np.asarray(center, np.float64)[None])[0]
         r = round(radius_px * SUPERSAMPLE * (1 << self._SHIFT))
+        self.blank = False
         cv2.circle(self.pixels, (int(c[0]), int(c[1])), max(r, 1), value, -1, cv2.LINE_AA,
                    shift=self._SHIFT)
         return self
 
     def result(self) -> np.ndarray:
         w, h = self.size
-        if w == 0 or h == 0:
+        if w == 0 or h == 0 or self.blank:
             return np.zeros((h, w), np.float32)
         small = cv2.resize(self.pixels, (w, h), interpolation=cv2.INTER_AREA)
         return small.astype(np.float32) / 255.0
@@ -130,8 +134,10 @@ def blur(layer: np.ndarray, sigma_px: float) -> np.ndarray:
 
 def over(base: np.ndarray, color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Alpha-blend ``color`` ((3,) or (h, w, 3) float in [0, 255]) over ``base`` (h, w, 3) float32."""
+    if not np.any(alpha):  # an empty layer (a part this frame does not have): nothing to blend
+        return base
     a = alpha[..., None]
-    return base * (1 - a) + np.asarray(color, np.float32) * a
+    return base + (np.asarray(color, np.float32) - base) * a
 
 
 def paste_patch(image: np.ndarray, box: Box, patch: np.ndarray, touched: np.ndarray,

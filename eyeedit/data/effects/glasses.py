@@ -155,7 +155,7 @@ def sample_params(rng: np.random.Generator, face: Face, style: str | None = None
         bridge_gap=float(rng.uniform(0.24, 0.32) + (0.1 if style == "round" else 0.0)),
         lens_drop=float(rng.uniform(0.02, 0.08)), lens_tint=tint_color, lens_alpha=alpha,
         lens_power=_sample_power(rng),
-        reflection=float(rng.uniform(0.1, 0.34)), reflection_angle=float(rng.uniform(20, 60)),
+        reflection=float(rng.uniform(0.12, 0.4)), reflection_angle=float(rng.uniform(20, 60)),
         shadow=float(rng.uniform(0.12, 0.3)), accent_color=hex_color(accent),
         shadow_angle=float(rng.uniform(-35, 35)), shadow_offset=float(rng.uniform(0.025, 0.045)),
         streak=float(0.0 if rng.random() < 0.75 else rng.uniform(0.25, 0.5)),
@@ -365,14 +365,15 @@ def _arms(face: Face, params: GlassesParams, lenses: list[np.ndarray],
     polygons, lines = [], []
     for lens, temple_idx, side in zip(lenses, TEMPLES, (-1, 1)):
         edge = _hinge_edge(face, params, lens, side)
-        hinge = edge + np.array([side * 0.045, 0.01])
+        turned_away = hidden if side == far_side else 0.0
+        hinge = edge + np.array([side * 0.045 * (1 - 0.8 * turned_away), 0.01])  # the end piece recedes too
         ear = to_face(face, face.points[[temple_idx]])[0] + np.array([side * 0.1, 0.0])
         reach = ear - hinge
         # The arm runs nearly level to the top of the ear, which sits above landmark 127 / 356:
         # seen from the front it drops only a little (more when the head tilts forward).
         reach[1] = 0.35 * reach[1]
         reach[0] = side * max(side * reach[0], 0.03)  # always outward, however the head turns
-        reach *= 1 - hidden if side == far_side else 1.0
+        reach *= 1 - turned_away
         end = hinge + reach
         if abs(end[0]) > ARM_REACH:  # stay inside the `glasses` crop
             end = hinge + reach * max(ARM_REACH - abs(hinge[0]), 0.0) / max(abs(reach[0]), 1e-6)
@@ -420,10 +421,11 @@ def render(image: np.ndarray, face: Face, params: GlassesParams) -> Rendered:
     x0, y0, x1, y1 = box
     patch = image[y0:y1, x0:x1].astype(np.float32)
     layers = _masks(frame, params, box)
+    color = _frame_color(params, frame, layers["_v"])
     patch = patch * (1 - params.shadow * layers["shadow"][..., None])
-    patch = _draw_arms(patch, layers, params, frame, box)
+    patch = _draw_arms(patch, layers, params, frame, box, color)
     patch = _draw_lenses(patch, image, frame, params, box, layers)
-    patch = _draw_rims(patch, layers, params, frame, box)
+    patch = _draw_rims(patch, layers, params, frame, color)
     touched = np.maximum.reduce([layers[k] for k in _TOUCHING]) > 1e-3
     return paste_patch(image, box, patch, touched, _coverage(layers, params))
 
@@ -438,6 +440,8 @@ def frame_layers(shape: tuple[int, ...], face: Face, params: GlassesParams) -> d
     box = _box(frame, shape)
     out = {}
     for name, layer in _masks(frame, params, box).items():
+        if name.startswith("_"):
+            continue
         full = np.zeros(shape[:2], np.float32)
         full[box[1]:box[3], box[0]:box[2]] = layer
         out[name] = full
@@ -492,12 +496,13 @@ def _masks(frame: _Frame, params: GlassesParams, box: Box) -> dict[str, np.ndarr
             c["pads"].fill(_oval(center, frame, 0.018, 0.032))
             c["pad_arms"].stroke(wire, max(0.6, 0.007 * unit), closed=False)
     for point in frame.mounts:
-        c["mounts"].disc(point, 0.022 * unit)
+        c["mounts"].disc(point, 0.016 * unit)
     for arm in frame.arms:
         c["arms"].fill(arm)
     masks = {name: canvas.result() for name, canvas in c.items()}
     masks["rim"] = np.maximum(masks["rim"], masks["bar"])
-    masks["rim_alpha"] = masks["rim"] * _frame_opacity(params, frame, box)
+    masks["_v"] = _face_v(frame, box) - params.lens_drop  # face-unit height below the lens centres
+    masks["rim_alpha"] = masks["rim"] * _frame_opacity(params, masks["_v"])
     masks["shadow"] = _shadow(np.maximum.reduce([masks["rim_alpha"], masks["arms"], masks["mounts"],
                                                  0.5 * masks["edge"]]), frame, params) * (1 - masks["lens"])
     return masks
@@ -531,23 +536,21 @@ def _shadow(frame_mask: np.ndarray, frame: _Frame, params: GlassesParams) -> np.
     return np.clip(blur(moved, 0.022 * frame.unit) * 1.5, 0, 1)
 
 
-def _frame_opacity(params: GlassesParams, frame: _Frame, box: Box) -> np.ndarray | float:
+def _frame_opacity(params: GlassesParams, v: np.ndarray) -> np.ndarray | float:
     """Per-pixel opacity of the rims: 1, except the translucent lower half of a two-tone frame."""
     if params.material != "two-tone":
         return 1.0
-    return 1 - 0.45 * _lower_half(params, frame, box)
+    return 1 - 0.45 * _lower_half(v)
 
 
-def _lower_half(params: GlassesParams, frame: _Frame, box: Box) -> np.ndarray:
-    """(h, w) 0 above the lens centres, 1 below, with a short soft transition."""
-    v = _face_v(frame, box) - params.lens_drop
+def _lower_half(v: np.ndarray) -> np.ndarray:
+    """(h, w) 0 above the lens centres (``v`` < 0), 1 below, with a short soft transition."""
     return np.clip((v + 0.03) / 0.08, 0, 1)
 
 
 def _draw_arms(patch: np.ndarray, layers: dict[str, np.ndarray], params: GlassesParams, frame: _Frame,
-               box: Box) -> np.ndarray:
-    color = _frame_color(params, frame, box) * 0.85  # turned away from the light
-    patch = over(patch, color, layers["arms"])
+               box: Box, color: np.ndarray) -> np.ndarray:
+    patch = over(patch, color * 0.85, layers["arms"])  # turned away from the light
     if params.material == "metal":  # a thin glint along the wire
         glint = Canvas(box)
         for line in frame.arm_lines:
@@ -618,18 +621,18 @@ def to_face_units(frame: _Frame, points: np.ndarray) -> np.ndarray:
     return np.asarray(points, np.float64) @ inv[:, :2].T + inv[:, 2]
 
 
-def _frame_color(params: GlassesParams, frame: _Frame, box: Box) -> np.ndarray:
+def _frame_color(params: GlassesParams, frame: _Frame, v: np.ndarray) -> np.ndarray:
     """(h, w, 3) float32 colour of the frame material at each box pixel (before lighting)."""
-    h, w = box[3] - box[1], box[2] - box[0]
+    h, w = v.shape
     base = np.asarray(parse_color(params.rim_color), np.float32)
     accent = np.asarray(parse_color(params.accent_color), np.float32)
     if params.material == "tortoiseshell":
         t = _mottle(params.texture_seed, (h, w), frame.unit)[..., None]
         return base * (1 - t) + accent * t
     if params.material == "two-tone":
-        t = _lower_half(params, frame, box)[..., None]
+        t = _lower_half(v)[..., None]
         return base * (1 - t) + accent * t
-    return np.broadcast_to(base, (h, w, 3)).astype(np.float32)
+    return base  # one colour: broadcasts
 
 
 def _mottle(seed: int, shape: tuple[int, int], unit: float) -> np.ndarray:
@@ -645,15 +648,14 @@ def _mottle(seed: int, shape: tuple[int, int], unit: float) -> np.ndarray:
 
 
 def _draw_rims(patch: np.ndarray, layers: dict[str, np.ndarray], params: GlassesParams, frame: _Frame,
-               box: Box) -> np.ndarray:
+               color: np.ndarray) -> np.ndarray:
     """Pads, mounts, rims and bridge in the material's colour, lit from above.
 
     Metal: a bright, sharp glint along the wire. Acetate: an opaque band with a darker inner bevel
     and a soft, broad sheen. Browline: the acetate bar on top, thin gunmetal wire below.
     """
     unit = frame.unit
-    v = _face_v(frame, box) - params.lens_drop  # lighter on top, darker below
-    shade = np.clip(1.12 - 0.5 * v, 0.8, 1.25)[..., None]
+    shade = np.clip(1.12 - 0.5 * layers["_v"], 0.8, 1.25)[..., None]  # lighter on top, darker below
     metal = np.asarray(parse_color(params.rim_color if params.material == "metal" else METAL_COLORS["silver"]),
                        np.float32)
     patch = over(patch, np.float32([228, 228, 224]), 0.3 * layers["pads"])
@@ -662,7 +664,6 @@ def _draw_rims(patch: np.ndarray, layers: dict[str, np.ndarray], params: Glasses
     patch = over(patch, np.clip(metal * shade, 0, 255), layers["mounts"])
     rim, bar = layers["rim"], layers["bar"]
     glint = layers["glint"] * rim  # never outside the rim, even where the rim is thinner than it
-    color = _frame_color(params, frame, box)
     if params.material == "metal":
         patch = over(patch, np.clip(color * np.minimum(shade, 1.05), 0, 255), rim)
         patch = _screen(patch, 0.4 * glint)
@@ -683,6 +684,8 @@ def _draw_rims(patch: np.ndarray, layers: dict[str, np.ndarray], params: Glasses
 
 def _screen(patch: np.ndarray, light: np.ndarray) -> np.ndarray:
     """Screen-blend white with opacity ``light`` (h, w): brightens, never darkens."""
+    if not np.any(light):
+        return patch
     return 255 - (255 - patch) * (1 - light[..., None])
 
 
