@@ -73,8 +73,10 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
 
     \b
     Effects (drawn from the Face Mesh landmarks at full resolution, then cropped):
-      glasses    frames of several shapes, metal or plastic, with lens tint,
-                 reflections and a shadow; crops use the wider `glasses` region
+      glasses    full-rim, browline, semi-rimless or rimless frames in metal,
+                 plastic, tortoiseshell or two-tone, refracting lenses with tint
+                 and reflections, a shadow, arms to the ears; crops use the
+                 wider `glasses` region
       eye-color  iris recoloured in Lab, keeping its texture, pupil and highlights
       makeup     eyeshadow toward the crease and eyeliner with a small wing
     \b
