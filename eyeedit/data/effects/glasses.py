@@ -603,15 +603,14 @@ def _reflections(frame: _Frame, params: GlassesParams, box: Box) -> np.ndarray:
             quad = np.array([[cx - 0.045 + slant, mid[1] - 0.07], [cx + 0.045 + slant, mid[1] - 0.07],
                              [cx + 0.045 - slant, mid[1] + 0.07], [cx - 0.045 - slant, mid[1] + 0.07]])
             window.fill(to_image(frame.m, quad))
-        if params.streak > 0:  # a short bright arc of light just inside the upper outer edge
+        if params.streak > 0:  # a short straight band of light across the lower outer part
             tilt = np.radians(params.reflection_angle)
-            d = np.array([np.cos(tilt), -np.sin(tilt)]) * 0.09
-            start = center + np.array([0.55 * params.lens_width * (1 if center[0] > 0 else -1),
-                                       -0.45 * params.lens_height])
-            streak.stroke(to_image(frame.m, _quadratic(start - d, start + [0.0, 0.03], start + d, 8)),
-                          0.018 * unit, closed=False)
+            d = np.array([np.cos(tilt), -np.sin(tilt)]) * 0.35 * params.lens_width
+            start = center + np.array([0.35 * params.lens_width * (1 if center[0] > 0 else -1),
+                                       0.3 * params.lens_height])
+            streak.stroke(to_image(frame.m, np.stack([start - d, start + d])), 0.03 * unit, closed=False)
     glare = blur(window.result(), 0.025 * unit) * params.reflection
-    glare = glare + blur(streak.result(), 0.008 * unit) * params.streak
+    glare = glare + blur(streak.result(), 0.012 * unit) * params.streak
     return np.clip(glare + 0.035 * params.reflection, 0, 1)
 
 
