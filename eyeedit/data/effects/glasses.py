@@ -126,6 +126,7 @@ class GlassesParams:
     shadow_offset: float = 0.035
     streak: float = 0.0
     texture_seed: int = 0
+    softness: float = 0.0
 
 
 def sample_params(rng: np.random.Generator, face: Face, style: str | None = None,
@@ -159,7 +160,7 @@ def sample_params(rng: np.random.Generator, face: Face, style: str | None = None
         shadow=float(rng.uniform(0.12, 0.3)), accent_color=hex_color(accent),
         shadow_angle=float(rng.uniform(-35, 35)), shadow_offset=float(rng.uniform(0.025, 0.045)),
         streak=float(0.0 if rng.random() < 0.75 else rng.uniform(0.25, 0.5)),
-        texture_seed=int(rng.uniform(0, 2**31 - 1)),
+        texture_seed=int(rng.uniform(0, 2**31 - 1)), softness=float(rng.uniform(0.0, 0.008)),
     )
 
 
@@ -426,6 +427,7 @@ def render(image: np.ndarray, face: Face, params: GlassesParams) -> Rendered:
     patch = _draw_arms(patch, layers, params, frame, box, color)
     patch = _draw_lenses(patch, image, frame, params, box, layers)
     patch = _draw_rims(patch, layers, params, frame, color)
+    patch = _grain(patch, image[y0:y1, x0:x1], layers, params)
     touched = np.maximum.reduce([layers[k] for k in _TOUCHING]) > 1e-3
     return paste_patch(image, box, patch, touched, _coverage(layers, params))
 
@@ -499,7 +501,9 @@ def _masks(frame: _Frame, params: GlassesParams, box: Box) -> dict[str, np.ndarr
         c["mounts"].disc(point, 0.016 * unit)
     for arm in frame.arms:
         c["arms"].fill(arm)
-    masks = {name: canvas.result() for name, canvas in c.items()}
+    # A photo never shows a perfectly sharp edge (focus, lens, demosaicing): soften the frame parts.
+    soft = params.softness * unit
+    masks = {name: canvas.result() if name == "lens" else blur(canvas.result(), soft) for name, canvas in c.items()}
     masks["rim"] = np.maximum(masks["rim"], masks["bar"])
     masks["_v"] = _face_v(frame, box) - params.lens_drop  # face-unit height below the lens centres
     masks["rim_alpha"] = masks["rim"] * _frame_opacity(params, masks["_v"])
@@ -679,6 +683,23 @@ def _draw_rims(patch: np.ndarray, layers: dict[str, np.ndarray], params: Glasses
     patch = over(patch, lit, band * (layers["rim_alpha"] / np.maximum(rim, 1e-6)))
     sheen = blur(glint, 0.02 * unit) * band
     return _screen(patch, 0.22 * sheen)
+
+
+def _grain(patch: np.ndarray, original: np.ndarray, layers: dict[str, np.ndarray],
+           params: GlassesParams) -> np.ndarray:
+    """Give the drawn frame the photo's own sensor noise: flat drawn colour beside noisy skin is a
+    giveaway. The noise level is the median absolute deviation of the photo's fine detail."""
+    gray = original.astype(np.float32).mean(axis=2)
+    detail = gray - cv2.blur(gray, (3, 3))
+    # Skin texture counts into the estimate too; 0.6 keeps the grain at or below the photo's.
+    sigma = float(np.median(np.abs(detail - np.median(detail)))) * 1.4826 * 0.6
+    if sigma < 0.3:
+        return patch
+    solid = np.maximum.reduce([layers["rim_alpha"], layers["arms"], layers["mounts"]])
+    noise = np.random.default_rng(params.texture_seed + 1).normal(0, 1, patch.shape[:2]).astype(np.float32)
+    noise = cv2.GaussianBlur(noise, (0, 0), 0.6)  # compression softens grain into small blobs
+    noise *= sigma / max(float(noise.std()), 1e-6)
+    return patch + (noise * solid)[..., None]
 
 
 def _screen(patch: np.ndarray, light: np.ndarray) -> np.ndarray:
