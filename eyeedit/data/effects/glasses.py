@@ -476,7 +476,7 @@ def _masks(frame: _Frame, params: GlassesParams, box: Box) -> dict[str, np.ndarr
     bridge_px = rim_px * (1.1 if params.material != "metal" else 0.9)
     for outline in frame.lenses:
         c["lens"].fill(outline)
-        c["edge"].stroke(outline, max(0.7, 0.007 * unit), closed=True)
+        c["edge"].stroke(outline, max(0.8, 0.009 * unit), closed=True)
         if kind in ("full", "browline"):
             c["rim"].stroke(outline, wire_px, closed=True)
             c["glint"].stroke(outline + up, wire_px * 0.3, closed=True)
@@ -572,10 +572,13 @@ def _draw_lenses(patch: np.ndarray, image: np.ndarray, frame: _Frame, params: Gl
     tint = np.asarray(parse_color(params.lens_tint), np.float32)
     patch = over(patch, tint, params.lens_alpha * lens)
     # The lens edge: ground glass seen edge-on, a faint dark line (stronger where no rim hides it).
+    # Without a rim the edge is what shows the lens (a dark line with a bright one inside it, as
+    # the ground edge reflects); under a rim it is mostly hidden.
+    dark, bright = (0.3, 0.4) if _kind(params.style) in ("rimless", "semi") else (0.1, 0.15)
     edge = layers["edge"] * (1 - layers["rim"])
-    patch = patch * (1 - (0.2 if _kind(params.style) in ("rimless", "semi") else 0.1) * edge[..., None])
+    patch = patch * (1 - dark * edge[..., None])
     inner = blur(layers["edge"], 0.006 * frame.unit) * lens * (1 - layers["edge"])
-    glare = np.clip(_reflections(frame, params, box) + 0.15 * inner, 0, 1) * lens
+    glare = np.clip(_reflections(frame, params, box) + bright * inner, 0, 1) * lens
     return _screen(patch, glare)
 
 
