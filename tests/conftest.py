@@ -32,3 +32,17 @@ def astronaut_face(astronaut):
     faces = detect_faces(astronaut, max_faces=1)
     assert len(faces) == 1
     return faces[0]
+
+
+@pytest.fixture(scope="session")
+def big_face(astronaut):
+    """The astronaut's head, upscaled 2x (eyes ~84 px apart, irises ~7 px in radius): (image, Face)."""
+    import cv2
+
+    from eyeedit.landmarks import detect_faces
+
+    head = astronaut[20:240, 110:340]
+    image = cv2.resize(head, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    faces = detect_faces(image, max_faces=1)
+    assert len(faces) == 1
+    return image, faces[0]

@@ -10,18 +10,8 @@ import pytest
 from eyeedit.data.effects import EFFECTS, Pins, eye_color, get_effect, glasses, makeup, params_dict
 from eyeedit.data.effects.base import parse_color, to_face
 from eyeedit.geometry import fit_crop_from_image, polygon_mask, transform_points
-from eyeedit.landmarks import LEFT_EYE, NOSE_BRIDGE, RIGHT_EYE, Face, detect_faces
+from eyeedit.landmarks import LEFT_EYE, NOSE_BRIDGE, RIGHT_EYE, Face
 from eyeedit.regions import REGIONS
-
-
-@pytest.fixture(scope="module")
-def big_face(astronaut) -> tuple[np.ndarray, Face]:
-    """The astronaut's head, upscaled 2x (eyes ~84 px apart, irises ~7 px in radius)."""
-    head = astronaut[20:240, 110:340]
-    image = cv2.resize(head, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-    faces = detect_faces(image, max_faces=1)
-    assert len(faces) == 1
-    return image, faces[0]
 
 
 def _render(name: str, image: np.ndarray, face: Face, seed: int = 0, pins: Pins = Pins()):

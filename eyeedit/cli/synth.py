@@ -10,6 +10,7 @@ import click
 from eyeedit.cli.options import make_dataset
 from eyeedit.data.effects import EFFECTS
 from eyeedit.data.effects.eye_color import parse_target
+from eyeedit.data.effects.glasses import MATERIALS as GLASSES_MATERIALS
 from eyeedit.data.effects.glasses import STYLES as GLASSES_STYLES
 from eyeedit.data.effects.glasses import check_pins
 from eyeedit.data.effects.makeup import check_pins as check_makeup
@@ -43,7 +44,7 @@ from eyeedit.regions import parse_size
                    "smoky, ...) or a hex value [default: random].")
 @click.option("--liner", default=None, metavar="NAME|HEX",
               help="Makeup only: the eyeliner colour (black, brown, navy, plum or hex) [default: random].")
-@click.option("--material", type=click.Choice(["metal", "plastic"]), default=None,
+@click.option("--material", type=click.Choice(GLASSES_MATERIALS), default=None,
               help="Glasses only: the frame material [default: random].")
 @click.option("--tint", default=None, metavar="clear|grey|brown|green|blue|rose",
               help="Glasses only: the lens tint [default: mostly clear, sometimes tinted].")
@@ -72,8 +73,10 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
 
     \b
     Effects (drawn from the Face Mesh landmarks at full resolution, then cropped):
-      glasses    frames of several shapes, metal or plastic, with lens tint,
-                 reflections and a shadow; crops use the wider `glasses` region
+      glasses    full-rim, browline, semi-rimless or rimless frames in metal,
+                 plastic, tortoiseshell or two-tone, refracting lenses with tint
+                 and reflections, a shadow, arms to the ears; crops use the
+                 wider `glasses` region
       eye-color  iris recoloured in Lab, keeping its texture, pupil and highlights
       makeup     eyeshadow toward the crease and eyeliner with a small wing
     \b

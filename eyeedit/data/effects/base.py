@@ -33,10 +33,16 @@ SUPERSAMPLE = 4
 
 @dataclass(frozen=True)
 class Rendered:
-    """An effect's output: ``image`` (H, W, 3) uint8 and ``mask`` (H, W) bool of touched pixels."""
+    """An effect's output: ``image`` (H, W, 3) uint8 and ``mask`` (H, W) bool of touched pixels.
+
+    ``coverage`` (H, W) float32 in [0, 1], when an effect provides it, says how much of each
+    pixel the drawn object covers (1 on an opaque part, a fraction on a translucent one or an
+    anti-aliased edge, 0 elsewhere); it is non-zero only inside ``mask``.
+    """
 
     image: np.ndarray
     mask: np.ndarray
+    coverage: np.ndarray | None = None
 
 
 def image_from_face(face: Face) -> np.ndarray:
@@ -82,6 +88,7 @@ class Canvas:
         x0, y0, x1, y1 = box
         self.size = (x1 - x0, y1 - y0)
         self.pixels = np.zeros((self.size[1] * SUPERSAMPLE, self.size[0] * SUPERSAMPLE), np.uint8)
+        self.blank = True  # nothing drawn yet: result() skips the resize
 
     def _fixed(self, points: np.ndarray) -> np.ndarray:
         # Pixel centres: image pixel (x0, y0) covers the supersampled square [0, S)^2 whose
@@ -90,11 +97,13 @@ class Canvas:
         return np.round(local * (1 << self._SHIFT)).astype(np.int32)
 
     def fill(self, polygon: np.ndarray, value: int = 255) -> Canvas:
+        self.blank = False
         cv2.fillPoly(self.pixels, [self._fixed(polygon)], value, cv2.LINE_AA, shift=self._SHIFT)
         return self
 
     def stroke(self, polyline: np.ndarray, width_px: float, closed: bool, value: int = 255) -> Canvas:
         thickness = max(1, round(width_px * SUPERSAMPLE))
+        self.blank = False
         cv2.polylines(self.pixels, [self._fixed(polyline)], closed, value, thickness, cv2.LINE_AA,
                       shift=self._SHIFT)
         return self
@@ -102,13 +111,14 @@ class Canvas:
     def disc(self, center: np.ndarray, radius_px: float, value: int = 255) -> Canvas:
         c = self._fixed(np.asarray(center, np.float64)[None])[0]
         r = round(radius_px * SUPERSAMPLE * (1 << self._SHIFT))
+        self.blank = False
         cv2.circle(self.pixels, (int(c[0]), int(c[1])), max(r, 1), value, -1, cv2.LINE_AA,
                    shift=self._SHIFT)
         return self
 
     def result(self) -> np.ndarray:
         w, h = self.size
-        if w == 0 or h == 0:
+        if w == 0 or h == 0 or self.blank:
             return np.zeros((h, w), np.float32)
         small = cv2.resize(self.pixels, (w, h), interpolation=cv2.INTER_AREA)
         return small.astype(np.float32) / 255.0
@@ -124,24 +134,31 @@ def blur(layer: np.ndarray, sigma_px: float) -> np.ndarray:
 
 def over(base: np.ndarray, color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Alpha-blend ``color`` ((3,) or (h, w, 3) float in [0, 255]) over ``base`` (h, w, 3) float32."""
+    if not np.any(alpha):  # an empty layer (a part this frame does not have): nothing to blend
+        return base
     a = alpha[..., None]
-    return base * (1 - a) + np.asarray(color, np.float32) * a
+    return base + (np.asarray(color, np.float32) - base) * a
 
 
-def paste_patch(image: np.ndarray, box: Box, patch: np.ndarray, touched: np.ndarray) -> Rendered:
+def paste_patch(image: np.ndarray, box: Box, patch: np.ndarray, touched: np.ndarray,
+                coverage: np.ndarray | None = None) -> Rendered:
     """Copy ``image`` and write the float ``patch`` (box-sized) where ``touched`` (box-sized bool).
 
-    Every pixel outside ``touched`` keeps its exact input value.
+    Every pixel outside ``touched`` keeps its exact input value. A box-sized ``coverage`` is
+    clipped to [0, 1], zeroed outside ``touched`` and returned at full image size.
     """
     out = image.copy()
     mask = np.zeros(image.shape[:2], bool)
+    full = None if coverage is None else np.zeros(image.shape[:2], np.float32)
     x0, y0, x1, y1 = box
     if x1 > x0 and y1 > y0:
         new = np.clip(np.rint(patch), 0, 255).astype(np.uint8)
         region = out[y0:y1, x0:x1]
         region[touched] = new[touched]
         mask[y0:y1, x0:x1] = touched
-    return Rendered(out, mask)
+        if full is not None:
+            full[y0:y1, x0:x1] = np.where(touched, np.clip(coverage, 0, 1), 0)
+    return Rendered(out, mask, full)
 
 
 def parse_color(text: str) -> tuple[int, int, int]:
