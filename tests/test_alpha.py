@@ -290,6 +290,23 @@ def test_plain_training_on_masked_data_has_no_alpha_terms(masked_pairs, tmp_path
     assert res.exit_code == 0, res.output
     text = (out / "metrics.jsonl").read_text()
     assert "G_alpha" not in text and "mask_iou" not in text
+    # A checkpoint written before alpha existed (no alpha keys in its config) resumes as plain.
+    from eyeedit.model.store import with_metadata
+    from eyeedit.training import checkpoints as ckpt
+    from eyeedit.training.config import make_config
+    from eyeedit.training.run_folder import RunPaths, check_run_folder
+
+    latest = ckpt.latest(out / "checkpoints")
+    meta = ckpt._read(latest)[1]
+    del meta["config"]["alpha_weight"], meta["config"]["generator"]["alpha"]
+    latest.write_bytes(with_metadata(latest.read_bytes(), meta))
+    data = load_pairs(masked_pairs)
+    cfg = make_config(data, ngf=4, ndf=4, depth=5, epochs=1, decay_epochs=0, batch_size=3, log_every=1)
+    assert check_run_folder(RunPaths(out), cfg, True, False, data.fingerprint) == latest
+    with pytest.raises(Exception, match="different generator"):
+        check_run_folder(RunPaths(out), make_config(data, ngf=4, ndf=4, depth=5, epochs=1, decay_epochs=0,
+                                                    batch_size=3, log_every=1, alpha=True),
+                         True, False, data.fingerprint)
 
 
 # ----------------------------------------------------------------------------- the editor
