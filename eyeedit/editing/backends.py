@@ -46,7 +46,8 @@ class OnnxTranslator:
     def __init__(self, session: Any, in_channels: int):
         self.session = session
         self.in_channels = in_channels
-        self.outputs = [o.name for o in session.get_outputs() if o.name in ("output", "alpha")]
+        names = {o.name for o in session.get_outputs()}
+        self.outputs = ["output", "alpha"] if "alpha" in names else ["output"]
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         return self.with_alpha(crops)[0]
