@@ -282,6 +282,27 @@ def test_training_with_alpha_logs_the_alpha_loss_and_mask_iou(masked_pairs, tmp_
     assert 0 <= results["model"]["mask_iou"] <= 1 and "mask_iou" not in results["identity"]
 
 
+def test_alpha_learns_the_mask_and_steps_under_bf16(masked_pairs):
+    from eyeedit.training.config import make_config
+    from eyeedit.training.runtime import setup_runtime
+    from eyeedit.training.state import build_state
+    from eyeedit.training.train import train_step
+
+    data = load_pairs(masked_pairs)
+    a, b = (images_to_tensor(t[:4]) for t in (data.train.a, data.train.b))
+    mask = data.train.mask[:4].unsqueeze(1).float() / 255
+    cfg = make_config(data, ngf=8, ndf=8, depth=5, alpha=True, lr=2e-3, batch_size=4, jitter=1.0,
+                      flip=False, epochs=1, decay_epochs=0)
+    fp32 = setup_runtime("cpu", "fp32")
+    state = build_state(cfg, fp32)
+    losses = [train_step(state, a, b, cfg, fp32, mask)["G_alpha"].item() for _ in range(20)]
+    assert np.mean(losses[-3:]) < 0.7 * losses[0]  # the mask's cross-entropy falls from ln 2
+    rt = setup_runtime("cpu", "bf16")
+    step = train_step(build_state(cfg, rt), a[:1], b[:1], cfg, rt, mask[:1])
+    assert set(step) == {"G_GAN", "G_L1", "G_alpha", "D_real", "D_fake"}
+    assert all(torch.isfinite(v) for v in step.values())
+
+
 def test_plain_training_on_masked_data_has_no_alpha_terms(masked_pairs, tmp_path):
     out = tmp_path / "run"
     res = CliRunner().invoke(cli, ["train", str(masked_pairs), "--out", str(out), "--ngf", "4", "--ndf", "4",
