@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import SHARED_FACES
 
 from eyeedit.cli.main import cli
 from eyeedit.cli.run import _invoke
@@ -72,6 +73,14 @@ def test_glasses_recipes_train_alpha_and_leave_out_held_out_and_glasses_wearers(
     assert left_out == set(read_exclusions(lists[0])) | set(read_exclusions(lists[1]))
     assert {"007.jpg", "118_A000371.jpg"} <= left_out  # held out (London, Congress), no glasses
     assert "--alpha" in train.argv
+    faces = SHARED_FACES
+    if faces.is_dir():  # the validation split is not emptied by the held-out people
+        from eyeedit.data.pairs import split_of
+        from eyeedit.data.synth import find_inputs
+
+        fraction = float(data.argv[data.argv.index("--val-fraction") + 1])
+        people = {p.person for p in find_inputs(faces, tuple(left_out))}
+        assert sum(split_of(p, fraction) == "val" for p in people) >= 20
 
 
 def test_bad_recipes(tmp_path):
