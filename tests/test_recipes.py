@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import SHARED_FACES
 
 from eyeedit.cli.main import cli
 from eyeedit.cli.run import _invoke
@@ -59,6 +60,27 @@ def test_builtin_recipes_parse_and_plan(path, tmp_path):
         for arg in step.argv:
             if arg.startswith("--") and arg not in ("--resume", "--overwrite"):
                 assert arg in res.output or arg.replace("--no-", "--") in res.output, (path.name, arg)
+
+
+@pytest.mark.parametrize("name", ["glasses", "no-glasses"])
+def test_glasses_recipes_train_alpha_and_leave_out_held_out_and_glasses_wearers(name, tmp_path):
+    from eyeedit.data.synth import read_exclusion_lists, read_exclusions
+
+    data, train = plan(load_recipe(PIPELINES / f"{name}.toml"), tmp_path, faces="/faces")[:2]
+    lists = [data.argv[i + 1] for i, a in enumerate(data.argv) if a == "--exclude"]
+    assert sorted(Path(p).name for p in lists) == ["holdout.txt", "wears-glasses.txt"]
+    left_out = set(read_exclusion_lists(lists))
+    assert left_out == set(read_exclusions(lists[0])) | set(read_exclusions(lists[1]))
+    assert {"007.jpg", "118_A000371.jpg"} <= left_out  # held out (London, Congress), no glasses
+    assert "--alpha" in train.argv
+    faces = SHARED_FACES
+    if faces.is_dir():  # the validation split is not emptied by the held-out people
+        from eyeedit.data.pairs import split_of
+        from eyeedit.data.synth import find_inputs
+
+        fraction = float(data.argv[data.argv.index("--val-fraction") + 1])
+        people = {p.person for p in find_inputs(faces, tuple(left_out))}
+        assert sum(split_of(p, fraction) == "val" for p in people) >= 20
 
 
 def test_bad_recipes(tmp_path):

@@ -47,7 +47,9 @@ def eval_command(model: str, pairs: Path | None, out_dir: Path | None, real_dir:
     PAIRS is a dataset folder (its val/ split is used) or a split folder holding A/ and B/.
     Reports L1 (0-1 scale), PSNR (dB) and SSIM over the whole crop and inside the edit mask
     (where the target differs from the input), for the model and for the identity baseline
-    (output = input); with --checkpoints, also for each saved checkpoint.
+    (output = input); with --checkpoints, also for each saved checkpoint. A model trained with
+    --alpha, on a dataset made by synth, also gets the IoU of its alpha mask (> 0.5) with the
+    dataset's edit masks.
 
     --real DIR edits the largest face of every photo there and reports: the share the glasses
     judge calls "glasses" before and after the edit (for a removal effect, the share still
@@ -107,10 +109,12 @@ def _measure_real(model: Path, folder: Path, judge_path: Path | None, backend: s
 def _table(report: dict):  # noqa: ANN202 - rich Table, imported lazily
 
     cols = ("l1", "psnr", "ssim", "l1_mask", "psnr_mask", "ssim_mask")
+    if any("mask_iou" in m for m in report["results"].values()):
+        cols += ("mask_iou",)
     table = Table(title=f"{report['effect']}: {report['pairs']} pairs, edit mask {report['mask_fraction']:.1%} of the crop")
     table.add_column("outputs of")
     for c in cols:
-        table.add_column(c.replace("_mask", " (mask)"), justify="right")
+        table.add_column("alpha IoU" if c == "mask_iou" else c.replace("_mask", " (mask)"), justify="right")
     for name, m in report["results"].items():
         table.add_row(name, *(f"{m[c]:.4f}" if c in m else "-" for c in cols))
     return table

@@ -14,7 +14,7 @@ from eyeedit.data.effects.glasses import MATERIALS as GLASSES_MATERIALS
 from eyeedit.data.effects.glasses import STYLES as GLASSES_STYLES
 from eyeedit.data.effects.glasses import check_pins
 from eyeedit.data.effects.makeup import check_pins as check_makeup
-from eyeedit.data.synth import InputError, SynthConfig, default_region, read_exclusions
+from eyeedit.data.synth import InputError, SynthConfig, default_region, read_exclusion_lists
 from eyeedit.data.synth import synth as run_synth
 from eyeedit.data.workers import default_workers
 from eyeedit.regions import parse_size
@@ -56,10 +56,11 @@ from eyeedit.regions import parse_size
                    "and photos of one person land in the same split).")
 @click.option("--min-eye-distance", type=click.FloatRange(1), default=32.0, show_default=True,
               help="Skip faces whose eye centres are closer than this many pixels.")
-@click.option("--exclude", "exclude_spec", default=None, metavar="FILE[:COLUMN=V1,V2]",
+@click.option("--exclude", "exclude_specs", multiple=True, metavar="FILE[:COLUMN=V1,V2]",
               help="Leave out the photos named in FILE (one name per line), or in the first column "
                    "of a CSV's rows whose COLUMN is one of the values, e.g. "
-                   "congress/glasses.csv:glasses=1,? to skip people already wearing glasses.")
+                   "congress/glasses.csv:glasses=1,? to skip people already wearing glasses. "
+                   "Repeat it to leave out the photos of several lists.")
 @click.option("--workers", type=click.IntRange(1), default=None,
               help="Worker processes [default: all cores].")
 @click.option("--overwrite", is_flag=True,
@@ -67,7 +68,7 @@ from eyeedit.regions import parse_size
 def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variants: int, variation: bool,
           style: str | None, color: str | None, material: str | None, tint: str | None, liner: str | None,
           size: str | None, val_fraction: float,
-          min_eye_distance: float, exclude_spec: str | None, workers: int | None,
+          min_eye_distance: float, exclude_specs: tuple[str, ...], workers: int | None,
           overwrite: bool) -> None:
     """Draw an effect on the plain face photos in FACES and write before/after pairs to OUT.
 
@@ -104,7 +105,7 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--size") from None
     try:
-        exclude = read_exclusions(exclude_spec) if exclude_spec else ()
+        exclude = read_exclusion_lists(exclude_specs)
         config = SynthConfig(effect=effect, region=spec, reverse=reverse, seed=seed,
                              variants=variants, variation=variation, val_fraction=val_fraction,
                              style=style,

@@ -14,7 +14,7 @@ from eyeedit.data.loader import load_pairs
 from eyeedit.data.pairs import DatasetError
 from eyeedit.model.store import EFFECT_NAME, install_model
 from eyeedit.training.checkpoints import CheckpointError
-from eyeedit.training.config import make_config
+from eyeedit.training.config import ALPHA_WEIGHT, make_config
 from eyeedit.training.run_folder import RunError
 from eyeedit.training.runtime import setup_runtime, teardown_runtime
 from eyeedit.training.train import TrainProgress
@@ -42,6 +42,11 @@ from eyeedit.training.train import train as run_training
 @click.option("--dropout/--no-dropout", default=True, show_default=True, help="Dropout 0.5 in the innermost decoder levels.")
 @click.option("--residual/--no-residual", default=False, show_default=True,
               help="G predicts a change added to the input (sharper for local edits) instead of the image.")
+@click.option("--alpha/--no-alpha", default=False, show_default=True,
+              help="G also predicts where to edit (an alpha mask) and keeps the input elsewhere; "
+                   "with a dataset made by synth the mask learns from its edit masks.")
+@click.option("--alpha-weight", type=click.FloatRange(0), default=ALPHA_WEIGHT, show_default=True,
+              help="Weight of the alpha mask's cross-entropy against the dataset's edit masks.")
 @click.option("--ndf", default=64, show_default=True, help="Discriminator width.")
 @click.option("--n-layers", default=3, show_default=True, help="PatchGAN depth (3: 70x70 patches).")
 @click.option("--discriminator", "d_kind", type=click.Choice(["patch", "pixel"]), default="patch",

@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,18 +20,25 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from eyeedit.data.pairs import DatasetError, load_info
+from eyeedit.data.pairs import DatasetError, load_info, mask_path
 from eyeedit.imageio import ImageError, read_image
 from eyeedit.regions import RegionSpec
 
 
 @dataclass(frozen=True)
 class PairSet:
-    """One split held in memory: ``a`` and ``b`` are uint8 (N, H, W, C) tensors, row i = pair i."""
+    """One split held in memory: ``a`` and ``b`` are uint8 (N, H, W, C) tensors, row i = pair i;
+    ``mask`` the uint8 (N, H, W) edit masks (0-255) when the dataset has them (synth), else None."""
 
     a: torch.Tensor
     b: torch.Tensor
     names: tuple[str, ...]
+    mask: torch.Tensor | None = None
+
+    def take(self, k: int) -> PairSet:
+        """The first ``k`` pairs."""
+        mask = None if self.mask is None else self.mask[:k]
+        return PairSet(self.a[:k], self.b[:k], self.names[:k], mask)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -61,6 +70,8 @@ class PairData:
             h.update("\n".join(split.names).encode())
             for t in (split.a, split.b):
                 h.update(t.numpy().tobytes())
+            if split.mask is not None:  # only then: datasets without masks keep their value
+                h.update(split.mask.numpy().tobytes())
         return h.hexdigest()[:16]
 
 
@@ -91,7 +102,26 @@ def _load_split(root: Path, split: str, size: tuple[int, int], channels: tuple[i
             arrays[side].append(img[..., :c])
     empty = [torch.zeros((0, h, w, c), dtype=torch.uint8) for c in channels]
     a, b = (torch.from_numpy(np.stack(arrays[s])) if names else e for s, e in zip("AB", empty))
-    return PairSet(a, b, names)
+    return PairSet(a, b, names, _load_masks(root, split, names, size))
+
+
+def _load_masks(root: Path, split: str, names: tuple[str, ...], size: tuple[int, int]) -> torch.Tensor | None:
+    """uint8 (N, H, W) masks of a split, or None when it has none (or not one for every pair)."""
+    paths = [mask_path(root, split, n) for n in names]
+    present = [p.is_file() for p in paths]
+    if not names or not any(present):
+        return None
+    if not all(present):
+        warnings.warn(f"{root / split / 'mask'}: {present.count(False)} of {len(names)} pairs have "
+                      f"no mask; training this split without masks", stacklevel=3)
+        return None
+    masks = []
+    for path in paths:
+        m = read_image(path)[..., 0]  # stored grey: R = G = B
+        if m.shape != (size[1], size[0]):
+            raise DatasetError(f"{path}: is {m.shape[1]}x{m.shape[0]}, dataset says {size[0]}x{size[1]}")
+        masks.append(m)
+    return torch.from_numpy(np.stack(masks))
 
 
 def load_pairs(root: str | os.PathLike) -> PairData:
@@ -118,14 +148,23 @@ def load_pairs(root: str | os.PathLike) -> PairData:
 
 def augment(a: torch.Tensor, b: torch.Tensor, generator: torch.Generator, jitter: float,
             flip: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same random jitter and flip for A and B, drawn per sample.
+    """The same random jitter and flip for A and B, drawn per sample (see :func:`augment_all`)."""
+    a, b = augment_all([a, b], generator, jitter, flip)
+    return a, b
 
-    ``a``, ``b``: float (B, C, H, W). Jitter scales the pair up by ``jitter`` (>= 1) and crops a
+
+def augment_all(tensors: Sequence[torch.Tensor], generator: torch.Generator, jitter: float,
+                flip: bool) -> list[torch.Tensor]:
+    """The same random jitter and flip for every tensor (A, B and a mask), drawn per sample.
+
+    Each tensor is float (B, C_i, H, W). Jitter scales them up by ``jitter`` (>= 1) and crops a
     random HxW window back out; flip mirrors left-right with probability 1/2. Random numbers
-    come from ``generator`` (a CPU generator), so the stream is the same on every device.
+    come from ``generator`` (a CPU generator), so the stream is the same on every device, and
+    does not depend on how many tensors ride along.
     """
-    n, ca, h, w = a.shape
-    ab = torch.cat([a, b], dim=1)  # (B, Ca+Cb, H, W): one resample keeps A and B aligned
+    n, _, h, w = tensors[0].shape
+    sizes = [t.shape[1] for t in tensors]
+    ab = torch.cat(list(tensors), dim=1)  # (B, sum C_i, H, W): one resample keeps them aligned
     if jitter > 1.0:
         big_h, big_w = round(h * jitter), round(w * jitter)
         ab = F.interpolate(ab, size=(big_h, big_w), mode="bilinear", align_corners=False)
@@ -135,4 +174,4 @@ def augment(a: torch.Tensor, b: torch.Tensor, generator: torch.Generator, jitter
     if flip:
         mirror = (torch.rand(n, generator=generator) < 0.5).to(ab.device)
         ab = torch.where(mirror.view(n, 1, 1, 1), ab.flip(-1), ab)
-    return ab[:, :ca], ab[:, ca:]
+    return list(torch.split(ab, sizes, dim=1))

@@ -9,6 +9,7 @@ Layout::
       run.json              the options of the run that made the folder (for resuming)
       train/A/<name>.png    input crops (lossless)
       train/B/<name>.png    target crops, pixel-aligned with A
+      train/mask/<name>.png where the effect touched the pair, 0-255 grey (synth only; optional)
       val/A, val/B          the held-out split
 
 Resuming: every crop is written atomically before its manifest line is appended, so after a
@@ -45,6 +46,7 @@ from eyeedit.regions import RegionSpec
 
 DATASET_FORMAT = "eyeedit-pairs/1"
 SPLITS = ("train", "val")
+SIDES = ("A", "B", "mask")  # the folders of a split; "mask" only in datasets that know the edit
 
 # Statuses every dataset-making command shares; each command adds its own.
 OK = "ok"
@@ -122,6 +124,11 @@ def pair_paths(root: Path, split: str, name: str) -> tuple[Path, Path]:
     return root / split / "A" / f"{name}.png", root / split / "B" / f"{name}.png"
 
 
+def mask_path(root: Path, split: str, name: str) -> Path:
+    """Where the edit mask of pair ``name`` lives (datasets made by synth)."""
+    return root / split / "mask" / f"{name}.png"
+
+
 @contextlib.contextmanager
 def output_errors(path: Path) -> Iterator[None]:
     """Turn a failed write under the output folder (disk full, read-only, a file in the way)
@@ -136,13 +143,17 @@ def output_errors(path: Path) -> Iterator[None]:
         raise OutputError(f"{where}: {write_failure(where, exc)}") from None
 
 
-def write_pair(root: Path, split: str, name: str, a: np.ndarray, b: np.ndarray) -> tuple[Path, Path]:
-    """Write one pair atomically (B first, then A: a pair is complete once A exists).
+def write_pair(root: Path, split: str, name: str, a: np.ndarray, b: np.ndarray,
+               mask: np.ndarray | None = None) -> tuple[Path, Path]:
+    """Write one pair atomically (the (H, W) uint8 ``mask`` if any, then B, then A: a pair is
+    complete once A exists).
 
     Raises :class:`DatasetError` when the output cannot be written.
     """
     path_a, path_b = pair_paths(root, split, name)
     with output_errors(root):
+        if mask is not None:
+            write_image(mask_path(root, split, name), mask)
         write_image(path_b, b)
         write_image(path_a, a)
     return path_a, path_b
@@ -214,7 +225,7 @@ class DatasetWriter:
 
     def _clear(self) -> None:
         for split in SPLITS:
-            for side in ("A", "B"):
+            for side in SIDES:
                 folder = self.root / split / side
                 for f in sorted(folder.rglob("*"), reverse=True) if folder.exists() else []:
                     f.rmdir() if f.is_dir() else f.unlink()

@@ -8,7 +8,8 @@ The steps, in order:
 2. :func:`synth_photo` reads a photo, picks its face, and for each of ``variants`` draws the
    effect's parameters from a generator seeded by hash(seed, key, variant), renders the effect on
    the full-resolution photo, and crops the original and the edited photo with the *same*
-   transform: pixels the effect did not touch are identical in A and B.
+   transform: pixels the effect did not touch are identical in A and B. The effect's touched
+   mask goes through the same transform and is written beside the pair (``mask/``).
 3. :func:`run_photos` does step 2 in worker processes (one Face Mesh graph each); workers write
    the crops atomically and the main process appends the manifest lines.
 4. :class:`~eyeedit.data.pairs.DatasetWriter` handles resuming and writes ``dataset.json``.
@@ -44,6 +45,7 @@ from eyeedit.data.pairs import (
     Skip,
     build_dataset,
     check_output_outside,
+    mask_path,
     pick_face,
     remove_stale_temp_files,
     split_of,
@@ -153,6 +155,11 @@ def read_exclusions(spec: str) -> tuple[str, ...]:
     return tuple(sorted({r[first].strip() for r in rows if r[column].strip() in wanted}))
 
 
+def read_exclusion_lists(specs: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The union of several exclusion lists (each as :func:`read_exclusions` reads it), sorted."""
+    return tuple(sorted({name for spec in specs for name in read_exclusions(spec)}))
+
+
 def find_inputs(source: Path, exclude: tuple[str, ...] = ()) -> list[Photo]:
     """The photos in a folder (recursive) or a single image file, sorted by key.
 
@@ -203,11 +210,26 @@ def check_face(face: Face, config: SynthConfig, path: Path) -> None:
 
 @dataclass
 class Pair:
-    """One rendered variant: its manifest record and the (H, W, 3) uint8 A and B crops."""
+    """One rendered variant: its manifest record, the (H, W, 3) uint8 A and B crops and the
+    (H, W) uint8 mask of where the effect touched them (0-255)."""
 
     record: dict[str, Any]
     a: np.ndarray
     b: np.ndarray
+    mask: np.ndarray | None = None
+
+
+def crop_mask_of(rendered: Any, crop_from_image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) uint8 0-255 mask of the touched photo pixels, in the crop of ``crop_from_image``.
+
+    Uses the renderer's soft ``coverage`` (float in [0, 1]) when it has one, else its bool
+    ``mask``. Resampled exactly like the images, and rounded up, so every crop pixel that a
+    touched photo pixel reaches is nonzero: the mask covers every pixel where A and B differ.
+    """
+    coverage = getattr(rendered, "coverage", None)
+    field = np.asarray(rendered.mask if coverage is None else coverage, np.float32)
+    warped = warp_to_crop(field, crop_from_image, size)
+    return np.clip(np.ceil(warped * 255 - 1e-3), 0, 255).astype(np.uint8)
 
 
 def render_pairs(image: np.ndarray, face: Face, photo: Photo, config: SynthConfig) -> list[Pair]:
@@ -224,7 +246,8 @@ def render_pairs(image: np.ndarray, face: Face, photo: Photo, config: SynthConfi
         a, b = (edited, original) if config.reverse else (original, edited)
         rec = _record(photo, v, config, params, crop_from_image, face)
         rec["touched_pixels"] = int(rendered.mask.sum())
-        pairs.append(Pair(rec, a, b))
+        rec["mask"] = mask_path(Path(), rec["split"], rec["key"]).as_posix()  # relative to the dataset
+        pairs.append(Pair(rec, a, b, crop_mask_of(rendered, crop_from_image, spec.size)))
     return pairs
 
 
@@ -267,7 +290,7 @@ def _work(photo: Photo, config: SynthConfig, root: Path) -> list[dict[str, Any]]
     """Worker entry point: render and write one photo's pairs; return its manifest records."""
     pairs, skipped = synth_photo(photo, config)
     for pair in pairs:
-        write_pair(root, pair.record["split"], pair.record["key"], pair.a, pair.b)
+        write_pair(root, pair.record["split"], pair.record["key"], pair.a, pair.b, pair.mask)
     return [p.record for p in pairs] if skipped is None else [skipped]
 
 

@@ -1,6 +1,9 @@
 """Generator backends for inference: each turns a batch of uint8 crops into translated crops.
 
 A translator is a callable taking (N, H, W, 3) uint8 RGB crops and returning the same shape.
+The translators here also have ``with_alpha(crops) -> (crops, alpha)``: alpha is the (N, H, W)
+float32 mask in [0, 1] of a model that predicts where it edits, or None for one that does not
+(:func:`translate_with_alpha` asks any translator).
 ONNX Runtime runs a cached export of the model and needs no torch; the PyTorch backend lives in
 :mod:`eyeedit.editing.torch_backend` and is imported only when chosen.
 """
@@ -27,19 +30,35 @@ class Translator(Protocol):
         ...
 
 
+def translate_with_alpha(translate: Any, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(translated crops, alpha or None) from any translator; a plain callable has no alpha."""
+    with_alpha = getattr(translate, "with_alpha", None)
+    return with_alpha(crops) if with_alpha is not None else (translate(crops), None)
+
+
 class OnnxTranslator:
-    """The generator exported to ONNX and run by ONNX Runtime (one session, reused)."""
+    """The generator exported to ONNX and run by ONNX Runtime (one session, reused).
+
+    An export with an ``alpha`` output (a generator that predicts where it edits) also yields
+    the mask; exports without one run as before.
+    """
 
     def __init__(self, session: Any, in_channels: int):
         self.session = session
         self.in_channels = in_channels
+        names = {o.name for o in session.get_outputs()}
+        self.outputs = ["output", "alpha"] if "alpha" in names else ["output"]
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
+        return self.with_alpha(crops)[0]
+
+    def with_alpha(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         x = to_model_channels(crops, self.in_channels).astype(np.float32)  # (N, H, W, C)
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2)) / 127.5 - 1.0  # (N, C, H, W) in [-1, 1]
-        y = self.session.run(["output"], {"input": x.astype(np.float32)})[0]
-        y = np.clip((y.transpose(0, 2, 3, 1) + 1.0) * 127.5, 0, 255)  # (N, H, W, C)
-        return to_rgb(np.rint(y).astype(np.uint8))
+        found = self.session.run(self.outputs, {"input": x.astype(np.float32)})
+        y = np.clip((found[0].transpose(0, 2, 3, 1) + 1.0) * 127.5, 0, 255)  # (N, H, W, C)
+        alpha = found[1][:, 0].astype(np.float32) if len(found) > 1 else None  # (N, H, W)
+        return to_rgb(np.rint(y).astype(np.uint8)), alpha
 
 
 def choose_backend(backend: str, device: str) -> str:

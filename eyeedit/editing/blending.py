@@ -107,6 +107,24 @@ def change_weight(generated: np.ndarray, source: np.ndarray, spec: RegionSpec) -
     return cv2.GaussianBlur(grown, (0, 0), sigmaX=max(sigma, 0.5)).astype(np.float32)
 
 
+# A model with alpha says where it edits; below ALPHA_LOW the photo is kept exactly, from
+# ALPHA_HIGH up the generator's crop (already mixed by alpha) is used, with a smoothstep between.
+ALPHA_LOW, ALPHA_HIGH = 0.02, 0.5
+
+
+def alpha_mask(alpha: np.ndarray, spec: RegionSpec) -> np.ndarray:
+    """(H, W) float32 blend mask in [0, 1] from a generator's (H, W) alpha in crop space.
+
+    Alpha below ALPHA_LOW counts as "not edited" and gives 0; the mask is feathered by about
+    one crop pixel so its edge is not a hard line, and it fades to 0 on the crop border.
+    """
+    t = np.clip((alpha.astype(np.float32) - ALPHA_LOW) / (ALPHA_HIGH - ALPHA_LOW), 0, 1)
+    weight = t * t * (3 - 2 * t)  # smoothstep: exactly 0 wherever alpha <= ALPHA_LOW
+    sigma = max(0.01 * spec.width / spec.span, 0.5)  # ~1 crop pixel at the default sizes
+    soft = cv2.GaussianBlur(weight, (0, 0), sigmaX=sigma)
+    return np.clip(soft * border_fade(spec.size, 2.0), 0, 1).astype(np.float32)
+
+
 def _lab(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
 

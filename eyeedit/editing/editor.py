@@ -6,7 +6,8 @@
     2. align each face          (similarity to the model's own region template, warp the crop)
     3. translate all crops      (one batch through the generator backend)
     4. un-warp each result      (only the crop's bounding box of the photo is touched)
-    5. blend                    (mask from the effect's region, optional colour matching)
+    5. blend                    (mask from the effect's region, times the model's own alpha
+                                 for a model that predicts one; optional colour matching)
 
 Example::
 
@@ -24,8 +25,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from eyeedit.detection import MIN_EYE_DISTANCE
-from eyeedit.editing.backends import load_translator
-from eyeedit.editing.blending import DEFAULT_MASK, change_weight, composite, crop_mask, match_colors
+from eyeedit.editing.backends import load_translator, translate_with_alpha
+from eyeedit.editing.blending import (
+    DEFAULT_MASK,
+    alpha_mask,
+    change_weight,
+    composite,
+    crop_mask,
+    match_colors,
+)
 from eyeedit.geometry import fit_crop_from_image, transform_points, unwarp_from_crop, warp_to_crop
 from eyeedit.landmarks import Face, FaceMeshDetector, FoundFace
 from eyeedit.model.store import ModelFile, resolve
@@ -178,12 +186,12 @@ class Editor:
         edits = self._align(image, chosen)
         clock.lap("align")
         # 3. translate, all faces in one batch
-        outputs = self.translate(np.stack([e.crop_in for e in edits]))  # (N, h, w, 3)
+        outputs, alphas = translate_with_alpha(self.translate, np.stack([e.crop_in for e in edits]))
         clock.lap("generator")
         # 4 + 5. un-warp and blend, face by face
         result = image.copy()
-        for e, out in zip(edits, outputs):
-            self.blend_face(result, e, out)
+        for i, (e, out) in enumerate(zip(edits, outputs)):
+            self.blend_face(result, e, out, None if alphas is None else alphas[i])
         clock.lap("blend")
         return EditResult(result, edits, clock.ms, skipped, len(candidates))
 
@@ -235,10 +243,17 @@ class Editor:
             edits.append(FaceEdit(face, m, warp_to_crop(image, m, spec.size), index=c.index))
         return edits
 
-    def blend_face(self, result: np.ndarray, e: FaceEdit, generated: np.ndarray) -> None:
-        """Blend one translated crop into ``result`` in place (only its bounding box)."""
+    def blend_face(self, result: np.ndarray, e: FaceEdit, generated: np.ndarray,
+                   alpha: np.ndarray | None = None) -> None:
+        """Blend one translated crop into ``result`` in place (only its bounding box).
+
+        ``alpha`` is the (h, w) mask of a model that predicts where it edits: the blend mask is
+        multiplied by it, so photo pixels where alpha is about 0 stay exactly as they were.
+        """
         pts = transform_points(e.crop_from_image, e.face.points) if self.mask_kind != "crop" else None
         mask = crop_mask(pts, self.region, self.mask_kind)
+        if alpha is not None:
+            mask = mask * alpha_mask(alpha, self.region)
         e.crop_out = match_colors(generated, e.crop_in, mask) if self.options.color_match else generated
         if self.options.adaptive:
             mask = mask * change_weight(e.crop_out, e.crop_in, self.region)

@@ -26,11 +26,17 @@ class TorchTranslator:
         self.dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
+        return self.with_alpha(crops)[0]
+
+    def with_alpha(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(translated crops, (N, H, W) float32 alpha in [0, 1] or None without one)."""
         x = images_to_tensor(to_model_channels(crops, self.in_channels)).to(self.device)  # (N, C, H, W)
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.dtype,
                                                     enabled=self.dtype is not None):
-            y = self.model(x)
-        return to_rgb(tensor_to_images(y.float().cpu()))
+            y, alpha = self.model(x, with_alpha=True)
+        if alpha is not None:
+            alpha = alpha[:, 0].float().cpu().numpy()
+        return to_rgb(tensor_to_images(y.float().cpu())), alpha
 
 
 def load_torch_translator(model: ModelFile, device: str = "cpu", precision: str = "fp32",

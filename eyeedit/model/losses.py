@@ -101,3 +101,19 @@ def ssim_map(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-image SSIM of (B, C, H, W) images in [-1, 1]: the mean of :func:`ssim_map`. (B,)"""
     return ssim_map(pred, target).flatten(1).mean(1)
+
+
+def alpha_loss(alpha: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy between a generator's alpha and the edit mask, both (B, 1, H, W) in
+    [0, 1] (a soft mask is a soft target). In float32: call it outside autocast."""
+    return F.binary_cross_entropy(alpha.float(), mask.float())
+
+
+def mask_iou(alpha: torch.Tensor, mask: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """Per-image intersection over union of ``alpha > threshold`` and ``mask > threshold``.
+
+    Both (B, 1, H, W) or (B, H, W) in [0, 1]; an image where both are empty scores 1. (B,)
+    """
+    a, m = (alpha.float() > threshold).flatten(1), (mask.float() > threshold).flatten(1)
+    inter, union = (a & m).sum(1).float(), (a | m).sum(1).float()
+    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))

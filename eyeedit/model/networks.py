@@ -4,7 +4,9 @@ Both are plain ``nn.Module`` objects built from frozen configs, so a model file 
 how to rebuild its generator (``GeneratorConfig.to_dict()`` goes into the metadata).
 
 Convention: images are float tensors (B, C, H, W) in [-1, 1]; the generator ends in ``tanh``
-and the discriminator returns raw logits, one per patch, shape (B, 1, H', W').
+and the discriminator returns raw logits, one per patch, shape (B, 1, H', W'). A generator with
+``alpha`` also predicts where to edit: a (B, 1, H, W) mask in [0, 1] (sigmoid) that mixes its
+colours into the input, so pixels with alpha 0 pass through unchanged.
 
 Recipe (Isola et al., "Image-to-Image Translation with Conditional Adversarial Networks"):
 4x4 stride-2 convolutions, LeakyReLU(0.2) on the way down, ReLU on the way up, no norm on the
@@ -72,6 +74,9 @@ class GeneratorConfig:
     # Predict a change added to the input instead of the whole image: unchanged pixels come out
     # exact instead of re-synthesized, and a local edit (an iris, a frame) is all there is to learn.
     residual: bool = False
+    # Also predict an alpha mask (sigmoid) and return input * (1 - alpha) + colour * alpha:
+    # the net learns where to edit, and pixels with alpha 0 come out bit-identical to the input.
+    alpha: bool = False
 
     def __post_init__(self) -> None:
         for name in ("in_channels", "out_channels"):
@@ -83,6 +88,8 @@ class GeneratorConfig:
         _check_choice("upsample", self.upsample, UPSAMPLES)
         if self.residual and self.in_channels != self.out_channels:
             raise ValueError("a residual generator needs as many output channels as input channels")
+        if self.alpha and self.in_channels != self.out_channels:
+            raise ValueError("an alpha generator needs as many output channels as input channels")
 
     @property
     def multiple(self) -> int:
@@ -172,12 +179,22 @@ def _upconv(c_in: int, c_out: int, mode: str, bias: bool) -> list[nn.Module]:
     return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1, bias=bias)]
 
 
+class ColourAlphaHead(nn.Module):
+    """The last activation of an alpha generator: tanh on the colour channels, sigmoid on the
+    last channel (the alpha mask). Parameter-free, so state-dict names match a plain U-Net's."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([torch.tanh(x[:, :-1]), torch.sigmoid(x[:, -1:])], dim=1)
+
+
 def _up(c_in: int, c_out: int, cfg: GeneratorConfig, outermost: bool, dropout: bool) -> nn.Sequential:
-    """ReLU -> upsample x2 conv -> norm [-> dropout], or -> tanh for the outermost level."""
+    """ReLU -> upsample x2 conv -> norm [-> dropout], or -> tanh for the outermost level (tanh
+    and sigmoid with ``alpha``: one more output channel, the mask)."""
     layers: list[nn.Module] = [nn.ReLU(inplace=True)]
-    layers += _upconv(c_in, c_out, cfg.upsample, bias=outermost)
+    extra = 1 if outermost and cfg.alpha else 0  # the alpha channel
+    layers += _upconv(c_in, c_out + extra, cfg.upsample, bias=outermost)
     if outermost:
-        layers.append(nn.Tanh())
+        layers.append(ColourAlphaHead() if cfg.alpha else nn.Tanh())
         return nn.Sequential(*layers)
     layers.append(_norm(cfg.norm, c_out))
     if dropout:
@@ -200,7 +217,9 @@ class UNetGenerator(nn.Module):
     """U-Net: encoder level i is concatenated to the decoder input at the mirrored level.
 
     Input (B, in_channels, H, W) float in [-1, 1]; output (B, out_channels, H, W) in [-1, 1].
-    H and W must satisfy ``cfg.check_size``.
+    H and W must satisfy ``cfg.check_size``. ``forward(x, with_alpha=True)`` (or
+    :meth:`forward_with_alpha`) returns ``(image, alpha)``, alpha (B, 1, H, W) in [0, 1] or None
+    for a generator without alpha; the keyword form also works through DDP wrappers.
     """
 
     def __init__(self, cfg: GeneratorConfig):
@@ -221,7 +240,16 @@ class UNetGenerator(nn.Module):
             ups.append(_up(c_in, c_out, cfg, outermost=i == 0, dropout=i in drop))
         self.up = nn.ModuleList(ups)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, with_alpha: bool = False,
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
+        image, alpha = self._run(x)
+        return (image, alpha) if with_alpha else image
+
+    def forward_with_alpha(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(image, alpha): alpha is (B, 1, H, W) in [0, 1], or None without ``cfg.alpha``."""
+        return self._run(x)
+
+    def _run(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         h, w = x.shape[-2:]
         if h % self.cfg.multiple or w % self.cfg.multiple:
             self.cfg.check_size(w, h)
@@ -233,10 +261,16 @@ class UNetGenerator(nn.Module):
         x = self.up[-1](skips[-1])
         for i in range(self.cfg.depth - 2, -1, -1):
             x = self.up[i](torch.cat([x, skips[i]], dim=1))  # (B, 2*C_i, H_i, W_i)
+        alpha = None
+        if self.cfg.alpha:
+            x, alpha = x[:, :-1], x[:, -1:]
         if self.cfg.residual:
             # tanh gives a change in [-1, 1]; doubled, it can take any pixel anywhere in range.
-            return torch.clamp(inputs + 2 * x, -1.0, 1.0)
-        return x
+            x = torch.clamp(inputs + 2 * x, -1.0, 1.0)
+        if alpha is not None:
+            # Where alpha is exactly 0 this is inputs * 1 + colour * 0: the input, bit for bit.
+            x = inputs * (1 - alpha) + x * alpha
+        return x, alpha
 
 
 class PatchDiscriminator(nn.Module):

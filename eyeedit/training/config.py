@@ -9,6 +9,12 @@ from eyeedit.data.loader import PairData
 from eyeedit.model.losses import GAN_LOSSES
 from eyeedit.model.networks import DiscriminatorConfig, GeneratorConfig, max_depth
 
+# The alpha mask's cross-entropy weight beside 100 x L1. Measured (2026-11-30) on 96 synthetic
+# no-glasses pairs (ngf 16, 3 epochs): validation mask IoU 0.00 at weight 1, 0.47 at 10, 0.80 at
+# 30 and 0.80 at 100, with masked PSNR 19.8, 20.0, 20.0 and 19.7 dB: 30 learns the mask as well
+# as 100 without costing the image.
+ALPHA_WEIGHT = 30.0
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -19,6 +25,9 @@ class TrainConfig:
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     gan_loss: str = "vanilla"
     lambda_l1: float = 100.0
+    # Weight of the alpha mask's cross-entropy against the data's edit masks (alpha generators
+    # trained on data with masks only).
+    alpha_weight: float = ALPHA_WEIGHT
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
@@ -47,6 +56,8 @@ class TrainConfig:
             raise ValueError(f"gan loss must be one of {', '.join(GAN_LOSSES)}, got {self.gan_loss!r}")
         if self.epochs < 0 or self.decay_epochs < 0 or self.epochs + self.decay_epochs < 1:
             raise ValueError("epochs and decay epochs must be >= 0 with at least one epoch in total")
+        if self.alpha_weight < 0:
+            raise ValueError(f"alpha weight must be >= 0, got {self.alpha_weight}")
         if self.batch_size < 1 or self.jitter < 1 or self.keep_checkpoints < 1:
             raise ValueError("batch size and keep-checkpoints must be >= 1 and jitter >= 1")
 
@@ -72,7 +83,7 @@ class TrainConfig:
 
 def make_config(data: PairData, *, ngf: int = 64, depth: int | None = None, norm: str = "batch",
                 upsample: str = "transpose", dropout: bool = True, residual: bool = False,
-                ndf: int = 64, n_layers: int = 3, d_kind: str = "patch", **options: Any) -> TrainConfig:
+                alpha: bool = False, ndf: int = 64, n_layers: int = 3, d_kind: str = "patch", **options: Any) -> TrainConfig:
     """A TrainConfig for ``data``: size and channels from the dataset, the rest from options.
 
     ``depth=None`` picks the deepest U-Net the crop size allows, at most 8 (the reference).
@@ -83,6 +94,6 @@ def make_config(data: PairData, *, ngf: int = 64, depth: int | None = None, norm
         fits = max_depth(*data.size)
         # When nothing fits, keep the default so check_size explains which sizes would.
         depth = min(8, fits) if fits >= 2 else GeneratorConfig.depth
-    gen = GeneratorConfig(c_in, c_out, ngf, depth, norm, upsample, dropout, residual)
+    gen = GeneratorConfig(c_in, c_out, ngf, depth, norm, upsample, dropout, residual, alpha)
     disc = DiscriminatorConfig(c_in + c_out, ndf, n_layers, norm, d_kind)
     return TrainConfig(size=data.size, generator=gen, discriminator=disc, **options)

@@ -5,6 +5,9 @@ PSNR (dB) and SSIM, each over the whole crop and inside the edit mask — the pi
 target differs from the input, grown by a few pixels. The mask matters: an edit often covers a
 small part of the crop, and whole-crop figures are dominated by pixels nobody changed.
 
+For a model that predicts an alpha mask, on pairs whose dataset holds edit masks (synth), also
+``mask_iou``: intersection over union of alpha > 0.5 and the edit mask > 0.5.
+
 Baselines computed on the same pairs: ``identity`` (output = input: what doing nothing scores)
 and, when a checkpoint folder is given, each saved checkpoint of the model's own training run.
 """
@@ -21,10 +24,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from eyeedit.editing.backends import load_translator
+from eyeedit.editing.backends import load_translator, translate_with_alpha
 from eyeedit.editing.torch_backend import TorchTranslator
 from eyeedit.imageio import read_image, write_image, write_text
-from eyeedit.model.losses import ssim_map
+from eyeedit.model.losses import mask_iou, ssim_map
 from eyeedit.model.networks import GeneratorConfig, build_generator
 from eyeedit.model.store import ModelFile
 from eyeedit.model.tensors import images_to_tensor
@@ -39,11 +42,13 @@ MASK_GROW = 3
 
 @dataclass(frozen=True)
 class EvalSet:
-    """Validation pairs as (N, H, W, 3) uint8 arrays with their names."""
+    """Validation pairs as (N, H, W, 3) uint8 arrays with their names, and their (N, H, W)
+    uint8 edit masks when the dataset has them."""
 
     a: np.ndarray
     b: np.ndarray
     names: list[str]
+    masks: np.ndarray | None = None
 
 
 def load_eval_set(folder: str | Path, limit: int | None = None) -> EvalSet:
@@ -58,7 +63,9 @@ def load_eval_set(folder: str | Path, limit: int | None = None) -> EvalSet:
         raise FileNotFoundError(f"{split}: no pairs found")
     a = np.stack([read_image(split / "A" / f"{n}.png") for n in names])
     b = np.stack([read_image(split / "B" / f"{n}.png") for n in names])
-    return EvalSet(a, b, names)
+    has_masks = all((split / "mask" / f"{n}.png").is_file() for n in names)
+    masks = np.stack([read_image(split / "mask" / f"{n}.png")[..., 0] for n in names]) if has_masks else None
+    return EvalSet(a, b, names, masks)
 
 
 def edit_masks(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -100,22 +107,29 @@ def run_eval(model: ModelFile, data: EvalSet, checkpoints: str | Path | None = N
     """Metrics of the model, the identity baseline and (optionally) each checkpoint."""
     translate, meta = load_translator(model, backend=backend), model.metadata
     masks = edit_masks(data.a, data.b)
-    pred = _batched(translate, data.a, batch)
+    pred, alpha = _batched(translate, data.a, batch)
     report: dict[str, Any] = {
         "model": str(model.path), "effect": model.effect, "pairs": len(data.names),
         "mask_fraction": float(masks.mean()),
         "results": {"model": image_metrics(pred, data.b, masks),
                     "identity": image_metrics(data.a, data.b, masks)},
     }
+    if alpha is not None and data.masks is not None:
+        iou = mask_iou(torch.from_numpy(alpha), torch.from_numpy(data.masks).float() / 255)
+        report["results"]["model"]["mask_iou"] = float(iou.mean())
     for ckpt in _checkpoint_paths(checkpoints):
         tr = _checkpoint_translator(ckpt, meta)
-        report["results"][f"checkpoint {ckpt.stem}"] = image_metrics(_batched(tr, data.a, batch), data.b, masks)
+        report["results"][f"checkpoint {ckpt.stem}"] = image_metrics(_batched(tr, data.a, batch)[0], data.b, masks)
     report["outputs"] = pred
     return report
 
 
-def _batched(translate: Any, images: np.ndarray, batch: int) -> np.ndarray:
-    return np.concatenate([translate(images[i : i + batch]) for i in range(0, len(images), batch)])
+def _batched(translate: Any, images: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(outputs, alpha masks or None) of a translator over ``images`` in batches."""
+    parts = [translate_with_alpha(translate, images[i : i + batch]) for i in range(0, len(images), batch)]
+    alphas = [p[1] for p in parts]
+    alpha = None if any(x is None for x in alphas) else np.concatenate(alphas)
+    return np.concatenate([p[0] for p in parts]), alpha
 
 
 def _checkpoint_paths(folder: str | Path | None) -> list[Path]:

@@ -62,7 +62,7 @@ def check_run_folder(paths: RunPaths, cfg: TrainConfig, resume: bool, overwrite:
             with write_errors(paths, kept=False):
                 clear_run(paths)
             return None
-        saved = ckpt.read_config(latest)
+        saved = _with_defaults(ckpt.read_config(latest))
         diff = sorted(k for k, v in cfg.to_dict().items() if saved.get(k) != _jsonish(v))
         if diff:
             raise RunError(f"{latest}: run was started with different {', '.join(diff)}; "
@@ -103,6 +103,15 @@ def write_errors(paths: RunPaths, kept: bool) -> Iterator[None]:
 
 def _jsonish(value: Any) -> Any:
     return json.loads(json.dumps(value))
+
+
+def _with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's config with the defaults of options added since it was written (a run
+    started before ``alpha`` existed resumes as a run without alpha)."""
+    try:
+        return _jsonish(TrainConfig.from_dict(saved).to_dict())
+    except (TypeError, ValueError, KeyError):
+        return saved  # compared as it is: the difference is reported by name
 
 
 def clear_run(paths: RunPaths) -> None:

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +28,14 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
-from eyeedit.data.loader import PairData, PairSet, augment, load_pairs
+from eyeedit.data.loader import PairData, PairSet, augment_all, load_pairs
 from eyeedit.imageio import remove_temp_files, write_image, write_text
 from eyeedit.model.losses import (
+    alpha_loss,
     discriminator_fake_loss,
     discriminator_real_loss,
     generator_adversarial_loss,
+    mask_iou,
     psnr,
     ssim,
 )
@@ -63,15 +66,17 @@ def _set_requires_grad(model: nn.Module, flag: bool) -> None:
 
 
 def train_step(state: GanState, a: torch.Tensor, b: torch.Tensor, cfg: TrainConfig,
-               rt: Runtime) -> dict[str, torch.Tensor]:
+               rt: Runtime, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """One pix2pix update of D then G on a batch; returns the detached losses.
 
-    ``a``, ``b``: float (B, C, H, W) in [-1, 1] on ``rt.device``.
+    ``a``, ``b``: float (B, C, H, W) in [-1, 1] on ``rt.device``; ``mask``: float (B, 1, H, W)
+    in [0, 1], the edit masks, which supervise the alpha of a generator that has one (loss
+    ``G_alpha``, weighted by ``cfg.alpha_weight``).
     """
     scaler, kind = state.scaler, cfg.gan_loss
     d_plain = unwrap(state.d)
     with rt.autocast():
-        fake = state.g(a)
+        fake, alpha = state.g(a, with_alpha=True)
     # D: fake then real, as two backward passes; under DDP the first one skips the all-reduce
     # so the gradients are averaged across ranks once, after both halves are accumulated.
     state.opt_d.zero_grad(set_to_none=True)
@@ -89,11 +94,18 @@ def train_step(state: GanState, a: torch.Tensor, b: torch.Tensor, cfg: TrainConf
     with rt.autocast():
         loss_g_gan = generator_adversarial_loss(kind, d_plain(torch.cat([a, fake], 1)))
     loss_g_l1 = F.l1_loss(fake.float(), b.float())
-    scaler.scale(loss_g_gan + cfg.lambda_l1 * loss_g_l1).backward()
+    loss_g = loss_g_gan + cfg.lambda_l1 * loss_g_l1
+    loss_alpha = None
+    if alpha is not None and mask is not None:
+        loss_alpha = alpha_loss(alpha, mask)
+        loss_g = loss_g + cfg.alpha_weight * loss_alpha
+    scaler.scale(loss_g).backward()
     scaler.step(state.opt_g)
     scaler.update()
     _set_requires_grad(d_plain, True)
     losses = {"G_GAN": loss_g_gan, "G_L1": loss_g_l1, "D_real": loss_d_real, "D_fake": loss_d_fake}
+    if loss_alpha is not None:
+        losses["G_alpha"] = loss_alpha
     return {k: v.detach() for k, v in losses.items()}
 
 
@@ -101,18 +113,22 @@ def train_step(state: GanState, a: torch.Tensor, b: torch.Tensor, cfg: TrainConf
 
 @torch.no_grad()
 def validate(g: nn.Module, pairs: PairSet, rt: Runtime, batch: int = 16) -> dict[str, float]:
-    """Validation L1 (on [-1, 1]), PSNR (dB) and SSIM of G in eval mode over ``pairs``."""
+    """Validation L1 (on [-1, 1]), PSNR (dB) and SSIM of G in eval mode over ``pairs``; for a
+    generator with alpha on pairs with masks, also ``mask_iou`` (alpha > 0.5 against mask > 0.5)."""
     was_training = g.training
     g.eval()
     sums = {"l1": 0.0, "psnr": 0.0, "ssim": 0.0}
     for i in range(0, len(pairs), batch):
         a, b = (_to_device(t[i : i + batch], rt) for t in (pairs.a, pairs.b))
         with rt.autocast():
-            fake = g(a)
+            fake, alpha = g(a, with_alpha=True)
         fake = fake.float()
         sums["l1"] += (fake - b).abs().flatten(1).mean(1).sum().item()
         sums["psnr"] += psnr(fake, b).sum().item()
         sums["ssim"] += ssim(fake, b).sum().item()
+        if alpha is not None and pairs.mask is not None:
+            mask = pairs.mask[i : i + batch].to(rt.device).float() / 255
+            sums["mask_iou"] = sums.get("mask_iou", 0.0) + mask_iou(alpha[:, 0], mask).sum().item()
     g.train(was_training)
     return {k: v / max(1, len(pairs)) for k, v in sums.items()}
 
@@ -199,8 +215,8 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
         while state.epoch < cfg.total_epochs:
             batches = _epoch_batches(len(data.train), cfg, rt, state.epoch)
             for idx in batches[state.step - state.epoch * steps_per_epoch :]:
-                a, b = _batch(data.train, idx, state, cfg, rt)
-                step_losses = train_step(state, a, b, cfg, rt)
+                a, b, mask = _batch(data.train, idx, state, cfg, rt)
+                step_losses = train_step(state, a, b, cfg, rt, mask)
                 state.step += 1
                 window_images += len(idx) * rt.world_size
                 images_done += len(idx) * rt.world_size
@@ -263,8 +279,7 @@ def _open_run_folder(paths: RunPaths, cfg: TrainConfig, fresh: bool) -> None:
 def _grid_pairs(data: PairData, cfg: TrainConfig) -> PairSet:
     """The fixed validation pairs (training pairs without a validation split) of the sample grid."""
     val = data.val if len(data.val) else data.train
-    k = min(cfg.val_samples, len(val))
-    return PairSet(val.a[:k], val.b[:k], val.names[:k])
+    return val.take(min(cfg.val_samples, len(val)))
 
 
 def _epoch_batches(n: int, cfg: TrainConfig, rt: Runtime, epoch: int) -> list[list[int]]:
@@ -277,10 +292,15 @@ def _epoch_batches(n: int, cfg: TrainConfig, rt: Runtime, epoch: int) -> list[li
 
 
 def _batch(pairs: PairSet, idx: list[int], state: GanState, cfg: TrainConfig,
-           rt: Runtime) -> tuple[torch.Tensor, torch.Tensor]:
-    a, b = (images_to_tensor(t[idx].to(rt.device, non_blocking=True)) for t in (pairs.a, pairs.b))
-    a, b = augment(a, b, state.aug_rng, cfg.jitter, cfg.flip)
-    return a.contiguous(memory_format=rt.memory_format), b.contiguous(memory_format=rt.memory_format)
+           rt: Runtime) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """A, B and (for an alpha generator, when the data has them) the edit masks of a batch,
+    augmented alike; the masks are float (B, 1, H, W) in [0, 1]."""
+    tensors = [images_to_tensor(t[idx].to(rt.device, non_blocking=True)) for t in (pairs.a, pairs.b)]
+    if cfg.generator.alpha and pairs.mask is not None:
+        tensors.append(pairs.mask[idx].to(rt.device, non_blocking=True).unsqueeze(1).float() / 255)
+    out = [t.contiguous(memory_format=rt.memory_format)
+           for t in augment_all(tensors, state.aug_rng, cfg.jitter, cfg.flip)]
+    return out[0], out[1], out[2] if len(out) > 2 else None
 
 
 def _checkpoint(paths: RunPaths, state: GanState, cfg: TrainConfig, rt: Runtime,
@@ -322,6 +342,9 @@ def _check_data(data: PairData, cfg: TrainConfig) -> None:
     if data.channels != (g.in_channels, g.out_channels):
         raise ValueError(f"{data.root}: dataset channels {data.channels} do not match the "
                          f"generator's ({g.in_channels}, {g.out_channels})")
+    if g.alpha and data.train.mask is None:
+        warnings.warn(f"{data.root}: no edit masks (mask/ folders, made by synth); the alpha "
+                      f"mask is learned from the images alone", stacklevel=3)
 
 
 def model_metadata(data: PairData, cfg: TrainConfig, rt: Runtime, effect: str,

@@ -1,0 +1,374 @@
+"""Generators with an alpha mask: composition, model files, ONNX, synth's masks, the loader,
+training supervision, evaluation and the editor's blend.
+
+Tiny networks (ngf 4-8, 5 levels) on 64x32 or 256x128 crops; everything runs in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from eyeedit.cli.main import cli
+from eyeedit.data.loader import augment_all, load_pairs
+from eyeedit.data.pairs import DatasetWriter, mask_path, read_manifest, write_pair
+from eyeedit.data.synth import Photo, SynthConfig, crop_mask_of, default_region, render_pairs
+from eyeedit.editing.backends import load_translator, translate_with_alpha
+from eyeedit.editing.editor import EditOptions, Editor
+from eyeedit.geometry import fit_crop_from_image, unwarp_from_crop, warp_to_crop
+from eyeedit.landmarks import detect_faces
+from eyeedit.model.losses import mask_iou
+from eyeedit.model.networks import GeneratorConfig, build_generator
+from eyeedit.model.store import open_model
+from eyeedit.model.tensors import images_to_tensor
+from eyeedit.model.weights import load_generator, save_generator
+from eyeedit.regions import region_spec
+
+W, H = 64, 32
+
+
+def _tiny(**kw) -> GeneratorConfig:
+    return GeneratorConfig(**{"ngf": 4, "depth": 5, "alpha": True, **kw})
+
+
+def _alpha_off(net: torch.nn.Module) -> None:
+    """Drive the alpha channel's logit to -1e4: sigmoid gives exactly 0 everywhere."""
+    with torch.no_grad():
+        net.up[0][-2].bias[-1] = -1e4
+
+
+# ----------------------------------------------------------------------------- the network
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_alpha_zero_passes_the_input_through_bit_for_bit(residual):
+    torch.manual_seed(0)
+    net = build_generator(_tiny(residual=residual)).eval()
+    x = torch.rand(2, 3, H, W) * 2 - 1
+    image, alpha = net.forward_with_alpha(x)
+    assert image.shape == x.shape and alpha.shape == (2, 1, H, W)
+    assert alpha.min() >= 0 and alpha.max() <= 1 and not torch.equal(image, x)
+    _alpha_off(net)
+    image, alpha = net(x, with_alpha=True)
+    assert torch.count_nonzero(alpha) == 0 and torch.equal(image, x)
+    assert torch.equal(net(x), image)  # the plain call returns the image alone
+
+
+def test_alpha_mixes_colour_into_the_input():
+    torch.manual_seed(1)
+    net = build_generator(_tiny()).eval()
+    x = torch.rand(1, 3, H, W) * 2 - 1
+    with torch.no_grad():
+        net.up[0][-2].bias[-1] = 1e4  # alpha exactly 1: the output is the colour head alone
+        image, alpha = net.forward_with_alpha(x)
+    assert torch.all(alpha == 1) and image.abs().max() <= 1 and not torch.allclose(image, x)
+
+
+def test_config_checks_and_old_configs_load_without_alpha():
+    with pytest.raises(ValueError, match="alpha generator needs"):
+        GeneratorConfig(in_channels=1, out_channels=3, alpha=True)
+    old = GeneratorConfig().to_dict()
+    del old["alpha"]
+    assert GeneratorConfig.from_dict(old).alpha is False
+    assert GeneratorConfig.from_dict(_tiny().to_dict()) == _tiny()
+    plain = build_generator(GeneratorConfig(ngf=4, depth=5))
+    assert plain.forward_with_alpha(torch.zeros(1, 3, H, W))[1] is None
+
+
+def test_mask_iou():
+    a = torch.zeros(2, 1, 4, 4)
+    m = torch.zeros(2, 1, 4, 4)
+    a[0, :, :2] = 0.9  # 8 pixels
+    m[0, :, :1] = 1.0  # 4 of them
+    assert mask_iou(a, m).tolist() == [0.5, 1.0]  # both empty counts as a match
+
+
+# ----------------------------------------------------------------------------- model files
+
+def _save(tmp: Path, cfg: GeneratorConfig, net: torch.nn.Module | None = None, drop_alpha_key: bool = False) -> Path:
+    spec = region_spec("eyes", (W * 4, H * 4))
+    net = net if net is not None else build_generator(cfg)
+    gen = cfg.to_dict()
+    if drop_alpha_key:
+        del gen["alpha"]
+    meta = {"effect": "t", "generator": gen, "region": spec.to_dict(), "size": list(spec.size)}
+    return save_generator(tmp / "m.safetensors", net.eval(), meta)
+
+
+def test_old_model_file_without_the_key_loads_as_plain(tmp_path):
+    path = _save(tmp_path, GeneratorConfig(ngf=4, depth=5), drop_alpha_key=True)
+    assert "alpha" not in open_model(path).metadata["generator"]
+    net, _ = load_generator(path)
+    assert net.cfg.alpha is False
+
+
+@pytest.fixture(scope="module")
+def alpha_model(tmp_path_factory) -> Path:
+    torch.manual_seed(2)
+    cfg = _tiny(upsample="resize", residual=True)
+    net = build_generator(cfg)
+    net.train()
+    with torch.no_grad():  # non-trivial batch-norm statistics, as a trained model has
+        for _ in range(2):
+            net(torch.rand(4, 3, H * 4, W * 4) * 2 - 1)
+    return _save(tmp_path_factory.mktemp("alpha"), cfg, net)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def test_save_load_export_round_trip(alpha_model, tmp_path, cache):
+    import onnx
+
+    from eyeedit.model.export import export_onnx
+
+    net, meta = load_generator(alpha_model)
+    assert net.cfg.alpha and meta["generator"]["alpha"] is True
+    info = export_onnx(alpha_model, tmp_path / "m.onnx")
+    assert info["max_abs_diff"] <= 1e-4  # both outputs, checked against PyTorch
+    assert [o.name for o in onnx.load(str(tmp_path / "m.onnx")).graph.output] == ["output", "alpha"]
+    crops = np.random.default_rng(0).integers(0, 256, (2, H * 4, W * 4, 3), dtype=np.uint8)
+    model = open_model(alpha_model)
+    (y_t, a_t), (y_o, a_o) = (translate_with_alpha(load_translator(model, b), crops) for b in ("torch", "onnx"))
+    assert a_t.shape == a_o.shape == (2, H * 4, W * 4) and a_t.dtype == np.float32
+    assert np.abs(a_t - a_o).max() < 1e-4 and np.abs(y_t.astype(int) - y_o).max() <= 1
+    with torch.no_grad():
+        ref = net(images_to_tensor(crops), with_alpha=True)[1][:, 0].numpy()
+    assert np.abs(a_t - ref).max() < 1e-5  # folding the resize convs keeps alpha
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_reduced_precision_torch_path_gives_alpha(alpha_model, precision):
+    crops = np.random.default_rng(1).integers(0, 256, (1, H * 4, W * 4, 3), dtype=np.uint8)
+    images, alpha = load_translator(open_model(alpha_model), "torch", precision=precision).with_alpha(crops)
+    assert images.shape == crops.shape and alpha.dtype == np.float32
+    assert 0 <= alpha.min() and alpha.max() <= 1
+
+
+# ----------------------------------------------------------------------------- synth's masks
+
+@pytest.fixture(scope="module")
+def alice(astronaut):
+    head = cv2.resize(astronaut[20:240, 110:340], None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    return head, detect_faces(head, max_faces=1)[0]
+
+
+# Share of mask pixels allowed farther than 2 px from any change: the eyeshadow's soft rim is
+# touched (the renderer's mask) but changes by less than one level there.
+STRAY = {"glasses": 0.01, "eye-color": 0.01, "makeup": 0.08}
+
+
+@pytest.mark.parametrize("effect", sorted(STRAY))
+def test_synth_mask_covers_exactly_where_a_and_b_differ(effect, alice):
+    image, face = alice
+    config = SynthConfig(effect=effect, region=default_region(effect), seed=4, reverse=effect == "glasses")
+    pair = render_pairs(image, face, Photo("alice", "alice", Path("alice.png")), config)[0]
+    assert pair.mask.shape == pair.a.shape[:2] and pair.mask.dtype == np.uint8
+    differs = (pair.a != pair.b).any(axis=2)
+    assert differs.any() and not (differs & (pair.mask == 0)).any()  # every changed pixel is masked
+    # ...and the mask reaches beyond the change only at the resampled edges (a pixel or two)
+    near = cv2.dilate(differs.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert ((pair.mask > 0) & ~near).sum() <= STRAY[effect] * (pair.mask > 0).sum()
+    assert pair.record["mask"] == f"{pair.record['split']}/mask/alice__v0.png"
+
+
+def test_synth_mask_prefers_the_renderers_soft_coverage():
+    matrix = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+
+    class Soft:
+        mask = np.ones((8, 8), bool)
+        coverage = np.full((8, 8), 0.5, np.float32)
+
+    class Hard:
+        mask = np.zeros((8, 8), bool)
+
+    assert np.all(crop_mask_of(Soft(), matrix, (8, 8)) == 128)
+    assert np.all(crop_mask_of(Hard(), matrix, (8, 8)) == 0)
+
+
+def test_synth_cli_writes_masks_beside_the_pairs(alice, tmp_path):
+    from eyeedit.imageio import read_image, write_image
+
+    write_image(tmp_path / "faces" / "alice.png", alice[0])
+    (tmp_path / "one.txt").write_text("bob.png\n")
+    (tmp_path / "two.txt").write_text("carol.png\n")
+    write_image(tmp_path / "faces" / "bob.png", alice[0][:, ::-1].copy())
+    write_image(tmp_path / "faces" / "carol.png", alice[0])
+    out = tmp_path / "pairs"
+    res = CliRunner().invoke(cli, ["synth", str(tmp_path / "faces"), str(out), "--effect", "glasses",
+                                   "--workers", "1", "--exclude", str(tmp_path / "one.txt"),
+                                   "--exclude", str(tmp_path / "two.txt")])
+    assert res.exit_code == 0, res.output
+    (rec,) = read_manifest(out)  # bob and carol left out by the two lists
+    a = read_image(out / rec["split"] / "A" / "alice__v0.png")
+    mask = read_image(out / rec["mask"])
+    assert mask.shape == a.shape and mask.max() == 255
+    assert np.array_equal(mask[..., 0], mask[..., 2])  # grey
+
+
+# ----------------------------------------------------------------------------- loader and training
+
+def _band_pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A smooth image, the same with a dark band (rows 10-19), and the band's mask."""
+    small = rng.integers(0, 256, (4, 8, 3), dtype=np.uint8)
+    a = cv2.resize(small, (W, H), interpolation=cv2.INTER_LINEAR)
+    b = a.copy()
+    b[10:20] //= 4
+    mask = np.zeros((H, W), np.uint8)
+    mask[10:20] = 255
+    return a, b, mask
+
+
+@pytest.fixture(scope="module")
+def masked_pairs(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("masked") / "pairs"
+    rng = np.random.default_rng(0)
+    writer = DatasetWriter(root, {"made_by": "test_alpha"})
+    for i in range(8):
+        split = "val" if i < 2 else "train"
+        write_pair(root, split, f"p{i}", *_band_pair(rng))
+        writer.record({"key": f"p{i}", "status": "ok", "split": split})
+    writer.finish(region_spec("eyes", (W, H)), effect="band")
+    return root
+
+
+def test_loader_reads_masks_and_augments_them_with_a_and_b(masked_pairs, tmp_path):
+    data = load_pairs(masked_pairs)
+    assert data.train.mask.shape == (6, H, W) and data.val.mask.dtype == torch.uint8
+    a, b = (images_to_tensor(t) for t in (data.train.a, data.train.b))
+    m = data.train.mask.unsqueeze(1).float() / 255
+    gen = torch.Generator().manual_seed(5)
+    a2, b2, m2 = augment_all([a, b, m], gen, jitter=1.2, flip=True)
+    assert m2.shape == m.shape and not torch.equal(m2, m)
+    # the mask is where A and B still differ after the same jitter and flip
+    differs = (a2 - b2).abs().amax(1, keepdim=True) > 0.05
+    assert (differs & (m2 < 0.01)).sum() == 0
+    # the same random stream with or without the mask: A and B come out the same
+    a3, b3 = augment_all([a, b], torch.Generator().manual_seed(5), jitter=1.2, flip=True)
+    assert torch.equal(a3, a2) and torch.equal(b3, b2)
+    # one missing mask: the split trains without masks, with a warning
+    mask_path(masked_pairs, "train", "p2").rename(tmp_path / "kept.png")
+    try:
+        with pytest.warns(UserWarning, match="1 of 6 pairs have no mask"):
+            assert load_pairs(masked_pairs).train.mask is None
+    finally:
+        (tmp_path / "kept.png").rename(mask_path(masked_pairs, "train", "p2"))
+
+
+def test_training_with_alpha_logs_the_alpha_loss_and_mask_iou(masked_pairs, tmp_path):
+    out = tmp_path / "run"
+    res = CliRunner().invoke(cli, ["train", str(masked_pairs), "--out", str(out), "--alpha", "--alpha-weight", "5",
+                                   "--ngf", "8", "--ndf", "8", "--depth", "5", "--epochs", "2",
+                                   "--decay-epochs", "0", "--batch-size", "2", "--log-every", "1",
+                                   "--device", "cpu", "--precision", "fp32"])
+    assert res.exit_code == 0, res.output
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all("G_alpha" in r for r in records if r["kind"] == "train")
+    val = [r for r in records if r["kind"] == "val"]
+    assert len(val) == 2 and all(0 <= r["mask_iou"] <= 1 for r in val)
+    meta = open_model(out / "model.safetensors").metadata
+    assert meta["generator"]["alpha"] is True and "mask_iou" in meta["metrics"]
+    assert meta["training"]["config"]["alpha_weight"] == 5
+    report = CliRunner().invoke(cli, ["eval", str(out / "model.safetensors"), str(masked_pairs), "--json"])
+    assert report.exit_code == 0, report.output
+    results = json.loads(report.output)["results"]
+    assert 0 <= results["model"]["mask_iou"] <= 1 and "mask_iou" not in results["identity"]
+
+
+def test_alpha_learns_the_mask_and_steps_under_bf16(masked_pairs):
+    from eyeedit.training.config import make_config
+    from eyeedit.training.runtime import setup_runtime
+    from eyeedit.training.state import build_state
+    from eyeedit.training.train import train_step
+
+    data = load_pairs(masked_pairs)
+    a, b = (images_to_tensor(t[:4]) for t in (data.train.a, data.train.b))
+    mask = data.train.mask[:4].unsqueeze(1).float() / 255
+    cfg = make_config(data, ngf=8, ndf=8, depth=5, alpha=True, lr=2e-3, batch_size=4, jitter=1.0,
+                      flip=False, epochs=1, decay_epochs=0)
+    fp32 = setup_runtime("cpu", "fp32")
+    state = build_state(cfg, fp32)
+    losses = [train_step(state, a, b, cfg, fp32, mask)["G_alpha"].item() for _ in range(20)]
+    assert np.mean(losses[-3:]) < 0.7 * losses[0]  # the mask's cross-entropy falls from ln 2
+    rt = setup_runtime("cpu", "bf16")
+    step = train_step(build_state(cfg, rt), a[:1], b[:1], cfg, rt, mask[:1])
+    assert set(step) == {"G_GAN", "G_L1", "G_alpha", "D_real", "D_fake"}
+    assert all(torch.isfinite(v) for v in step.values())
+
+
+def test_plain_training_on_masked_data_has_no_alpha_terms(masked_pairs, tmp_path):
+    out = tmp_path / "run"
+    res = CliRunner().invoke(cli, ["train", str(masked_pairs), "--out", str(out), "--ngf", "4", "--ndf", "4",
+                                   "--depth", "5", "--epochs", "1", "--decay-epochs", "0", "--batch-size", "3",
+                                   "--log-every", "1", "--device", "cpu", "--precision", "fp32"])
+    assert res.exit_code == 0, res.output
+    text = (out / "metrics.jsonl").read_text()
+    assert "G_alpha" not in text and "mask_iou" not in text
+    # A checkpoint written before alpha existed (no alpha keys in its config) resumes as plain.
+    from eyeedit.model.store import with_metadata
+    from eyeedit.training import checkpoints as ckpt
+    from eyeedit.training.config import make_config
+    from eyeedit.training.run_folder import RunPaths, check_run_folder
+
+    latest = ckpt.latest(out / "checkpoints")
+    meta = ckpt._read(latest)[1]
+    del meta["config"]["alpha_weight"], meta["config"]["generator"]["alpha"]
+    latest.write_bytes(with_metadata(latest.read_bytes(), meta))
+    data = load_pairs(masked_pairs)
+    cfg = make_config(data, ngf=4, ndf=4, depth=5, epochs=1, decay_epochs=0, batch_size=3, log_every=1)
+    assert check_run_folder(RunPaths(out), cfg, True, False, data.fingerprint) == latest
+    with pytest.raises(Exception, match="different generator"):
+        check_run_folder(RunPaths(out), make_config(data, ngf=4, ndf=4, depth=5, epochs=1, decay_epochs=0,
+                                                    batch_size=3, log_every=1, alpha=True),
+                         True, False, data.fingerprint)
+
+
+# ----------------------------------------------------------------------------- the editor
+
+class BoxAlpha:
+    """A translator with alpha 1 in one box of the crop and 0 elsewhere; it inverts every pixel
+    (so anything the blend lets through where alpha is 0 would show)."""
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        return self.with_alpha(crops)[0]
+
+    def with_alpha(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        alpha = np.zeros(crops.shape[:3], np.float32)
+        alpha[:, 40:90, 60:200] = 1.0
+        return 255 - crops, alpha
+
+
+def test_editor_keeps_the_photo_wherever_alpha_is_zero(astronaut):
+    editor = Editor(BoxAlpha(), region_spec("glasses"), EditOptions(adaptive=False))
+    res = editor.run(astronaut)
+    (fe,) = res.faces
+    assert fe.mask[:30].max() == 0 and fe.mask[100:].max() == 0 and fe.mask[65, 130] > 0.9
+    blend, coverage, (x0, y0, x1, y1) = unwarp_from_crop(fe.mask, fe.crop_from_image, astronaut.shape)
+    outside = np.ones(astronaut.shape[:2], bool)
+    outside[y0:y1, x0:x1] = (blend * coverage) == 0
+    assert np.array_equal(res.image[outside], astronaut[outside])
+    assert (res.image != astronaut).any(axis=2).sum() > 1000  # inside the box the edit shows
+
+
+def test_alpha_model_with_alpha_zero_leaves_the_photo_untouched(alpha_model, astronaut, tmp_path, cache):
+    net, meta = load_generator(alpha_model)
+    _alpha_off(net)
+    path = save_generator(tmp_path / "off.safetensors", net, meta)
+    for backend in ("torch", "onnx"):
+        edited = Editor.load(path, backend=backend, options=EditOptions(max_faces=1)).run(astronaut)
+        assert edited.faces and np.array_equal(edited.image, astronaut)
+
+
+def test_plain_translators_keep_todays_blend(astronaut):
+    spec = region_spec("glasses")
+    face = detect_faces(astronaut, max_faces=1)[0]
+    crop = warp_to_crop(astronaut, fit_crop_from_image(face.eye_corners, spec), spec.size)
+    images, alpha = translate_with_alpha(lambda c: c.copy(), crop[None])
+    assert alpha is None and np.array_equal(images[0], crop)
