@@ -160,9 +160,10 @@ def alice(astronaut):
     return head, detect_faces(head, max_faces=1)[0]
 
 
-# Share of mask pixels allowed farther than 2 px from any change: the eyeshadow's soft rim is
-# touched (the renderer's mask) but changes by less than one level there.
-STRAY = {"glasses": 0.01, "eye-color": 0.01, "makeup": 0.08}
+# Share of mask pixels allowed farther than 2 px from any change: the eyeshadow's soft rim and
+# the tail of the glasses' blurred shadow are covered (the renderer's mask and coverage) but
+# change the pixels by less than one level there.
+STRAY = {"glasses": 0.03, "eye-color": 0.01, "makeup": 0.08}
 
 
 @pytest.mark.parametrize("effect", sorted(STRAY))
@@ -209,7 +210,7 @@ def test_synth_cli_writes_masks_beside_the_pairs(alice, tmp_path):
     (rec,) = read_manifest(out)  # bob and carol left out by the two lists
     a = read_image(out / rec["split"] / "A" / "alice__v0.png")
     mask = read_image(out / rec["mask"])
-    assert mask.shape == a.shape and mask.max() == 255
+    assert mask.shape == a.shape and mask.max() >= 240  # the rims are covered (anti-aliased: not quite 255)
     assert np.array_equal(mask[..., 0], mask[..., 2])  # grey
 
 
