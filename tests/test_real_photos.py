@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -116,3 +117,46 @@ def test_an_edit_that_changes_nothing_moves_nothing(astronaut, models):
     assert r.corner_drift == 0 and r.iris_drift == 0
     assert r.changed_share == 0 and r.outside_change == 0
     assert r.crop_before.shape == (32, 64, 3) and np.array_equal(r.crop_before, r.crop_after)
+
+
+class RimDrawer:
+    """A stand-in for an adding model that predicts where it edits: a ring of ``color`` around
+    each eye (``bumpy``: its width wanders), with alpha marking the rings."""
+
+    def __init__(self, spec, color, bumpy=False):
+        self.spec, self.color, self.bumpy = spec, color, bumpy
+
+    def with_alpha(self, crops):
+        w, h = self.spec.size
+        unit = w / self.spec.span  # inter-eye distance in crop pixels
+        cy = self.spec.center_y * h
+        alpha = np.zeros((h, w), np.float32)
+        for cx in (w / 2 - unit / 2, w / 2 + unit / 2):
+            ring = np.zeros((h, w), np.uint8)
+            axes = (round(0.33 * unit), round(0.22 * unit))
+            cv2.ellipse(ring, (round(cx), round(cy)), axes, 0, 0, 360, 1, 6)
+            if self.bumpy:  # twice as thick along the upper half of each rim
+                cv2.ellipse(ring, (round(cx), round(cy)), axes, 0, 180, 360, 1, 14)
+            alpha = np.maximum(alpha, ring.astype(np.float32))
+        a = alpha[None, ..., None]
+        out = crops * (1 - a) + np.array(self.color, np.float32) * a
+        return out.round().astype(np.uint8), np.repeat(alpha[None], len(crops), axis=0)
+
+    def __call__(self, crops):
+        return self.with_alpha(crops)[0]
+
+
+@pytest.mark.parametrize("bumpy, color, even", [(False, (20, 20, 20), True), (True, (20, 20, 20), False),
+                                                 (False, (30, 90, 60), True)])
+def test_rims_are_measured_against_the_colour_asked_for(astronaut, models, bumpy, color, even):
+    _, judge_path = models
+    spec = region_spec("glasses", (256, 128))
+    editor = Editor(RimDrawer(spec, color, bumpy), spec, name="rims")
+    r = measure_photo(astronaut, editor, Judge.load(judge_path), "astronaut", rim_color=(20, 20, 20))
+    assert r.rim_delta_e is not None and r.rim_even is not None
+    assert (r.rim_delta_e <= 10) == (color == (20, 20, 20))  # a green rim is far from black
+    assert (r.rim_even >= 0.9) == even
+    assert 10 < r.crop_psnr < 40  # rims drawn: the crop changed, not beyond recognition
+    plain = measure_photo(astronaut, Editor(lambda c: c, spec, name="identity"), Judge.load(judge_path), "a",
+                          rim_color=(20, 20, 20))
+    assert plain.rim_delta_e is None and plain.crop_psnr == 99.0  # no alpha: no rims; unchanged crop

@@ -11,6 +11,8 @@ from rich.table import Table
 
 from eyeedit.cli.options import model_or_name
 from eyeedit.cli.ui import fail, out, progress
+from eyeedit.data.effects.base import parse_color
+from eyeedit.data.effects.glasses import METAL_COLORS, PLASTIC_COLORS
 from eyeedit.imageio import write_text
 from eyeedit.model.judge import Judge
 from eyeedit.model.store import ModelError
@@ -30,6 +32,10 @@ from eyeedit.training.real_photos import run_real_eval, write_real_gallery
                                  "(searched recursively).")
 @click.option("--judge", "judge_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The glasses judge for --real (default: the one shipped with eyeedit).")
+@click.option("--rim-color", "rim_color", default=None, metavar="COLOR",
+              help="With --real, for a model that predicts where it edits: the colour its frames "
+                   "should have (#rrggbb or a frame colour name such as black); the rims it draws "
+                   "are then measured (colour difference, evenness of width).")
 @click.option("--checkpoints", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also score each checkpoint in this folder (the run's checkpoints/), as a baseline.")
 @click.option("--limit", type=click.IntRange(1), default=None,
@@ -39,7 +45,7 @@ from eyeedit.training.real_photos import run_real_eval, write_real_gallery
               help="Inference backend.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON on stdout.")
 def eval_command(model: str, pairs: Path | None, out_dir: Path | None, real_dir: Path | None,
-                 judge_path: Path | None, checkpoints: Path | None, limit: int | None,
+                 judge_path: Path | None, rim_color: str | None, checkpoints: Path | None, limit: int | None,
                  gallery_size: int, backend: str, as_json: bool) -> None:
     """Score MODEL (an effect name or a .safetensors file) on the pairs in PAIRS, on the real
     photos in --real DIR, or both.
@@ -55,7 +61,9 @@ def eval_command(model: str, pairs: Path | None, out_dir: Path | None, real_dir:
     judge calls "glasses" before and after the edit (for a removal effect, the share still
     judged "glasses"); how far the eye corners and iris centres found again on the edited photo
     moved (crop pixels, median and 90th percentile, beside the detector's own jitter); and how
-    much of the photo changed. Only photos where a face is found count.
+    much of the photo changed, and the edited crop's PSNR against the original. With
+    --rim-color, the rims the model's alpha marks: their mean colour difference from that colour
+    (CIEDE2000) and how evenly wide they are. Only photos where a face is found count.
     """
     if pairs is None and real_dir is None:
         raise click.UsageError("give PAIRS, --real DIR, or both")
@@ -66,7 +74,8 @@ def eval_command(model: str, pairs: Path | None, out_dir: Path | None, real_dir:
             data = load_eval_set(pairs, limit)
             report = run_eval(model_file, data, checkpoints, backend=backend)
         if real_dir is not None:
-            real, photos = _measure_real(model_file.path, real_dir, judge_path, backend, limit, as_json)
+            real, photos = _measure_real(model_file.path, real_dir, judge_path, backend, limit, as_json,
+                                         _rim_color(rim_color))
             report = {"model": str(model_file.path), "effect": real["effect"], **report, "real": real}
     except (ModelError, FileNotFoundError) as exc:
         fail(str(exc))
@@ -90,20 +99,34 @@ def eval_command(model: str, pairs: Path | None, out_dir: Path | None, real_dir:
         out.print("Gallery: " + ", ".join(str(out_dir / p) for p in pages))
 
 
+def _rim_color(text: str | None) -> tuple[int, int, int] | None:
+    """--rim-color as (r, g, b): #rrggbb, or a frame colour the glasses effect knows."""
+    if text is None:
+        return None
+    named = {**METAL_COLORS, **PLASTIC_COLORS}
+    try:
+        return parse_color(named.get(text, text))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is neither #rrggbb nor one of {', '.join(sorted(named))}",
+                                 param_hint="--rim-color") from None
+
+
 def _measure_real(model: Path, folder: Path, judge_path: Path | None, backend: str,
-                  limit: int | None, quiet: bool) -> tuple[dict, list]:
+                  limit: int | None, quiet: bool, rim_color: tuple[int, int, int] | None = None,
+                  ) -> tuple[dict, list]:
     """The --real figures, with a progress bar on stderr unless the output is JSON."""
 
     judge = Judge.load(judge_path)
     if quiet:
-        return run_real_eval(model, folder, judge, backend=backend, limit=limit)
+        return run_real_eval(model, folder, judge, backend=backend, limit=limit, rim_color=rim_color)
     with progress("photos") as bar:
         task = bar.add_task("real photos", total=None)
 
         def tick(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        return run_real_eval(model, folder, judge, backend=backend, limit=limit, progress=tick)
+        return run_real_eval(model, folder, judge, backend=backend, limit=limit, progress=tick,
+                             rim_color=rim_color)
 
 
 def _table(report: dict):  # noqa: ANN202 - rich Table, imported lazily
@@ -148,4 +171,14 @@ def _real_table(real: dict):  # noqa: ANN202 - rich Table, imported lazily
     table.add_row("photo pixels changed (mean)", pct(outside["changed_share_mean"]))
     table.add_row("largest change outside the crop (0-255)",
                   str(outside["max_change_outside_crop"]))
+    crop = real["crop_psnr_db"]
+    if crop["median"] is not None:
+        table.add_row("edited crop vs the original, PSNR dB (median / p10)",
+                      f"{crop['median']:.1f} / {crop['p10']:.1f}")
+    if real["rims"]:
+        rims = real["rims"]
+        table.add_row(f"rim colour difference, CIEDE2000 (median / p90, {rims['measured']} faces)",
+                      px(rims["delta_e"]))
+        table.add_row("rim length within 30% of its median width (median / p90)",
+                      f"{rims['even_share']['median']:.0%} / {rims['even_share']['p90']:.0%}")
     return table

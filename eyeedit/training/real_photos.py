@@ -12,7 +12,13 @@ For each photo the largest face is found, edited by the model, and measured thre
    impossible to find, shows here. The floor beside it is the drift the detector shows by itself
    when the photo is only re-saved as a JPEG (quality 90), an invisible change.
 3. **Near-identity outside the edit**: the share of the photo's pixels that changed at all, and
-   the largest change outside the crop's box (the editor promises none).
+   the largest change outside the crop's box (the editor promises none); and the PSNR of the
+   edited crop against the original one (for a removal effect on faces without glasses: how
+   little it touches a face with nothing to remove).
+4. **The rims an adding effect draws** (models that predict where they edit, given the colour
+   the frames should have): inside the rims the model's alpha marks (alpha >= 0.5, between the
+   hinges), the mean colour difference from that colour (CIEDE2000) and the share of the rim's
+   length whose width is within 30% of its median (:mod:`eyeedit.data.effects.rimcheck`).
 
 Only photos where a face is found count; the report says how many there were.
 """
@@ -30,6 +36,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from eyeedit.data.effects.rimcheck import check_rim
+from eyeedit.editing.backends import translate_with_alpha
 from eyeedit.editing.editor import Editor
 from eyeedit.geometry import crop_box, transform_points, warp_to_crop
 from eyeedit.imageio import ImageError, find_images, read_image, write_image, write_text
@@ -45,6 +53,9 @@ IRIS_CENTERS = (RIGHT_IRIS[0], LEFT_IRIS[0])
 # than this many inter-eye distances; anything further is another face or a detector failure.
 SAME_FACE = 0.5
 FLOOR_JPEG_QUALITY = 90
+# Rims are measured this far either side of the eyes' midpoint, in inter-eye distances: the
+# lenses' outer edges reach about 0.95, where the arms begin.
+RIM_REACH = 0.9
 
 
 def effect_kind(meta: dict[str, Any]) -> str:
@@ -77,18 +88,24 @@ class PhotoResult:
     iris_floor: float | None = None
     changed_share: float | None = None  # share of the photo's pixels that changed at all
     outside_change: int | None = None  # largest change (0-255) outside the crop's box
+    crop_psnr: float | None = None  # dB, edited crop against the original crop (99: unchanged)
+    rim_delta_e: float | None = None  # CIEDE2000, rim colour against the colour asked for
+    rim_even: float | None = None  # share of the rim's length within 30% of its median width
     crop_before: np.ndarray | None = None  # (h, w, 3) uint8
     crop_after: np.ndarray | None = None
 
     def row(self) -> dict[str, Any]:
         """The JSON-ready figures (no images)."""
         keys = ("name", "status", "reason", "before", "after", "corner_drift", "iris_drift",
-                "corner_floor", "iris_floor", "changed_share", "outside_change")
+                "corner_floor", "iris_floor", "changed_share", "outside_change", "crop_psnr",
+                "rim_delta_e", "rim_even")
         return {k: getattr(self, k) for k in keys}
 
 
-def measure_photo(image: np.ndarray, editor: Editor, judge: Judge, name: str) -> PhotoResult:
-    """Edit the largest face of an (H, W, 3) uint8 RGB photo and measure the edit."""
+def measure_photo(image: np.ndarray, editor: Editor, judge: Judge, name: str,
+                  rim_color: tuple[int, int, int] | None = None) -> PhotoResult:
+    """Edit the largest face of an (H, W, 3) uint8 RGB photo and measure the edit; with
+    ``rim_color``, also the rims of a model that predicts where it edits."""
     face = largest_face(editor.detector.detect(image))
     if face is None:
         return PhotoResult(name, NO_FACE, "no face found")
@@ -102,9 +119,38 @@ def measure_photo(image: np.ndarray, editor: Editor, judge: Judge, name: str) ->
     outside = diff.copy()
     outside[y0:y1, x0:x1] = 0
     size = editor.region.size
+    crop_before, crop_after = warp_to_crop(image, m, size), warp_to_crop(edited, m, size)
+    rims = _rims(editor, face, m, crop_before, crop_after, rim_color) if rim_color else (None, None)
     return PhotoResult(name, OK, "", float(before), float(after), corner, iris, corner_floor,
                        iris_floor, float((diff > 0).mean()), int(outside.max()),
-                       warp_to_crop(image, m, size), warp_to_crop(edited, m, size))
+                       psnr(crop_before, crop_after), *rims, crop_before, crop_after)
+
+
+PSNR_CAP = 99.0  # dB reported for identical crops (JSON has no infinity)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two uint8 images, at most PSNR_CAP."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return PSNR_CAP if mse == 0 else min(PSNR_CAP, float(10 * np.log10(255.0**2 / mse)))
+
+
+def _rims(editor: Editor, face: Face, crop_from_image: np.ndarray, crop_before: np.ndarray,
+          crop_after: np.ndarray, color: tuple[int, int, int]) -> tuple[float | None, float | None]:
+    """(colour difference, evenness) of the rims the model's alpha marks on this face's crop;
+    (None, None) for a model without alpha or when it marks no rim."""
+    _, alpha = translate_with_alpha(editor.translate, crop_before[None])
+    if alpha is None:
+        return None, None
+    eyes = transform_points(crop_from_image, face.eye_centers)
+    mid, reach = eyes.mean(axis=0), RIM_REACH * float(np.linalg.norm(eyes[1] - eyes[0]))
+    rim = alpha[0].astype(np.float32)
+    xs = np.arange(rim.shape[1])
+    rim[:, (xs < mid[0] - reach) | (xs > mid[0] + reach)] = 0  # the arms are not rims
+    if not (rim >= 0.5).any():
+        return None, None
+    check = check_rim(crop_after, rim, color)
+    return check.delta_e, check.width_even
 
 
 def _drift(face: Face, found: list[Face],
@@ -134,10 +180,12 @@ def _jpeg(image: np.ndarray) -> np.ndarray:
 
 def run_real_eval(model_path: str | Path, folder: str | Path, judge: Judge, backend: str = "torch",
                   limit: int | None = None, progress: Callable[[int, int], None] | None = None,
+                  rim_color: tuple[int, int, int] | None = None,
                   ) -> tuple[dict[str, Any], list[PhotoResult]]:
     """Measure a model on every photo under ``folder`` (recursive); returns (report, per photo).
 
-    ``progress(done, total)`` is called after each photo.
+    ``progress(done, total)`` is called after each photo; ``rim_color`` is the colour an adding
+    effect's frames should have (rims are then measured).
     """
     editor = Editor.load(Path(model_path), backend=backend)
     paths = find_images(folder)[:limit]
@@ -147,7 +195,7 @@ def run_real_eval(model_path: str | Path, folder: str | Path, judge: Judge, back
     for i, path in enumerate(paths):
         name = path.relative_to(folder).as_posix()
         try:
-            results.append(measure_photo(read_image(path), editor, judge, name))
+            results.append(measure_photo(read_image(path), editor, judge, name, rim_color))
         except ImageError as exc:
             results.append(PhotoResult(name, UNREADABLE, exc.reason))
         if progress is not None:
@@ -171,6 +219,8 @@ def summarize(results: list[PhotoResult], kind: str, judge: Judge, editor: Edito
         "drift": _drift_figures(ok),
         "outside": {"changed_share_mean": _mean([r.changed_share for r in ok]),
                     "max_change_outside_crop": max((r.outside_change for r in ok), default=None)},
+        "crop_psnr_db": _spread([r.crop_psnr for r in ok if r.crop_psnr is not None]),
+        "rims": _rim_figures(ok),
         "per_photo": [r.row() for r in results],
     }
     return report
@@ -201,6 +251,14 @@ def _drift_figures(ok: list[PhotoResult]) -> dict[str, Any]:
                       "iris_px": _spread([r.iris_floor for r in floor])}}
 
 
+def _rim_figures(ok: list[PhotoResult]) -> dict[str, Any] | None:
+    measured = [r for r in ok if r.rim_delta_e is not None]
+    if not measured:
+        return None
+    return {"measured": len(measured), "delta_e": _spread([r.rim_delta_e for r in measured]),
+            "even_share": _spread([r.rim_even for r in measured])}
+
+
 def _mean(values: Any) -> float | None:
     arr = np.asarray(values, np.float64)
     return float(arr.mean()) if arr.size else None
@@ -208,8 +266,9 @@ def _mean(values: Any) -> float | None:
 
 def _spread(values: list[float]) -> dict[str, float | None]:
     if not values:
-        return {"median": None, "p90": None}
-    return {"median": float(np.median(values)), "p90": float(np.percentile(values, 90))}
+        return {"median": None, "p10": None, "p90": None}
+    return {"median": float(np.median(values)), "p10": float(np.percentile(values, 10)),
+            "p90": float(np.percentile(values, 90))}
 
 
 def write_real_gallery(folder: str | Path, results: list[PhotoResult], title: str,
