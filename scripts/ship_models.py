@@ -8,6 +8,11 @@ runs/<effect>/eval/metrics.json, and writes eyeedit/weights/<effect>.safetensors
 float16: half the size, and the generator's outputs are 8-bit anyway) and
 eyeedit/weights/<effect>.md (the model card). Notes on how each model looks in use are written
 by people after looking at its gallery: they live in NOTES below.
+
+Real-photo figures: each runs/<effect>/real/<set>.json (the output of `eyeedit eval <model>
+--real runs/holdout/<set> --json`, with the held-out folders of `scripts/link_holdout.py`)
+becomes a table in the card's "Real photos" section, with REAL_NOTES (what the galleries show)
+and the header's date and machine from runs/<effect>/real/measured.txt.
 """
 
 from __future__ import annotations
@@ -78,6 +83,67 @@ NOTES: dict[str, str] = {
 }
 
 
+# What the real-photo galleries show (runs/<effect>/real/<set>/index.html), written after looking.
+REAL_NOTES: dict[str, str] = {}
+
+REAL_SETS = {  # held-out folder -> what it holds
+    "glasses": "held-out Congress members who wear glasses",
+    "plain": "held-out people without glasses (Congress and London)",
+}
+
+
+def _px(d: dict) -> str:
+    return "-" if d.get("median") is None else f"{d['median']:.2f} / {d['p90']:.2f}"
+
+
+def _real_table(effect: str, name: str, real: dict) -> str:
+    j, drift = real["judge"], real["drift"]
+    rows = [("photos, faces found", f"{real['photos']}, {real['faces_found']}"),
+            ("judged \"glasses\" before → after",
+             f"{j['before']['glasses_share']:.0%} → {j['after']['glasses_share']:.0%} "
+             f"(mean P {j['before']['mean_probability']:.2f} → {j['after']['mean_probability']:.2f})"),
+            ("eye corners moved, crop px (median / p90)",
+             f"{_px(drift['eye_corners_px'])} (jitter {_px(drift['floor']['eye_corners_px'])})"),
+            ("iris centres moved, crop px (median / p90)",
+             f"{_px(drift['iris_px'])} (jitter {_px(drift['floor']['iris_px'])})"),
+            ("photo pixels changed (mean)", f"{real['outside']['changed_share_mean']:.1%}")]
+    crop = real.get("crop_psnr_db") or {}
+    if crop.get("median") is not None:
+        rows.append(("edited crop vs the original, PSNR (median / p10)",
+                     f"{crop['median']:.1f} / {crop['p10']:.1f} dB"))
+    if real.get("rims"):
+        r = real["rims"]
+        rows += [("rim colour difference, CIEDE2000 (median / p90)", _px(r["delta_e"])),
+                 ("rim length within ±30% of its median width (median)", f"{r['even_share']['median']:.0%}")]
+    head = (f"`eyeedit eval {effect} --real runs/holdout/{name}`: {REAL_SETS.get(name, name)}.\n\n"
+            "| figure | value |\n| --- | --- |\n")
+    return head + "\n".join(f"| {k} | {v} |" for k, v in rows)
+
+
+def real_section(effect: str) -> str:
+    """The card's real-photo section from runs/<effect>/real/*.json, or "" when there are none."""
+    folder = ROOT / "runs" / effect / "real"
+    reports = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if not reports:
+        return ""
+    measured = (folder / "measured.txt").read_text().strip() if (folder / "measured.txt").is_file() else ""
+    tables = "\n\n".join(_real_table(effect, f.stem, json.loads(f.read_text())["real"]) for f in reports)
+    return f"""
+## Real photos (held-out people)
+
+Measured {measured} with the shipped glasses judge (`eyeedit/weights/judge.md`) on the people of
+the held-out list (`pipelines/holdout.txt`: no effect model and no judge trained on them;
+folders made by `python scripts/link_holdout.py FACES runs/holdout`). Drift is how far the eye
+corners and iris centres Face Mesh finds on the edited photo moved from those on the original,
+in pixels of this model's crop, beside the detector's own jitter on a JPEG re-save. The judge is
+an instrument only: nothing is trained against it, and the galleries decide.
+
+{tables}
+
+{REAL_NOTES.get(effect, '')}
+"""
+
+
 def _metrics_table(report: dict) -> str:
     cols = ("l1", "psnr", "ssim", "l1_mask", "psnr_mask", "ssim_mask")
     lines = ["| outputs of | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
@@ -85,6 +151,14 @@ def _metrics_table(report: dict) -> str:
         m = report["results"][name]
         lines.append(f"| {name} | " + " | ".join(f"{m[c]:.4f}" if c in m else "-" for c in cols) + " |")
     return "\n".join(lines)
+
+
+def _alpha_line(g: dict, model: dict) -> str:
+    if not g.get("alpha"):
+        return ""
+    iou = f", IoU {model['mask_iou']:.2f} with the drawn masks on validation" if "mask_iou" in model else ""
+    return (",\n  with an alpha output: it predicts where the glasses are (learned from the masks synth "
+            f"draws{iou}) and leaves every other pixel as it was")
 
 
 def model_card(effect: str, meta: dict, report: dict) -> str:
@@ -102,7 +176,7 @@ def model_card(effect: str, meta: dict, report: dict) -> str:
 
 - Recipe: `pipelines/{effect}.toml` (`eyeedit run pipelines/{effect}.toml --faces FACES` remakes this model, FACES holding the photos listed under Data).
 - Architecture: U-Net generator, ngf {g['ngf']}, depth {g['depth']}, {g['norm']} norm,
-  {g['upsample']} upsampling; weights stored in float16.
+  {g['upsample']} upsampling{_alpha_line(g, res['model'])}; weights stored in float16.
 - Region: `{region['name']}` crop, {region['width']}x{region['height']} pixels,
   {region['span']} inter-eye distances wide.
 - Training: {train.get('steps', '?')} steps of batch {cfg.get('batch_size', '?')}
@@ -124,7 +198,7 @@ Masked PSNR gain over doing nothing (identity): **{gain:+.1f} dB**.
 ## Data and credit
 
 {CREDIT}
-"""
+{real_section(effect)}"""
 
 
 def ship(effect: str) -> Path:
