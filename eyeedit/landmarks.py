@@ -29,7 +29,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -502,8 +502,9 @@ class FaceMeshDetector:
     faces survive), then Face Mesh's landmark model runs on each face's own region.
 
     Still images (``video=False``): every call detects afresh. Video (``video=True``): frames
-    must come in order; each face's mesh is followed from its previous one, and the detector
-    runs again every ``redetect_every`` frames or when a face is lost. Every mesh is checked
+    must come in order; each face's mesh is followed from its previous one, and the detectors
+    run again when a face is lost, and every ``redetect_every`` frames in a background thread
+    (new faces join when that search ends, a frame or two later). Every mesh is checked
     against its detection (or its previous frame) and dropped when they disagree. The MediaPipe
     graphs are built once per detector (~100 ms). Not thread-safe: one detector per thread.
     """
@@ -530,6 +531,9 @@ class FaceMeshDetector:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self._pool: ThreadPoolExecutor | None = None
         self._helpers: list[_Graphs] = []
+        self._scanner: ThreadPoolExecutor | None = None  # video: the background search for new faces
+        self._rescan_graphs: _Graphs | None = None
+        self._rescan: Future[list[Detection]] | None = None
 
     def _map(self, fn: Callable[[_Graphs, Any], R], items: Sequence[Any]) -> list[R]:
         """``fn(graphs, item)`` for each item over this detector's threads; results in order."""
@@ -570,26 +574,44 @@ class FaceMeshDetector:
         return largest([f.face for f in self.find(image) if f.face is not None], self.max_faces)
 
     def _track(self, image: np.ndarray) -> list[Face]:
-        """Follow last frame's faces; look for new ones when it is time or one was lost."""
+        """Follow last frame's faces; look for new ones when one was lost (now) or when it is
+        time (in the background, while frames keep coming: a 1920x1080 frame's search for
+        20-pixel faces takes ~30 detector calls, which would stall the video every N frames)."""
         followed = self._map(lambda graphs, prev: _follow(graphs, image, prev), self._tracked)
         faces = [f for f in followed if f is not None]
         self._since_scan += 1
-        if self._since_scan >= self.redetect_every or len(faces) < len(self._tracked) or not faces:
+        found: list[Detection] = []
+        if len(faces) < len(self._tracked) or not faces:
             self._since_scan = 0
-            new = [d for d in self._graphs.scan(image, self.min_eye_distance, self._map)
-                   if not any(_same_face(d, f) for f in faces)]
-            meshed = self._map(lambda graphs, det: _mesh_detection(graphs, image, det).face, new)
-            faces += [f for f in meshed if f is not None]
+            found = self._graphs.scan(image, self.min_eye_distance, self._map)
+        elif self._rescan is not None and self._rescan.done():
+            found, self._rescan = self._rescan.result(), None
+        elif self._rescan is None and self._since_scan >= self.redetect_every:
+            self._since_scan = 0
+            self._rescan = self._background().submit(self._rescan_graphs.scan, image.copy(), self.min_eye_distance)
+        # Detections from a frame or two ago: a face that moved since fails its mesh check and
+        # is picked up by the next search.
+        new = [d for d in found if not any(_same_face(d, f) for f in faces)]
+        meshed = self._map(lambda graphs, det: _mesh_detection(graphs, image, det).face, new)
+        faces += [f for f in meshed if f is not None]
         self._tracked = largest(faces, self.max_faces)
         return self._tracked
 
+    def _background(self) -> ThreadPoolExecutor:
+        """The thread (and its own graphs) that searches video frames for new faces."""
+        if self._scanner is None:
+            self._rescan_graphs = _Graphs(self.min_confidence).warmed()
+            self._scanner = ThreadPoolExecutor(1, thread_name_prefix="eyeedit-rescan")
+        return self._scanner
+
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-        for graphs in [self._graphs, *self._helpers]:
+        for pool in (self._pool, self._scanner):
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._pool = self._scanner = self._rescan = None
+        for graphs in [self._graphs, *self._helpers, *([self._rescan_graphs] if self._rescan_graphs else [])]:
             graphs.close()
-        self._helpers = []
+        self._helpers, self._rescan_graphs = [], None
 
     def __enter__(self) -> FaceMeshDetector:
         return self

@@ -186,3 +186,23 @@ def test_graph_runs_fall_back_to_process_where_internals_differ():
             return SimpleNamespace(detections=[inputs["image"]], empty=None)
 
     assert _process(Solution(), {"image": 7}) == {"detections": [7]}
+
+
+def test_video_looks_for_new_faces_in_the_background():
+    import time
+
+    two = sample_images()["two-faces"]
+    left_only = two.copy()
+    left_only[:, two.shape[1] // 2:] = 0  # the right-hand face not there yet
+    with FaceMeshDetector(video=True, redetect_every=3) as det:
+        assert len(det.detect(left_only)) == 1
+        counts, pending_seen = [], False
+        for _ in range(60):
+            counts.append(len(det.detect(two)))
+            pending_seen |= det._rescan is not None and not det._rescan.done()
+            if counts[-1] == 2:
+                break
+            time.sleep(0.02)
+    # the periodic search ran in the background: frames kept coming with the followed face
+    # while it ran, and the new face joined once it ended
+    assert counts[0] == 1 and counts[-1] == 2 and pending_seen
