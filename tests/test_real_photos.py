@@ -160,3 +160,13 @@ def test_rims_are_measured_against_the_colour_asked_for(astronaut, models, bumpy
     plain = measure_photo(astronaut, Editor(lambda c: c, spec, name="identity"), Judge.load(judge_path), "a",
                           rim_color=(20, 20, 20))
     assert plain.rim_delta_e is None and plain.crop_psnr == 99.0  # no alpha: no rims; unchanged crop
+
+
+def test_a_face_the_editor_declines_is_reported_not_a_crash(models):
+    from eyeedit.data.samples import astronaut, turned
+    from eyeedit.editing.editor import EditOptions
+
+    _, judge_path = models
+    editor = Editor(lambda crops: crops, SPEC, EditOptions(max_yaw=5), name="identity")
+    r = measure_photo(turned(astronaut(), 0.2), editor, Judge.load(judge_path), "turned")
+    assert r.status == "skipped" and r.reason.startswith("head turned") and r.after is None

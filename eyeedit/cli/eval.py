@@ -152,7 +152,7 @@ def _real_table(real: dict):  # noqa: ANN202 - rich Table, imported lazily
 
     judge, drift, outside = real["judge"], real["drift"], real["outside"]
     table = Table(title=f"{real['effect']} ({real['effect_kind']}) on real photos: faces found in "
-                        f"{real['faces_found']} of {real['photos']}")
+                        f"{real['faces_found']} of {real['photos']}, edited in {real['edited']}")
     table.add_column("figure")
     table.add_column("value", justify="right")
     for when in ("before", "after"):

@@ -47,7 +47,7 @@ from eyeedit.model.store import read_metadata
 from eyeedit.training.plots import image_grid
 
 REMOVAL, ADDING, OTHER = "removal", "adding", "other"
-OK, NO_FACE, UNREADABLE = "ok", "no-face", "unreadable"
+OK, NO_FACE, UNREADABLE, SKIPPED = "ok", "no-face", "unreadable", "skipped"
 IRIS_CENTERS = (RIGHT_IRIS[0], LEFT_IRIS[0])
 # A face found again on the edited photo is the same face when its eye midpoint moved by less
 # than this many inter-eye distances; anything further is another face or a detector failure.
@@ -78,7 +78,7 @@ class PhotoResult:
     """One photo's measurements; the crops are the effect's region, for the gallery."""
 
     name: str
-    status: str  # ok | no-face | unreadable
+    status: str  # ok | no-face | unreadable | skipped (found, but the editor declined it)
     reason: str = ""
     before: float | None = None  # judge's P(glasses)
     after: float | None = None
@@ -110,6 +110,8 @@ def measure_photo(image: np.ndarray, editor: Editor, judge: Judge, name: str,
     if face is None:
         return PhotoResult(name, NO_FACE, "no face found")
     result = editor.run(image, faces=[face])
+    if not result.faces:  # the editor declined the face (turned away, too small, ...)
+        return PhotoResult(name, SKIPPED, result.skipped[0].reason if result.skipped else "not edited")
     edited, m = result.image, result.faces[0].crop_from_image
     before, after = judge.probability(np.stack([judge.crop(im, face)[0] for im in (image, edited)]))
     corner, iris = _drift(face, editor.detector.detect(edited), m)
@@ -212,9 +214,11 @@ def summarize(results: list[PhotoResult], kind: str, judge: Judge, editor: Edito
     report: dict[str, Any] = {
         "folder": folder, "effect": editor.name, "effect_kind": kind,
         "crop": f"{region.name} {region.width}x{region.height}",
-        "photos": len(results), "faces_found": len(ok),
+        "photos": len(results), "faces_found": sum(r.status in (OK, SKIPPED) for r in results),
+        "edited": len(ok),
         "no_face": [r.name for r in results if r.status == NO_FACE],
         "unreadable": [r.name for r in results if r.status == UNREADABLE],
+        "skipped": [f"{r.name}: {r.reason}" for r in results if r.status == SKIPPED],
         "judge": _judge_figures(ok, kind, judge),
         "drift": _drift_figures(ok),
         "outside": {"changed_share_mean": _mean([r.changed_share for r in ok]),
