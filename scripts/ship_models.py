@@ -70,21 +70,33 @@ NOTES: dict[str, str] = {
         "scale jitter, which had taught an earlier model to draw frames 12% too large."
     ),
     "no-glasses": (
-        "On held-out synthetic pairs the frames fade to a faint ghost of their outline and the "
-        "lens tint goes; the eye region comes out softer than the photo, and coloured frames can "
-        "leave a thin coloured trace. On real portraits of people who wear glasses (61 US "
-        "Congress members, looked at with `scripts/contact_sheet.py`) it does **not** remove "
-        "them: dark plastic frames turn into lighter, ghostly outlines, thin metal and rimless "
-        "frames are barely changed, and the irises sometimes pick up a green or yellow cast. "
-        "Real glasses differ from the drawn ones (reflections, refraction of the face behind "
-        "the lens, shadows, frames partly hidden by hair), and 12 epochs on a CPU are few. Use "
-        "it as a demonstration, not as a glasses remover."
+        "On held-out synthetic pairs the lens tint and reflections go and dark frames fade to a "
+        "pale outline; the generator predicts where the glasses are (its alpha) and repaints "
+        "only there, so the rest of the face stays exactly as it was. Masked PSNR is about "
+        "4.7 dB above doing nothing on validation faces. On real glasses it does **not** remove "
+        "the frames (see Real photos below): use it as a demonstration, not as a glasses "
+        "remover."
     ),
 }
 
 
 # What the real-photo galleries show (runs/<effect>/real/<set>/index.html), written after looking.
 REAL_NOTES: dict[str, str] = {
+    "no-glasses": (
+        "**The judge's verdict is not a success.** Looking at the gallery of the 14 held-out "
+        "people with glasses: on every face the frames stay as a pale, pinkish-orange outline "
+        "where the rims were (a ghost, lighter than the old model's grey ones but as visible), "
+        "thin metal frames keep a faint line, and coloured acetate (a purple frame) keeps much "
+        "of its colour; lens reflections and tints are gone and the eyes and skin inside the "
+        "lenses are untouched. The judge does not recognise such ghosts, so its 0% only says no "
+        "dark frames are left. The alpha output does find real frames: thresholded at 0.35 it "
+        "outlines the rims of most of these faces, so the model knows where the glasses are and "
+        "fails at painting the skin back; filling only the frame (and not the eyes it partly "
+        "covers) is the next step. On the 102 held-out faces without glasses it changes almost "
+        "nothing (the edited crop 37 dB from the original, median; 2.7% of the photo's pixels "
+        "touched at all, against 9.4% and a smudged, tinted eye region for the model it "
+        "replaces)."
+    ),
     "glasses": (
         "Looking at the gallery of the held-out faces without glasses: every face gets black "
         "rectangular frames that sit on the eyes at the right size, with arms to the ears and "
