@@ -35,7 +35,7 @@ from eyeedit.model.tensors import images_to_tensor
 from eyeedit.model.weights import save_generator
 from eyeedit.regions import region_spec
 from eyeedit.training.config import TrainConfig
-from eyeedit.training.runtime import cpu_supports_bf16, setup_runtime
+from eyeedit.training.runtime import Runtime, cpu_supports_bf16, plain_runtime
 from eyeedit.training.state import build_state
 from eyeedit.training.train import train_step
 
@@ -209,13 +209,16 @@ TRAIN_CASES = (
 )
 
 
-def bench_training(case: TrainCase, precision: str = "auto", steps: int = 10,
-                   min_seconds: float = 20.0) -> dict[str, Any]:
-    """Images/s of whole training steps (augmentation, D and G updates) on random pairs."""
-    rt = setup_runtime("auto", precision)
-    cfg = TrainConfig(size=case.size, generator=GeneratorConfig(ngf=case.ngf, depth=case.depth,
-                                                                       upsample=case.upsample, residual=case.residual),
-                      discriminator=DiscriminatorConfig(ndf=case.ndf), batch_size=case.batch)
+def _case_config(case: TrainCase) -> TrainConfig:
+    gen = GeneratorConfig(ngf=case.ngf, depth=case.depth, upsample=case.upsample, residual=case.residual)
+    return TrainConfig(size=case.size, generator=gen, discriminator=DiscriminatorConfig(ndf=case.ndf),
+                       batch_size=case.batch)
+
+
+def training_step(case: TrainCase, rt: Runtime) -> Callable[[], None]:
+    """One whole training step (augmentation, D and G updates) of ``case`` on random pairs,
+    as a function that runs it and waits for the device."""
+    cfg = _case_config(case)
     w, h = case.size
     raw = torch.randint(0, 256, (2, case.batch, h, w, 3), dtype=torch.uint8,
                         generator=torch.Generator().manual_seed(0))
@@ -226,18 +229,90 @@ def bench_training(case: TrainCase, precision: str = "auto", steps: int = 10,
         a, b = augment(images_to_tensor(a_u8), images_to_tensor(b_u8), state.aug_rng, cfg.jitter, True)
         mf = rt.memory_format
         train_step(state, a.contiguous(memory_format=mf), b.contiguous(memory_format=mf), cfg, rt)
+        _sync(rt)
 
-    for _ in range(2):  # warm-up: allocator, oneDNN kernel selection
+    return step
+
+
+def step_flops(case: TrainCase) -> float:
+    """Floating-point operations of one training step of ``case`` per image, counted (not
+    timed) on the plain eager step: convolutions, matrix products and what else torch counts."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    step = training_step(case, plain_runtime())
+    with FlopCounterMode(display=False) as counter:
         step()
-    _sync(rt)
-    done, start = 0, time.perf_counter()
-    while done < steps or time.perf_counter() - start < min_seconds:
+    return counter.get_total_flops() / case.batch
+
+
+def bench_training(case: TrainCase, sides: dict[str, Runtime], rounds: int = 8,
+                   min_seconds: float = 0.0, flops: float | None = None) -> dict[str, Any]:
+    """Images/s of ``case``'s training step under each runtime in ``sides``, measured side by
+    side: after each side's warm-up (its first step, which includes any compilation, is timed
+    on its own), the sides take turns, one step each per round (ABAB...), so a change in the
+    machine's load falls on all of them alike. Figures are medians over rounds; ``ratio`` is
+    each side's images/s over the first side's, the median of the per-round ratios."""
+    steps = {name: training_step(case, rt) for name, rt in sides.items()}
+    first = {}
+    for name, step in steps.items():
+        t0 = time.perf_counter()
         step()
+        first[name] = time.perf_counter() - t0
+        step()  # warm-up: allocator, oneDNN kernel selection, a second compiled graph
+    load = [os.getloadavg()[0]]
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    start, done = time.perf_counter(), 0
+    while done < rounds or time.perf_counter() - start < min_seconds:
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - t0)
         done += 1
-    _sync(rt)
-    ips = done * case.batch / (time.perf_counter() - start)
-    return {"case": case.name, "precision": rt.precision, "device": str(rt.device), "images_per_s": ips,
-            "steps": done}
+    load.append(os.getloadavg()[0])
+    base = next(iter(sides))
+    flops = flops if flops is not None else step_flops(case)
+    out = {}
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        q = np.percentile(ts, [10, 90])
+        ratios = [b / t for b, t in zip(times[base], ts)]
+        out[name] = {"runtime": sides[name].describe(), "precision": sides[name].precision,
+                     "images_per_s": case.batch / med, "median_step_s": med,
+                     "p10_step_s": float(q[0]), "p90_step_s": float(q[1]),
+                     "first_step_s": first[name], "ratio": statistics.median(ratios),
+                     "gflop_per_s": flops * case.batch / med / 1e9}
+    return {"case": case.name, "batch": case.batch, "size": list(case.size), "rounds": done,
+            "gflop_per_image": flops / 1e9, "load_average": load, "baseline": base, "sides": out}
+
+
+# Representative convolutions of the U-Net and PatchGAN at 256x256, batch 1: (in channels,
+# out channels, input side). 4x4 stride-2 like every encoder level.
+CEILING_CONVS = ((64, 128, 128), (128, 256, 64), (256, 512, 32))
+
+
+def conv_ceiling(dtype: torch.dtype = torch.float32, repeats: int = 5, device: str = "cpu") -> dict[str, Any]:
+    """The best FLOP/s this machine reaches on a convolution forward + backward (weights and
+    input gradients) over :data:`CEILING_CONVS`, in ``dtype``: the ceiling a training step's
+    figures are a share of. Medians of ``repeats`` after warm-up."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    rows = []
+    for c_in, c_out, side in CEILING_CONVS:
+        conv = torch.nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False).to(device, dtype)
+        x = torch.randn(1, c_in, side, side, dtype=dtype, device=device, requires_grad=True)
+
+        def run(conv: torch.nn.Module = conv, x: torch.Tensor = x) -> None:
+            conv(x).sum().backward()
+            if x.is_cuda:
+                torch.cuda.synchronize()
+
+        with FlopCounterMode(display=False) as counter:
+            run()
+        t = measure(f"conv {c_in}->{c_out} at {side}x{side}", run, repeats, warmup=2)
+        rows.append({"shape": [c_in, c_out, side], "gflop": counter.get_total_flops() / 1e9,
+                     "gflop_per_s": counter.get_total_flops() / t.median_ms / 1e6})
+    return {"dtype": str(dtype).removeprefix("torch."), "gflop_per_s": max(r["gflop_per_s"] for r in rows),
+            "convs": rows}
 
 
 def _sync(rt: Any) -> None:
@@ -245,14 +320,40 @@ def _sync(rt: Any) -> None:
         torch.cuda.synchronize(rt.device)
 
 
+# The instruction-set flags that decide a training step's speed and precision on a CPU.
+SPEED_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile")
+
+
 def machine() -> dict[str, Any]:
-    """What this machine is, for the report header."""
-    model = ""
+    """What this machine is, for the report header: CPU model, cores, speed-relevant flags."""
+    model, flags = "", []
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            model = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "")
+            lines = fh.readlines()
+        model = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "")
+        present = set(next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), []))
+        flags = [f for f in SPEED_FLAGS if f in present]
     except OSError:
         pass
-
     return {"cpu": model or platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "bf16": cpu_supports_bf16(), "date": time.strftime("%Y-%m-%d")}
+            "threads": torch.get_num_threads(), "flags": flags, "bf16": cpu_supports_bf16(),
+            "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+
+
+def ceilings(device: str = "cpu") -> dict[str, dict[str, Any]]:
+    """The conv ceilings this machine has: fp32, and bf16 where it is native."""
+    out = {"fp32": conv_ceiling(torch.float32, device=device)}
+    native = torch.cuda.is_bf16_supported() if device == "cuda" else cpu_supports_bf16()
+    if native:
+        out["bf16"] = conv_ceiling(torch.bfloat16, device=device)
+    return out
+
+
+def with_shares(result: dict[str, Any], ceils: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Each side's achieved FLOP/s as a share of the ceiling in its precision (None when that
+    precision has no measured ceiling here)."""
+    for side in result["sides"].values():
+        ceil = ceils.get(side["precision"])
+        side["share_of_ceiling"] = side["gflop_per_s"] / ceil["gflop_per_s"] if ceil else None
+    return result

@@ -49,6 +49,7 @@ from eyeedit.training.run_folder import (
     write_errors,
 )
 from eyeedit.training.runtime import Runtime
+from eyeedit.training.speed import compiled
 from eyeedit.training.state import GanState, build_state, unwrap, wrap_ddp
 
 # ----------------------------------------------------------------------------- the step
@@ -70,6 +71,8 @@ def train_step(state: GanState, a: torch.Tensor, b: torch.Tensor, cfg: TrainConf
     """
     scaler, kind = state.scaler, cfg.gan_loss
     d_plain = unwrap(state.d)
+    d_fake_loss, d_real_loss, g_loss = (compiled(f, rt.compile) for f in
+                                        (discriminator_fake_loss, discriminator_real_loss, _generator_losses))
     with rt.autocast():
         fake = state.g(a)
     # D: fake then real, as two backward passes; under DDP the first one skips the all-reduce
@@ -77,24 +80,32 @@ def train_step(state: GanState, a: torch.Tensor, b: torch.Tensor, cfg: TrainConf
     state.opt_d.zero_grad(set_to_none=True)
     with _no_sync(state.d):
         with rt.autocast():
-            loss_d_fake = discriminator_fake_loss(kind, state.d(torch.cat([a, fake.detach()], 1)))
+            loss_d_fake = d_fake_loss(kind, state.d(torch.cat([a, fake.detach()], 1)))
         scaler.scale(loss_d_fake).backward()
     with rt.autocast():
-        loss_d_real = discriminator_real_loss(kind, state.d(torch.cat([a, b], 1)))
+        loss_d_real = d_real_loss(kind, state.d(torch.cat([a, b], 1)))
     scaler.scale(loss_d_real).backward()
     scaler.step(state.opt_d)
     # G: fool D (frozen, and called unwrapped so its DDP reducer expects no gradients) + L1.
     _set_requires_grad(d_plain, False)
     state.opt_g.zero_grad(set_to_none=True)
     with rt.autocast():
-        loss_g_gan = generator_adversarial_loss(kind, d_plain(torch.cat([a, fake], 1)))
-    loss_g_l1 = F.l1_loss(fake.float(), b.float())
-    scaler.scale(loss_g_gan + cfg.lambda_l1 * loss_g_l1).backward()
+        logits = d_plain(torch.cat([a, fake], 1))
+    loss_g_gan, loss_g_l1, loss_g = g_loss(kind, logits, fake, b, cfg.lambda_l1)
+    scaler.scale(loss_g).backward()
     scaler.step(state.opt_g)
     scaler.update()
     _set_requires_grad(d_plain, True)
     losses = {"G_GAN": loss_g_gan, "G_L1": loss_g_l1, "D_real": loss_d_real, "D_fake": loss_d_fake}
     return {k: v.detach() for k, v in losses.items()}
+
+
+def _generator_losses(kind: str, logits: torch.Tensor, fake: torch.Tensor, b: torch.Tensor,
+                      lambda_l1: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """G's adversarial term, its L1 term (in fp32) and their weighted sum."""
+    gan = generator_adversarial_loss(kind, logits)
+    l1 = F.l1_loss(fake.float(), b.float())
+    return gan, l1, gan + lambda_l1 * l1
 
 
 # ----------------------------------------------------------------------------- validation
