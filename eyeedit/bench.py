@@ -36,6 +36,7 @@ from eyeedit.model.weights import save_generator
 from eyeedit.regions import region_spec
 from eyeedit.training.config import TrainConfig
 from eyeedit.training.runtime import Runtime, cpu_supports_bf16, plain_runtime
+from eyeedit.training.speed import reuse_freed_memory
 from eyeedit.training.state import build_state
 from eyeedit.training.train import train_step
 
@@ -226,6 +227,7 @@ def training_step(case: TrainCase, rt: Runtime) -> Callable[[], None]:
     state = build_state(cfg, rt)
 
     def step() -> None:
+        reuse_freed_memory(rt.reuse_memory)  # a process-wide setting: each side sets its own
         a, b = augment(images_to_tensor(a_u8), images_to_tensor(b_u8), state.aug_rng, cfg.jitter, True)
         mf = rt.memory_format
         train_step(state, a.contiguous(memory_format=mf), b.contiguous(memory_format=mf), cfg, rt)

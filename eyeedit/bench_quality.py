@@ -31,6 +31,7 @@ from eyeedit.model.tensors import images_to_tensor, tensor_to_images
 from eyeedit.training.config import TrainConfig
 from eyeedit.training.evaluate import edit_masks, image_metrics
 from eyeedit.training.runtime import Runtime
+from eyeedit.training.speed import reuse_freed_memory
 from eyeedit.training.state import GanState, build_state
 from eyeedit.training.train import train_step
 
@@ -89,6 +90,7 @@ class _Side:
 
 
 def _step(side: _Side, train: PairSet, cfg: TrainConfig) -> None:
+    reuse_freed_memory(side.rt.reuse_memory)  # a process-wide setting: each side sets its own
     t0 = time.perf_counter()
     idx = torch.randint(0, len(train), (cfg.batch_size,), generator=side.order)
     a, b = (images_to_tensor(t[idx]).to(side.rt.device) for t in (train.a, train.b))
@@ -116,11 +118,12 @@ def masked_psnr_gain(side: _Side, val: PairSet) -> dict[str, float]:
 
 
 def time_to_quality(sides: dict[str, Runtime], minutes: float, faces: Path | None = None,
-                    workdir: Path | None = None) -> dict[str, Any]:
+                    count: int = 40) -> dict[str, Any]:
     """Train the glasses recipe's model under each runtime for ``minutes`` of its own step time
-    (the sides take turns, one step each), then score each on the validation pairs."""
+    (the sides take turns, one step each), then score each on the validation pairs of glasses
+    drawn on ``faces`` (or on ``count`` generated faces)."""
     with tempfile.TemporaryDirectory(prefix="eyeedit-quality-") as tmp:
-        data = glasses_pairs(Path(workdir or tmp), faces)
+        data = glasses_pairs(Path(tmp), faces, count)
     if len(data.val) == 0:
         raise ValueError("the quality set has no validation pairs (too few faces?)")
     cfg = recipe_config(data)

@@ -50,6 +50,25 @@ def test_small_convs_as_gemm_give_the_same_outputs_and_gradients(upsample):
     assert list(fast.state_dict()) == list(eager.state_dict())
 
 
+def test_folded_resize_levels_give_the_same_outputs_and_gradients():
+    torch.manual_seed(0)
+    eager = build_generator(GeneratorConfig(ngf=8, depth=5, upsample="resize", residual=True))
+    fast = copy.deepcopy(eager)
+    assert speed.fold_resize_levels(fast) == 5
+    x = torch.rand(4, 3, 32, 64) * 2 - 1  # level inputs from 4x1x2 = 8 positions (not folded) up
+    torch.manual_seed(1)
+    y0 = eager(x)
+    torch.manual_seed(1)
+    y1 = fast(x)
+    torch.testing.assert_close(y1, y0, rtol=1e-4, atol=1e-5)
+    y0.square().sum().backward()
+    y1.square().sum().backward()
+    for (name, p0), p1 in zip(eager.named_parameters(), fast.parameters()):
+        assert (p1.grad - p0.grad).abs().max() <= 1e-4 * p0.grad.abs().max() + 1e-7, name
+    assert list(fast.state_dict()) == list(eager.state_dict())
+    assert speed.fold_resize_levels(build_generator(GeneratorConfig(ngf=8, depth=5))) == 0  # transposed: none
+
+
 def test_only_small_inputs_take_the_matrix_product(monkeypatch):
     conv = torch.nn.Conv2d(4, 4, 3, padding=1)
     speed.small_convs_as_gemm(conv)
@@ -57,6 +76,7 @@ def test_only_small_inputs_take_the_matrix_product(monkeypatch):
     unfold = speed.F.unfold
     monkeypatch.setattr(speed.F, "unfold", lambda *a, **k: calls.append(a[0].shape) or unfold(*a, **k))
     conv(torch.rand(1, 4, 16, 16))  # 256 positions: oneDNN's convolution
+    conv(torch.rand(8, 4, 4, 4))  # 128 positions over the batch: the same
     assert calls == []
     conv(torch.rand(1, 4, 8, 8))  # 64 positions: the matrix product
     assert calls == [(1, 4, 8, 8)]
@@ -83,9 +103,10 @@ def test_compile_choice_is_checked_and_recorded():
     with pytest.raises(ValueError, match="compile must be one of auto, on, off"):
         setup_runtime("cpu", "fp32", "sometimes")
     rt = setup_runtime("cpu", "fp32")
-    assert rt.optimizer == "fused" and rt.small_convs and "fused Adam" in rt.describe()
+    assert rt.optimizer == "fused" and rt.small_convs and rt.fold_resize and "fused Adam" in rt.describe()
     plain = plain_runtime()
-    assert (plain.optimizer, plain.compile, plain.small_convs, plain.channels_last) == ("plain", False, False, False)
+    assert (plain.optimizer, plain.compile, plain.small_convs, plain.fold_resize, plain.reuse_memory,
+            plain.channels_last) == ("plain", False, False, False, False, False)
 
 
 def test_train_cli_refuses_an_unknown_compile_choice(tmp_path):
@@ -157,9 +178,7 @@ def test_step_flops_count_the_convolutions():
 
 
 def test_profile_script_prints_the_op_table(capsys, tmp_path):
-    spec = importlib.util.spec_from_file_location("profile_train", ROOT / "scripts" / "profile_train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _script("profile_train")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = module.main(["--size", "64x32", "--depth", "5", "--ngf", "8", "--batch", "2", "--steps", "1",
@@ -175,3 +194,41 @@ def test_discriminator_convolutions_keep_their_names():
     names = list(d.state_dict())
     speed.small_convs_as_gemm(d)
     assert list(d.state_dict()) == names
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_precision_check_runs_fp32_against_fp32_where_nothing_else_is_native(capsys):
+    module = _script("bench_train")
+    result = module.main(["--quick", "--device", "cpu", "--precision", "fp32"])
+    q = result["quality"]
+    assert q["precisions"] == ["fp32", "fp32"]
+    assert q["l1_relative_difference"] == 0.0 and q["within_tolerance"]  # seeded CPU runs reproduce
+    assert "fp32 against fp32" in capsys.readouterr().out
+
+
+def test_generated_faces_are_deterministic_and_varied(tmp_path):
+    from eyeedit.bench_quality import synthetic_faces
+    from eyeedit.imageio import read_image
+
+    first = [read_image(p) for p in synthetic_faces(tmp_path / "a", count=3)]
+    again = [read_image(p) for p in synthetic_faces(tmp_path / "b", count=3)]
+    assert all((x == y).all() for x, y in zip(first, again))
+    assert not (first[0] == first[1]).all() and first[0].shape == (512, 512, 3)
+
+
+def test_time_to_quality_trains_both_sides_and_scores_them():
+    from eyeedit.bench_quality import time_to_quality
+
+    sides = {"plain": plain_runtime(), "chosen": setup_runtime("cpu", "fp32", "off")}
+    q = time_to_quality(sides, minutes=0.005, count=12)
+    assert q["train_pairs"] + q["val_pairs"] == 12 and q["val_pairs"] >= 1
+    for side in q["sides"].values():
+        assert side["steps"] >= 1 and side["seconds"] >= 0.3
+        assert side["gain_db"] == pytest.approx(side["psnr_mask"] - side["identity_psnr_mask"])
+        assert 5 < side["identity_psnr_mask"] < 40  # glasses were drawn: the mask is not empty

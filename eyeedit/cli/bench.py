@@ -30,6 +30,8 @@ from eyeedit.training.runtime import plain_runtime, setup_runtime
               help="Time this model file.")
 @click.option("--size", "sizes", multiple=True, default=("640x480",), show_default=True, metavar="WxH",
               help="Frame size for the inference timings (repeat for several).")
+@click.option("--inference/--no-inference", default=True, show_default=True,
+              help="Time the editor and the generator at each --size.")
 @click.option("--repeats", type=click.IntRange(3), default=20, show_default=True, help="Timed repeats per figure.")
 @click.option("--group/--no-group", default=True, show_default=True,
               help="Also time a 1920x1280 group photo of 29 faces against the same photo with one.")
@@ -47,7 +49,7 @@ from eyeedit.training.runtime import plain_runtime, setup_runtime
 @click.option("--faces", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="With --quality: face photos to draw the glasses on [default: variations of the astronaut].")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
-def bench(effect: str | None, model_path: Path | None, sizes: tuple[str, ...], repeats: int, group: bool,
+def bench(effect: str | None, model_path: Path | None, sizes: tuple[str, ...], inference: bool, repeats: int, group: bool,
           train: bool, cases: tuple[str, ...], rounds: int, compile_: str, quality: float | None,
           faces: Path | None, as_json: bool) -> None:
     """Measure this machine: detection and landmarks, alignment, the generator on each backend
@@ -68,7 +70,7 @@ def bench(effect: str | None, model_path: Path | None, sizes: tuple[str, ...], r
         raise click.BadParameter(str(exc), param_hint="--size") from None
     report = {"machine": machine(), "inference": [], "group": None, "ceilings": None, "training": [],
               "quality": None}
-    for size in frames:
+    for size in frames if inference else []:
         console.print(f"timing inference at {size[0]}x{size[1]} ...")
         report["inference"].append(bench_inference(model, size, repeats))
     if group:

@@ -48,6 +48,8 @@ class Runtime:
     optimizer: str = "foreach"
     compile: bool = False
     small_convs: bool = False
+    fold_resize: bool = False  # upsample + 3x3 conv levels as one transposed conv
+    reuse_memory: bool = False  # keep freed host memory for the next step (glibc malloc)
 
     @property
     def is_main(self) -> bool:
@@ -68,7 +70,9 @@ class Runtime:
 
     def describe(self) -> str:
         extras = [name for name, on in (("channels_last", self.channels_last), ("compiled", self.compile),
-                                        ("small convs as GEMM", self.small_convs)) if on]
+                                        ("small convs as GEMM", self.small_convs),
+                                        ("resize levels folded", self.fold_resize),
+                                        ("freed memory reused", self.reuse_memory)) if on]
         extras.append(f"{self.optimizer} Adam")
         if self.world_size > 1:
             extras.append(f"DDP x{self.world_size}")
@@ -131,8 +135,10 @@ def setup_runtime(device: str = "auto", precision: str = "auto", compile: str = 
     channels_last = dev.type == "cuda" or (dev.type == "cpu" and prec == "bf16")
     # Fused Adam exists for CPU and CUDA tensors; MPS keeps the foreach path.
     optimizer = "fused" if dev.type in ("cpu", "cuda") else "foreach"
+    cpu_fp32 = dev.type == "cpu" and prec == "fp32"
     return Runtime(dev, prec, channels_last, rank, world, optimizer=optimizer,
-                   compile=_pick_compile(compile, dev, prec), small_convs=dev.type == "cpu" and prec == "fp32")
+                   compile=_pick_compile(compile, dev, prec), small_convs=cpu_fp32, fold_resize=cpu_fp32,
+                   reuse_memory=dev.type == "cpu")
 
 
 COMPILE_CHOICES = ("auto", "on", "off")

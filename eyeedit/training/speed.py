@@ -6,10 +6,15 @@ built; none changes the networks' parameters, their names or the model files:
 - ``optimizer``: ``fused`` Adam is one pass over each parameter, its gradient and both moments
   (CPU and CUDA); ``foreach`` batches per-tensor kernels; ``plain`` is a loop over tensors.
   On a CPU, Adam over the 57M parameters of unet_256 is memory-bound and fused wins by 4x+.
-- ``small_convs``: convolutions whose input has at most :data:`SMALL_CONV_PIXELS` positions run
-  as one matrix product over unfolded patches (``F.unfold`` / ``F.fold``). At batch 1 the deep
-  U-Net levels (512 channels on 1x1 to 8x8 maps) are a few large weight matrices applied to a
-  handful of pixels, where oneDNN's convolution kernels spend most of their time on set-up.
+- ``small_convs``: convolutions on small inputs (:data:`SMALL_CONV_POSITIONS`,
+  :data:`SMALL_TRANSPOSED_POSITIONS`) run as one matrix product over unfolded patches
+  (``F.unfold`` / ``F.fold``). At batch 1 the deep U-Net levels (512 channels on 1x1 to 8x8
+  maps) are a few large weight matrices applied to a handful of pixels, where oneDNN's
+  convolution kernels spend most of their time on set-up.
+- ``fold_resize``: a resize level (nearest x2 upsample, then a 3x3 conv) runs as the one 4x4
+  stride-2 transposed conv it equals, with weights derived from the 3x3 ones at each step:
+  2.25x fewer multiply-adds and no upsampled map (the shipped models' U-Net).
+- ``reuse_memory``: freed host memory stays in the process for the next step's tensors.
 - ``compile``: ``torch.compile`` of G, D and the losses (fuses batch norm, activations and the
   loss arithmetic). Falls back to eager, with a warning, where compiling fails.
 """
@@ -25,10 +30,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from eyeedit.model.networks import folded_weight, is_foldable
+
 OPTIMIZERS = ("plain", "foreach", "fused")
-# At most this many input positions (8x8): measured break-even of unfold + GEMM against oneDNN
-# for 4x4 stride-2 convolutions with 512 channels, forward + backward, batch 1, fp32.
-SMALL_CONV_PIXELS = 64
+# Input positions (batch x height x width) up to which the matrix product beat oneDNN, forward +
+# backward in fp32 on an AVX2 CPU, layer by layer in unet_256 (batch 1) and the shipped models'
+# U-Net (batch 8): a convolution up to 8 positions per image at batch 8 or an 8x8 map at batch
+# 1 (1.0-3.5x); a transposed convolution up to a 16x16 map (1.3-2x; from 32x32 on, oneDNN's
+# kernels were as fast or faster).
+SMALL_CONV_POSITIONS = 64
+SMALL_TRANSPOSED_POSITIONS = 256
 
 
 def adam(params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float],
@@ -42,28 +53,32 @@ def adam(params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, fl
 
 # ----------------------------------------------------------------------------- small convolutions
 
+# Both products put the few positions first and the weight second, (B*L, K) @ (K, N): with a
+# weight matrix on the left, transposed for the backward pass, MKL's skinny products ran 3-5x
+# slower on this layout.
+
 def _conv_as_gemm(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """``conv(x)`` as one matrix product: (Cout, Cin*k*k) @ (Cin*k*k, B*L)."""
+    """``conv(x)`` as one matrix product: (B*L, Cin*k*k) @ (Cin*k*k, Cout)."""
     n, _, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
     oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
     cols = F.unfold(x, (kh, kw), padding=(ph, pw), stride=(sh, sw))  # (B, Cin*k*k, L)
-    cols = cols.transpose(0, 1).reshape(cols.shape[1], -1)  # (Cin*k*k, B*L): one GEMM for the batch
-    y = conv.weight.reshape(conv.out_channels, -1) @ cols  # (Cout, B*L)
+    rows = cols.transpose(1, 2).reshape(-1, cols.shape[1])  # (B*L, Cin*k*k): one product for the batch
+    y = rows @ conv.weight.reshape(conv.out_channels, -1).t()  # (B*L, Cout)
     if conv.bias is not None:
-        y = y + conv.bias[:, None]
-    return y.reshape(conv.out_channels, n, oh * ow).transpose(0, 1).reshape(n, conv.out_channels, oh, ow)
+        y = y + conv.bias
+    return y.reshape(n, oh * ow, conv.out_channels).transpose(1, 2).reshape(n, conv.out_channels, oh, ow)
 
 
 def _transposed_as_gemm(conv: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
     """``conv(x)`` for a transposed convolution: each input pixel's (Cout*k*k) patch is one
-    column of a matrix product, and ``F.fold`` adds the overlapping patches into place."""
+    row of a matrix product, and ``F.fold`` adds the overlapping patches into place."""
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
     oh, ow = (h - 1) * sh - 2 * ph + kh, (w - 1) * sw - 2 * pw + kw
-    flat = x.reshape(n, c, h * w).transpose(0, 1).reshape(c, n * h * w)  # (Cin, B*L)
-    cols = conv.weight.reshape(c, -1).t() @ flat  # (Cout*k*k, B*L)
-    cols = cols.reshape(cols.shape[0], n, h * w).transpose(0, 1)  # (B, Cout*k*k, L)
+    rows = x.reshape(n, c, h * w).transpose(1, 2).reshape(n * h * w, c)  # (B*L, Cin)
+    patches = rows @ conv.weight.reshape(c, -1)  # (B*L, Cout*k*k)
+    cols = patches.reshape(n, h * w, -1).transpose(1, 2)  # (B, Cout*k*k, L)
     y = F.fold(cols, (oh, ow), (kh, kw), padding=(ph, pw), stride=(sh, sw))
     if conv.bias is not None:
         y = y + conv.bias[:, None, None]
@@ -71,8 +86,8 @@ def _transposed_as_gemm(conv: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tens
 
 
 def _small_forward(conv: nn.Module, eager: Callable[[torch.Tensor], torch.Tensor],
-                   as_gemm: Callable[[Any, torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    if x.shape[-1] * x.shape[-2] <= SMALL_CONV_PIXELS and x.device.type == "cpu":
+                   as_gemm: Callable[[Any, torch.Tensor], torch.Tensor], limit: int, x: torch.Tensor) -> torch.Tensor:
+    if x.shape[0] * x.shape[-1] * x.shape[-2] <= limit and x.device.type == "cpu":
         return as_gemm(conv, x)
     return eager(x)
 
@@ -91,10 +106,99 @@ def small_convs_as_gemm(model: nn.Module) -> int:
     count = 0
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and _gemm_capable(m):
-            as_gemm = _transposed_as_gemm if isinstance(m, nn.ConvTranspose2d) else _conv_as_gemm
-            m.forward = functools.partial(_small_forward, m, m.forward, as_gemm)
+            transposed = isinstance(m, nn.ConvTranspose2d)
+            as_gemm = _transposed_as_gemm if transposed else _conv_as_gemm
+            limit = SMALL_TRANSPOSED_POSITIONS if transposed else SMALL_CONV_POSITIONS
+            m.forward = functools.partial(_small_forward, m, m.forward, as_gemm, limit)
             count += 1
     return count
+
+
+# ----------------------------------------------------------------------------- resize levels
+
+# Input positions (batch x height x width) above which a resize level runs folded: from 4x8 maps
+# at batch 8 on, the folded conv was 1.1-4.3x faster forward + backward (fp32, AVX2); on the
+# smallest maps the upsample + 3x3 pair was faster.
+FOLD_POSITIONS = 64
+
+
+def _is_nearest_x2(m: nn.Module) -> bool:
+    return isinstance(m, nn.Upsample) and m.mode == "nearest" and m.scale_factor in (2, 2.0, (2, 2), (2.0, 2.0))
+
+
+def _resize_forward(seq: nn.Sequential, pairs: dict[int, nn.Conv2d], x: torch.Tensor) -> torch.Tensor:
+    fold = x.shape[0] * x.shape[-2] * x.shape[-1] > FOLD_POSITIONS
+    layers = list(seq)
+    i = 0
+    while i < len(layers):
+        if fold and i in pairs:  # upsample + 3x3 conv as one transposed conv on the small map
+            conv = pairs[i]
+            x = F.conv_transpose2d(x, folded_weight(conv.weight), conv.bias, stride=2, padding=1)
+            i += 2
+        else:
+            x = layers[i](x)
+            i += 1
+    return x
+
+
+def fold_resize_levels(model: nn.Module) -> int:
+    """Run each nearest x2 upsample + 3x3 conv pair in ``model`` as the one 4x4 stride-2
+    transposed conv it equals (:func:`~eyeedit.model.networks.folded_weight`, derived from the
+    3x3 weights at every step, so they are what trains); returns how many pairs.
+
+    The pair does 36 multiply-adds per 2x2 output block and input channel on a map 4x the
+    input's size; the folded conv does 16 on the input map itself, forward and backward. The
+    3x3 weights stay the parameters: names, checkpoints and model files are unchanged."""
+    count = 0
+    for seq in model.modules():
+        if not isinstance(seq, nn.Sequential):
+            continue
+        layers = list(seq)
+        pairs = {i: conv for i, (up, conv) in enumerate(zip(layers, layers[1:]))
+                 if _is_nearest_x2(up) and is_foldable(conv)}
+        if pairs:
+            seq.forward = functools.partial(_resize_forward, seq, pairs)
+            count += len(pairs)
+    return count
+
+
+# ----------------------------------------------------------------------------- freed memory
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4  # mallopt parameters (malloc.h)
+# Where glibc's own thresholds settle in a process that frees large blocks (they rise with each
+# freed block up to 32 MB; setting any of them by hand stops that, so "off" sets these).
+_GLIBC_SETTLED = {_M_MMAP_MAX: 65536, _M_MMAP_THRESHOLD: 32 * 2**20, _M_TRIM_THRESHOLD: 64 * 2**20}
+
+
+@functools.cache
+def _libc() -> Any:
+    import ctypes
+    import ctypes.util
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+def reuse_freed_memory(on: bool) -> bool:
+    """Keep memory that tensors free for the next step's tensors (glibc only; True if set).
+
+    By default glibc hands every allocation over 32 MB (and many smaller ones) back to the
+    kernel when it is freed, so each step's gradients and activations arrive as fresh pages:
+    about 39,000 page faults per unet_256 step, each zero-filling 4 KiB. Served from the heap
+    and never trimmed, they are reused instead (3,400 faults a step). The resident size stays
+    at the step's peak, which a training process reaches anyway. ``False`` sets glibc's
+    thresholds where they settle by themselves in a training process.
+    """
+    libc = _libc()
+    if libc is None:
+        return False
+    settings = {_M_MMAP_MAX: 0, _M_TRIM_THRESHOLD: 2**31 - 1} if on else _GLIBC_SETTLED
+    return all(libc.mallopt(key, value) == 1 for key, value in settings.items())
 
 
 # ----------------------------------------------------------------------------- torch.compile

@@ -12,7 +12,7 @@ from torch.nn.parallel import DistributedDataParallel
 from eyeedit.model.networks import build_discriminator, build_generator
 from eyeedit.training.config import TrainConfig
 from eyeedit.training.runtime import Runtime
-from eyeedit.training.speed import adam, compile_module, small_convs_as_gemm
+from eyeedit.training.speed import adam, compile_module, fold_resize_levels, small_convs_as_gemm
 
 
 @dataclass
@@ -46,6 +46,8 @@ def build_state(cfg: TrainConfig, rt: Runtime) -> GanState:
     g = build_generator(cfg.generator).to(rt.device, memory_format=rt.memory_format)
     d = build_discriminator(cfg.discriminator).to(rt.device, memory_format=rt.memory_format)
     for net in (g, d):
+        if rt.fold_resize:
+            fold_resize_levels(net)
         if rt.small_convs:
             small_convs_as_gemm(net)
         if rt.compile:

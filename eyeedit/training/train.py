@@ -49,7 +49,7 @@ from eyeedit.training.run_folder import (
     write_errors,
 )
 from eyeedit.training.runtime import Runtime
-from eyeedit.training.speed import compiled
+from eyeedit.training.speed import compiled, reuse_freed_memory
 from eyeedit.training.state import GanState, build_state, unwrap, wrap_ddp
 
 # ----------------------------------------------------------------------------- the step
@@ -185,6 +185,8 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
     paths = RunPaths(Path(out_dir))
     resume_from = check_run_folder(paths, cfg, resume, overwrite, data.fingerprint)
     state = build_state(cfg, rt)
+    if rt.reuse_memory:
+        reuse_freed_memory(True)
     if resume_from is not None:
         ckpt.load(resume_from, state, rt)
     wrap_ddp(state, rt)
