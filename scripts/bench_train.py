@@ -3,6 +3,7 @@
     python scripts/bench_train.py                       # quality: fp32 vs the reduced precision
     python scripts/bench_train.py --quick               # a few steps, to check the script runs
     python scripts/bench_train.py --speed --cases unet_256,shipped --precisions fp32,bf16
+    python scripts/bench_train.py --ablation --cases unet_256 [--with-compile]   # each speed-up
 
 Quality: the same small model trained on the same pairs with the same seed and number of steps
 in fp32 and in the reduced precision (bf16 where the CPU or GPU has it natively, fp16 on GPUs
@@ -13,6 +14,9 @@ the precision.
 Speed (--speed): each precision's chosen step beside the plain eager fp32 step, in turns
 (`eyeedit.bench.bench_training`), as images/s, ratio and GFLOP/s. `eyeedit bench` reports the
 same with the machine's conv ceilings.
+
+Ablation (--ablation): the plain step, then the speed-ups of the chosen fp32 CPU step added one
+at a time, and channels_last (and torch.compile) on top, all side by side in one run.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +94,22 @@ def quality_check(precision: str, steps: int, device: str = "cpu") -> dict:
     return result
 
 
+def ablation(args: argparse.Namespace) -> dict:
+    sides = ablation_sides(args.with_compile)
+    out = []
+    for case in (c for c in TRAIN_CASES if c.name in args.cases.split(",")):
+        r = bench_training(case, sides, rounds=2 if args.quick else args.rounds)
+        out.append(r)
+        print(f"{case.name}: {r['rounds']} rounds side by side, load average {r['load_average'][0]:.1f} -> "
+              f"{r['load_average'][1]:.1f}, {torch.get_num_threads()} threads")
+        for name, sd in r["sides"].items():
+            print(f"  {name:24s} {sd['images_per_s']:7.2f} img/s  {sd['ratio']:.2f}x plain  "
+                  f"first step {sd['first_step_s']:.1f} s", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2), encoding="utf-8")
+    return {"ablation": out}
+
+
 def speed(cases: list[TrainCase], precisions: list[str], rounds: int) -> list[dict]:
     out = []
     for case in cases:
@@ -99,6 +120,20 @@ def speed(cases: list[TrainCase], precisions: list[str], rounds: int) -> list[di
             print(f"{case.name:9s} {name:6s} {s['images_per_s']:7.2f} img/s  {s['ratio']:.2f}x plain  "
                   f"{s['gflop_per_s']:6.1f} GFLOP/s  ({s['runtime']})", flush=True)
     return out
+
+
+def ablation_sides(with_compile: bool) -> dict:
+    """The plain step, each speed-up added in turn, and the candidates that were measured slower."""
+    plain = plain_runtime()
+    steps = {"plain": plain, "foreach Adam": replace(plain, optimizer="foreach")}
+    steps["fused Adam"] = cur = replace(plain, optimizer="fused")
+    steps["+ small convs as GEMM"] = cur = replace(cur, small_convs=True)
+    steps["+ resize levels folded"] = cur = replace(cur, fold_resize=True)
+    steps["+ freed memory reused"] = cur = replace(cur, reuse_memory=True)
+    steps["+ channels_last"] = replace(cur, channels_last=True)
+    if with_compile:
+        steps["+ torch.compile"] = replace(cur, compile=True)
+    return steps
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -112,8 +147,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--precisions", default="fp32")
     parser.add_argument("--cases", default="unet_256,shipped")
     parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--ablation", action="store_true", help="time each speed-up added in turn, then stop")
+    parser.add_argument("--with-compile", action="store_true", help="with --ablation: also torch.compile")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
+    if args.ablation:
+        return ablation(args)
 
     native = native_reduced_precision(args.device)
     precision = args.precision or native or "fp32"

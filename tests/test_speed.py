@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import importlib.util
 import warnings
 from pathlib import Path
@@ -30,13 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = TrainCase("tiny", (64, 32), 5, 2, ngf=8, ndf=8)
 
 
-@pytest.mark.parametrize("upsample", ["transpose", "resize"])
-def test_small_convs_as_gemm_give_the_same_outputs_and_gradients(upsample):
-    torch.manual_seed(0)
-    eager = build_generator(GeneratorConfig(ngf=8, depth=6, upsample=upsample, residual=upsample == "resize"))
-    fast = copy.deepcopy(eager)
-    assert speed.small_convs_as_gemm(fast) == 12  # 6 down + 6 up convolutions
-    x = torch.rand(3, 3, 64, 128) * 2 - 1
+def _assert_same_outputs_and_gradients(eager: torch.nn.Module, fast: torch.nn.Module, x: torch.Tensor) -> None:
     torch.manual_seed(1)
     y0 = eager(x)
     torch.manual_seed(1)  # the same dropout masks
@@ -50,23 +45,32 @@ def test_small_convs_as_gemm_give_the_same_outputs_and_gradients(upsample):
     assert list(fast.state_dict()) == list(eager.state_dict())
 
 
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
+def test_small_convs_as_gemm_give_the_same_outputs_and_gradients(upsample):
+    torch.manual_seed(0)
+    eager = build_generator(GeneratorConfig(ngf=8, depth=6, upsample=upsample, residual=upsample == "resize"))
+    fast = copy.deepcopy(eager)
+    assert speed.small_convs_as_gemm(fast) == 12  # 6 down + 6 up convolutions
+    _assert_same_outputs_and_gradients(eager, fast, torch.rand(3, 3, 64, 128) * 2 - 1)
+
+
 def test_folded_resize_levels_give_the_same_outputs_and_gradients():
     torch.manual_seed(0)
     eager = build_generator(GeneratorConfig(ngf=8, depth=5, upsample="resize", residual=True))
     fast = copy.deepcopy(eager)
     assert speed.fold_resize_levels(fast) == 5
-    x = torch.rand(4, 3, 32, 64) * 2 - 1  # level inputs from 4x1x2 = 8 positions (not folded) up
-    torch.manual_seed(1)
-    y0 = eager(x)
-    torch.manual_seed(1)
-    y1 = fast(x)
-    torch.testing.assert_close(y1, y0, rtol=1e-4, atol=1e-5)
-    y0.square().sum().backward()
-    y1.square().sum().backward()
-    for (name, p0), p1 in zip(eager.named_parameters(), fast.parameters()):
-        assert (p1.grad - p0.grad).abs().max() <= 1e-4 * p0.grad.abs().max() + 1e-7, name
-    assert list(fast.state_dict()) == list(eager.state_dict())
+    # level inputs from 4x1x2 = 8 positions (not folded) to 4x16x32 (folded)
+    _assert_same_outputs_and_gradients(eager, fast, torch.rand(4, 3, 32, 64) * 2 - 1)
     assert speed.fold_resize_levels(build_generator(GeneratorConfig(ngf=8, depth=5))) == 0  # transposed: none
+
+
+def test_discriminator_with_narrow_last_conv_gives_the_same_outputs_and_gradients():
+    torch.manual_seed(0)
+    eager = build_discriminator(DiscriminatorConfig(ndf=8))
+    fast = copy.deepcopy(eager)
+    assert speed.small_convs_as_gemm(fast) == 5  # 4 convs + the 1-channel last one
+    assert isinstance(fast.net[-1].forward, functools.partial) and fast.net[-1].forward.func is speed._narrow_conv
+    _assert_same_outputs_and_gradients(eager, fast, torch.rand(2, 6, 64, 96) * 2 - 1)
 
 
 def test_only_small_inputs_take_the_matrix_product(monkeypatch):
@@ -232,3 +236,20 @@ def test_time_to_quality_trains_both_sides_and_scores_them():
         assert side["steps"] >= 1 and side["seconds"] >= 0.3
         assert side["gain_db"] == pytest.approx(side["psnr_mask"] - side["identity_psnr_mask"])
         assert 5 < side["identity_psnr_mask"] < 40  # glasses were drawn: the mask is not empty
+
+
+def test_bench_cli_reports_the_machine_without_timing_anything():
+    import json
+
+    res = CliRunner().invoke(cli, ["bench", "--no-inference", "--no-group", "--no-train", "--json"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output[res.output.index("{"):])
+    m = report["machine"]
+    assert m["cpu"] and m["cores"] >= 1 and m["threads"] >= 1 and isinstance(m["flags"], list)
+    assert m["bf16"] == ("avx512_bf16" in m["flags"] or "amx_bf16" in m["flags"]) or not m["flags"]
+    assert report["training"] == [] and report["ceilings"] is None and report["quality"] is None
+
+
+def test_bench_cli_refuses_an_unknown_case():
+    res = CliRunner().invoke(cli, ["bench", "--no-inference", "--no-group", "--case", "unet_1024"])
+    assert res.exit_code == 2 and "unet_1024" in res.output

@@ -10,7 +10,8 @@ built; none changes the networks' parameters, their names or the model files:
   :data:`SMALL_TRANSPOSED_POSITIONS`) run as one matrix product over unfolded patches
   (``F.unfold`` / ``F.fold``). At batch 1 the deep U-Net levels (512 channels on 1x1 to 8x8
   maps) are a few large weight matrices applied to a handful of pixels, where oneDNN's
-  convolution kernels spend most of their time on set-up.
+  convolution kernels spend most of their time on set-up. Stride-1 convolutions with very few
+  output channels (the PatchGAN's last layer) run taps first (:func:`_narrow_conv`).
 - ``fold_resize``: a resize level (nearest x2 upsample, then a 3x3 conv) runs as the one 4x4
   stride-2 transposed conv it equals, with weights derived from the 3x3 ones at each step:
   2.25x fewer multiply-adds and no upsampled map (the shipped models' U-Net).
@@ -85,6 +86,31 @@ def _transposed_as_gemm(conv: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tens
     return y
 
 
+# Stride-1 convolutions with at most this many output channels run taps first (the PatchGAN's
+# last layer, 1 channel): 1.6-1.8x faster forward + backward than oneDNN's kernels, which are
+# built for wide outputs.
+NARROW_OUT_CHANNELS = 4
+
+
+def _narrow_conv(conv: nn.Conv2d, eager: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """``conv(x)`` for few output channels: one product gives every tap's map over the padded
+    input, (Cout*k*k, Cin) @ (Cin, H*W); the output is the sum of the k*k maps, each shifted."""
+    if x.device.type != "cpu":
+        return eager(x)
+    n, c, h, w = x.shape
+    (kh, kw), (ph, pw) = conv.kernel_size, conv.padding
+    hp, wp = h + 2 * ph, w + 2 * pw
+    oh, ow = hp - kh + 1, wp - kw + 1
+    taps = conv.weight.permute(0, 2, 3, 1).reshape(-1, c)  # (Cout*kh*kw, Cin)
+    maps = (taps @ F.pad(x, (pw, pw, ph, ph)).reshape(n, c, hp * wp)).reshape(n, -1, kh, kw, hp, wp)
+    y = maps[:, :, 0, 0, :oh, :ow]
+    for i in range(kh):
+        for j in range(kw):
+            if i or j:
+                y = y + maps[:, :, i, j, i : i + oh, j : j + ow]
+    return y if conv.bias is None else y + conv.bias[:, None, None]
+
+
 def _small_forward(conv: nn.Module, eager: Callable[[torch.Tensor], torch.Tensor],
                    as_gemm: Callable[[Any, torch.Tensor], torch.Tensor], limit: int, x: torch.Tensor) -> torch.Tensor:
     if x.shape[0] * x.shape[-1] * x.shape[-2] <= limit and x.device.type == "cpu":
@@ -105,7 +131,11 @@ def small_convs_as_gemm(model: nn.Module) -> int:
     replaced on the instances), so checkpoints and model files are the same either way."""
     count = 0
     for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and _gemm_capable(m):
+        if (type(m) is nn.Conv2d and _gemm_capable(m) and m.stride == (1, 1)
+                and m.out_channels <= NARROW_OUT_CHANNELS):
+            m.forward = functools.partial(_narrow_conv, m, m.forward)
+            count += 1
+        elif isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and _gemm_capable(m):
             transposed = isinstance(m, nn.ConvTranspose2d)
             as_gemm = _transposed_as_gemm if transposed else _conv_as_gemm
             limit = SMALL_TRANSPOSED_POSITIONS if transposed else SMALL_CONV_POSITIONS
