@@ -248,12 +248,17 @@ def step_flops(case: TrainCase) -> float:
 
 
 def bench_training(case: TrainCase, sides: dict[str, Runtime], rounds: int = 8,
-                   min_seconds: float = 0.0, flops: float | None = None) -> dict[str, Any]:
+                   min_seconds: float = 0.0, flops: float | None = None,
+                   probes: dict[str, Callable[[], list[float]]] | None = None) -> dict[str, Any]:
     """Images/s of ``case``'s training step under each runtime in ``sides``, measured side by
     side: after each side's warm-up (its first step, which includes any compilation, is timed
     on its own), the sides take turns, one step each per round (ABAB...), so a change in the
     machine's load falls on all of them alike. Figures are medians over rounds; ``ratio`` is
-    each side's images/s over the first side's, the median of the per-round ratios."""
+    each side's images/s over the first side's, the median of the per-round ratios.
+
+    ``probes`` (precision -> :func:`ceiling_probe`) also run once per round, so the ceiling a
+    step is a share of is measured under the same load: ``ceilings`` holds, per precision, the
+    median over rounds of the best conv's GFLOP/s."""
     steps = {name: training_step(case, rt) for name, rt in sides.items()}
     first = {}
     for name, step in steps.items():
@@ -263,12 +268,15 @@ def bench_training(case: TrainCase, sides: dict[str, Runtime], rounds: int = 8,
         step()  # warm-up: allocator, oneDNN kernel selection, a second compiled graph
     load = [os.getloadavg()[0]]
     times: dict[str, list[float]] = {name: [] for name in steps}
+    probed: dict[str, list[float]] = {prec: [] for prec in probes or {}}
     start, done = time.perf_counter(), 0
     while done < rounds or time.perf_counter() - start < min_seconds:
         for name, step in steps.items():
             t0 = time.perf_counter()
             step()
             times[name].append(time.perf_counter() - t0)
+        for prec, probe in (probes or {}).items():
+            probed[prec].append(max(probe()))
         done += 1
     load.append(os.getloadavg()[0])
     base = next(iter(sides))
@@ -284,7 +292,9 @@ def bench_training(case: TrainCase, sides: dict[str, Runtime], rounds: int = 8,
                      "first_step_s": first[name], "ratio": statistics.median(ratios),
                      "gflop_per_s": flops * case.batch / med / 1e9}
     return {"case": case.name, "batch": case.batch, "size": list(case.size), "rounds": done,
-            "gflop_per_image": flops / 1e9, "load_average": load, "baseline": base, "sides": out}
+            "gflop_per_image": flops / 1e9, "load_average": load, "baseline": base, "sides": out,
+            "ceilings": {prec: statistics.median(v) for prec, v in probed.items()},
+            "threads": torch.get_num_threads()}
 
 
 # Representative convolutions of the U-Net and PatchGAN at 256x256, batch 1: (in channels,
@@ -292,13 +302,12 @@ def bench_training(case: TrainCase, sides: dict[str, Runtime], rounds: int = 8,
 CEILING_CONVS = ((64, 128, 128), (128, 256, 64), (256, 512, 32))
 
 
-def conv_ceiling(dtype: torch.dtype = torch.float32, repeats: int = 5, device: str = "cpu") -> dict[str, Any]:
-    """The best FLOP/s this machine reaches on a convolution forward + backward (weights and
-    input gradients) over :data:`CEILING_CONVS`, in ``dtype``: the ceiling a training step's
-    figures are a share of. Medians of ``repeats`` after warm-up."""
+def ceiling_probe(dtype: torch.dtype = torch.float32, device: str = "cpu") -> Callable[[], list[float]]:
+    """A function that runs each of :data:`CEILING_CONVS` forward + backward (weight and input
+    gradients) once in ``dtype`` and returns the GFLOP/s each reached."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    rows = []
+    runs = []
     for c_in, c_out, side in CEILING_CONVS:
         conv = torch.nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False).to(device, dtype)
         x = torch.randn(1, c_in, side, side, dtype=dtype, device=device, requires_grad=True)
@@ -309,10 +318,28 @@ def conv_ceiling(dtype: torch.dtype = torch.float32, repeats: int = 5, device: s
                 torch.cuda.synchronize()
 
         with FlopCounterMode(display=False) as counter:
+            run()  # also the warm-up
+        run()
+        runs.append((run, counter.get_total_flops()))
+
+    def probe() -> list[float]:
+        out = []
+        for run, flops in runs:
+            t0 = time.perf_counter()
             run()
-        t = measure(f"conv {c_in}->{c_out} at {side}x{side}", run, repeats, warmup=2)
-        rows.append({"shape": [c_in, c_out, side], "gflop": counter.get_total_flops() / 1e9,
-                     "gflop_per_s": counter.get_total_flops() / t.median_ms / 1e6})
+            out.append(flops / (time.perf_counter() - t0) / 1e9)
+        return out
+
+    return probe
+
+
+def conv_ceiling(dtype: torch.dtype = torch.float32, repeats: int = 5, device: str = "cpu") -> dict[str, Any]:
+    """The best FLOP/s this machine reaches on a convolution forward + backward over
+    :data:`CEILING_CONVS` in ``dtype`` (per conv the median of ``repeats``): the ceiling a
+    training step's figures are a share of."""
+    probe = ceiling_probe(dtype, device)
+    per_conv = list(zip(*(probe() for _ in range(repeats))))
+    rows = [{"shape": list(shape), "gflop_per_s": statistics.median(r)} for shape, r in zip(CEILING_CONVS, per_conv)]
     return {"dtype": str(dtype).removeprefix("torch."), "gflop_per_s": max(r["gflop_per_s"] for r in rows),
             "convs": rows}
 
@@ -343,19 +370,23 @@ def machine() -> dict[str, Any]:
             "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
 
+def native_dtypes(device: str = "cpu") -> dict[str, torch.dtype]:
+    """The precisions with a ceiling here: fp32, and bf16 where it is native."""
+    native = torch.cuda.is_bf16_supported() if device == "cuda" else cpu_supports_bf16()
+    return {"fp32": torch.float32, **({"bf16": torch.bfloat16} if native else {})}
+
+
 def ceilings(device: str = "cpu") -> dict[str, dict[str, Any]]:
     """The conv ceilings this machine has: fp32, and bf16 where it is native."""
-    out = {"fp32": conv_ceiling(torch.float32, device=device)}
-    native = torch.cuda.is_bf16_supported() if device == "cuda" else cpu_supports_bf16()
-    if native:
-        out["bf16"] = conv_ceiling(torch.bfloat16, device=device)
-    return out
+    return {prec: conv_ceiling(dtype, device=device) for prec, dtype in native_dtypes(device).items()}
 
 
 def with_shares(result: dict[str, Any], ceils: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Each side's achieved FLOP/s as a share of the ceiling in its precision (None when that
-    precision has no measured ceiling here)."""
+    """Each side's achieved FLOP/s as a share of the ceiling in its precision: the one measured
+    during the run's rounds where there is one, else ``ceils`` (None without either)."""
+    in_run = result.get("ceilings") or {}
     for side in result["sides"].values():
-        ceil = ceils.get(side["precision"])
-        side["share_of_ceiling"] = side["gflop_per_s"] / ceil["gflop_per_s"] if ceil else None
+        prec = side["precision"]
+        ceil = in_run.get(prec) or (ceils[prec]["gflop_per_s"] if prec in ceils else None)
+        side["share_of_ceiling"] = side["gflop_per_s"] / ceil if ceil else None
     return result

@@ -13,7 +13,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from eyeedit.bench import TrainCase, bench_training, ceilings, step_flops, with_shares
+from eyeedit.bench import TrainCase, bench_training, ceiling_probe, ceilings, step_flops, with_shares
 from eyeedit.cli.main import cli
 from eyeedit.model.networks import (
     DiscriminatorConfig,
@@ -158,8 +158,9 @@ def test_checkpoint_keeps_this_runs_optimizer_kind(tmp_path):
 
 def test_bench_training_reports_side_by_side_figures():
     sides = {"plain": plain_runtime(), "chosen": setup_runtime("cpu", "fp32", "off")}
-    result = bench_training(TINY, sides, rounds=2)
+    result = bench_training(TINY, sides, rounds=2, probes={"fp32": ceiling_probe()})
     assert result["rounds"] == 2 and result["baseline"] == "plain" and len(result["load_average"]) == 2
+    assert result["ceilings"]["fp32"] > 0 and result["threads"] == torch.get_num_threads()
     assert 0.001 < result["gflop_per_image"] < 10
     for side in result["sides"].values():
         assert side["images_per_s"] > 0 and side["first_step_s"] > 0
@@ -170,7 +171,11 @@ def test_bench_training_reports_side_by_side_figures():
     assert set(ceils) <= {"fp32", "bf16"} and "fp32" in ceils
     assert ceils["fp32"]["gflop_per_s"] == max(r["gflop_per_s"] for r in ceils["fp32"]["convs"]) > 0
     shares = with_shares(result, ceils)["sides"]
-    assert all(0 < s["share_of_ceiling"] < 1 for s in shares.values())
+    for side in shares.values():  # against the ceiling measured in the same rounds
+        assert side["share_of_ceiling"] == pytest.approx(side["gflop_per_s"] / result["ceilings"]["fp32"])
+        assert 0 < side["share_of_ceiling"] < 1
+    no_probe = {**result, "ceilings": {}}
+    assert with_shares(no_probe, {})["sides"]["plain"]["share_of_ceiling"] is None
 
 
 def test_step_flops_count_the_convolutions():

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+import torch
 from rich.table import Table
 
 from eyeedit.bench import (
@@ -13,8 +14,10 @@ from eyeedit.bench import (
     bench_group,
     bench_inference,
     bench_training,
+    ceiling_probe,
     ceilings,
     machine,
+    native_dtypes,
     with_shares,
 )
 from eyeedit.cli.options import chosen_model
@@ -48,10 +51,12 @@ from eyeedit.training.runtime import plain_runtime, setup_runtime
                    "chosen, in turns) and score each: validation PSNR in the edit mask over identity.")
 @click.option("--faces", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="With --quality: face photos to draw the glasses on [default: variations of the astronaut].")
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="Threads for torch [default: torch's own choice, one per core].")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 def bench(effect: str | None, model_path: Path | None, sizes: tuple[str, ...], inference: bool, repeats: int, group: bool,
           train: bool, cases: tuple[str, ...], rounds: int, compile_: str, quality: float | None,
-          faces: Path | None, as_json: bool) -> None:
+          faces: Path | None, threads: int | None, as_json: bool) -> None:
     """Measure this machine: detection and landmarks, alignment, the generator on each backend
     and precision, un-warp and blend, end-to-end frames per second, a group photo, and training
     images per second.
@@ -63,6 +68,8 @@ def bench(effect: str | None, model_path: Path | None, sizes: tuple[str, ...], i
     over the FLOP/s of a conv forward + backward in the same precision).
     """
     model = chosen_model(effect, model_path) if (effect or model_path) else None
+    if threads:
+        torch.set_num_threads(threads)
     try:
         frames = [parse_size(s) for s in sizes]
         chosen = setup_runtime("auto", "auto", compile_) if (train or quality) else None
@@ -81,9 +88,11 @@ def bench(effect: str | None, model_path: Path | None, sizes: tuple[str, ...], i
         console.print("measuring the conv ceilings ...")
         report["ceilings"] = ceils = ceilings(chosen.device.type)
         by_name = {c.name: c for c in TRAIN_CASES}
+        probes = {prec: ceiling_probe(dtype, chosen.device.type) for prec, dtype in native_dtypes(chosen.device.type).items()}
         for name in cases:
             console.print(f"timing training side by side: {name}, plain and {chosen.describe()} ...")
-            report["training"].append(with_shares(bench_training(by_name[name], sides, rounds), ceils))
+            result = bench_training(by_name[name], sides, rounds, probes=probes)
+            report["training"].append(with_shares(result, ceils))
     if quality:
         from eyeedit.bench_quality import time_to_quality
 
@@ -127,9 +136,11 @@ def _render_training(report: dict) -> None:
                               for r in c["convs"]) + ")")
     for r in report["training"]:
         w, h = r["size"]
+        in_run = ", ".join(f"{p} {g:.1f} GFLOP/s" for p, g in r["ceilings"].items())
         table = Table(title=f"training {r['case']} (batch {r['batch']}, {w}x{h}, {r['gflop_per_image']:.1f} GFLOP "
-                            f"per image), {r['rounds']} rounds side by side, load average "
-                            f"{r['load_average'][0]:.1f}-{r['load_average'][1]:.1f}")
+                            f"per image), {r['rounds']} rounds side by side on {r['threads']} threads, load "
+                            f"average {r['load_average'][0]:.1f}-{r['load_average'][1]:.1f}; conv ceiling "
+                            f"in the same rounds: {in_run}")
         for col in ("side", "runtime", "images/s", "vs plain", "share of ceiling", "first step s"):
             table.add_column(col)
         for name, sd in r["sides"].items():
