@@ -63,8 +63,8 @@ EOF
 
 images_per_s() {  # the median images/s logged in a run folder's metrics.jsonl
     "$PY" -c "import json, statistics, sys; r = [json.loads(l) for l in open(sys.argv[1])]; \
-v = [x['images_per_s'] for x in r if x.get('kind') == 'train'][1:]; \
-print(f'{statistics.median(v):.1f}' if v else 'n/a (too few log records)')" "$1/metrics.jsonl"
+v = [x['images_per_s'] for x in r if x.get('kind') == 'train']; v = v[1:] or v; \
+print(f'{statistics.median(v):.1f}' if v else 'n/a (no log records)')" "$1/metrics.jsonl"
 }
 
 EPOCHS=$(( (STEPS + 9) / 10 ))  # ~90 train pairs / batch 8: about 10 steps an epoch

@@ -74,7 +74,7 @@ def test_discriminator_with_narrow_last_conv_gives_the_same_outputs_and_gradient
 
 
 def test_only_small_inputs_take_the_matrix_product(monkeypatch):
-    conv = torch.nn.Conv2d(4, 4, 3, padding=1)
+    conv = torch.nn.Conv2d(4, 8, 3, padding=1)  # 8 outputs: more than the narrow path takes
     speed.small_convs_as_gemm(conv)
     calls = []
     unfold = speed.F.unfold
@@ -132,6 +132,7 @@ def test_compile_falls_back_to_eager_when_unavailable(monkeypatch):
     assert all(torch.isfinite(v) for v in losses.values())
 
 
+@pytest.mark.slow  # compiles a one-line function with inductor: ~15 s on two cores
 def test_compile_available_reports_a_reason_or_none():
     reason = speed.compile_available()
     assert reason is None or reason.startswith(("torch.compile does not work here", "this torch has no"))
