@@ -1,14 +1,14 @@
-"""Training images/s of two eyeedit source trees, run in turns: a change's before and after.
+"""Training images/s of two eyeedit source trees, step by step in turns: a change's before and after.
 
     git worktree add --detach /tmp/eyeedit-before 07f9d5a     # the tree to compare against
-    python scripts/bench_before_after.py /tmp/eyeedit-before --case shipped --rounds 6
+    python scripts/bench_before_after.py /tmp/eyeedit-before --case shipped --rounds 30
 
-Each round starts one process per tree (before, then after), each builds the case's training
-step the way `eyeedit train` would on that tree (`setup_runtime("auto", "auto")`), runs its
-warm-up steps (any compilation falls there) and times --steps steps. The rounds alternate, so
-a change in the machine's load falls on both; the ratio is the median of per-round ratios.
-Only API present in both trees is used (bench.TRAIN_CASES, setup_runtime, build_state,
-train_step, augment).
+One process per tree builds the case's training step the way `eyeedit train` would on that
+tree (`setup_runtime("auto", "auto")`) and runs its warm-up steps (any compilation falls
+there); then the two processes take turns, one step each per round, on command, so a change in
+the machine's load falls on both alike. Figures are medians over rounds; the ratio is the
+median of per-round ratios. Only API present in both trees is used (bench.TRAIN_CASES,
+setup_runtime, build_state, train_step, augment).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from eyeedit.training.state import build_state
 from eyeedit.training.train import train_step
 
 case = {c.name: c for c in TRAIN_CASES}[sys.argv[1]]
-steps, warmup = int(sys.argv[2]), int(sys.argv[3])
+warmup = int(sys.argv[2])
 rt = setup_runtime("auto", "auto")
 gen = GeneratorConfig(ngf=case.ngf, depth=case.depth, upsample=case.upsample, residual=case.residual)
 cfg = TrainConfig(size=case.size, generator=gen, discriminator=DiscriminatorConfig(ndf=case.ndf),
@@ -51,21 +51,32 @@ def step():
 t0 = time.perf_counter()
 for _ in range(warmup):
     step()
-warm = time.perf_counter() - t0
-t0 = time.perf_counter()
-for _ in range(steps):
+print(json.dumps({"warmup_s": time.perf_counter() - t0, "batch": case.batch,
+                  "runtime": rt.describe() if hasattr(rt, "describe") else str(rt)}), flush=True)
+for line in sys.stdin:  # one step per "step" line, its seconds back
+    if line.strip() != "step":
+        break
+    t0 = time.perf_counter()
     step()
-sec = time.perf_counter() - t0
-print(json.dumps({"images_per_s": steps * case.batch / sec, "warmup_s": warm, "runtime": rt.describe()
-                  if hasattr(rt, "describe") else str(rt)}))
+    print(time.perf_counter() - t0, flush=True)
 """
 
 
-def run_tree(tree: Path, case: str, steps: int, warmup: int) -> dict:
+def start_tree(tree: Path, case: str, warmup: int) -> tuple[subprocess.Popen, dict]:
+    """A process on ``tree`` with the case's step built and warmed up, and what it said."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    out = subprocess.run([sys.executable, "-c", CHILD, case, str(steps), str(warmup)], cwd=tree, env=env,
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, case, str(warmup)], cwd=tree, env=env, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    line = proc.stdout.readline()
+    if not line:
+        raise SystemExit(f"{tree}: the training process failed to start (exit {proc.wait()})")
+    return proc, json.loads(line)
+
+
+def one_step(proc: subprocess.Popen) -> float:
+    proc.stdin.write("step\n")
+    proc.stdin.flush()
+    return float(proc.stdout.readline())
 
 
 def main() -> None:
@@ -73,32 +84,34 @@ def main() -> None:
     parser.add_argument("before", type=Path, help="source tree to compare against (e.g. a git worktree)")
     parser.add_argument("--after", type=Path, default=HERE, help="source tree of the change [this one]")
     parser.add_argument("--case", default="shipped")
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--steps", type=int, default=10, help="timed steps per process")
+    parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps per process (compilation too)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
+    trees = {"before": args.before, "after": args.after}
+    procs = {side: start_tree(tree, args.case, args.warmup) for side, tree in trees.items()}
     load = [os.getloadavg()[0]]
-    runs: dict[str, list[dict]] = {"before": [], "after": []}
-    for r in range(args.rounds):
-        for side, tree in (("before", args.before), ("after", args.after)):
-            runs[side].append(run_tree(tree, args.case, args.steps, args.warmup))
-        b, a = runs["before"][-1], runs["after"][-1]
-        print(f"round {r + 1}: before {b['images_per_s']:.2f} img/s, after {a['images_per_s']:.2f} img/s "
-              f"({a['images_per_s'] / b['images_per_s']:.2f}x)", flush=True)
+    times: dict[str, list[float]] = {side: [] for side in trees}
+    try:
+        for _ in range(args.rounds):
+            for side, (proc, _) in procs.items():
+                times[side].append(one_step(proc))
+    finally:
+        for proc, _ in procs.values():
+            proc.stdin.close()
+            proc.wait()
     load.append(os.getloadavg()[0])
-    ratios = [a["images_per_s"] / b["images_per_s"] for a, b in zip(runs["after"], runs["before"])]
-    med = {side: statistics.median(x["images_per_s"] for x in rs) for side, rs in runs.items()}
-    result = {"case": args.case, "rounds": args.rounds, "steps": args.steps, "load_average": load,
-              "before": {"tree": str(args.before), "runtime": runs["before"][0]["runtime"],
-                         "images_per_s": med["before"]},
-              "after": {"tree": str(args.after), "runtime": runs["after"][0]["runtime"], "images_per_s": med["after"],
-                        "warmup_s": statistics.median(x["warmup_s"] for x in runs["after"])},
-              "ratio": statistics.median(ratios), "ratios": ratios}
-    print(f"{args.case}: before {med['before']:.2f} img/s ({result['before']['runtime']}), after "
-          f"{med['after']:.2f} img/s ({result['after']['runtime']}): {result['ratio']:.2f}x (median of "
-          f"{args.rounds} alternating rounds; load average {load[0]:.1f} -> {load[1]:.1f})")
+    batch = procs["after"][1]["batch"]
+    ratios = [b / a for a, b in zip(times["after"], times["before"])]
+    result = {"case": args.case, "rounds": args.rounds, "load_average": load, "ratio": statistics.median(ratios),
+              **{side: {"tree": str(trees[side]), "runtime": info["runtime"], "warmup_s": info["warmup_s"],
+                        "images_per_s": batch / statistics.median(times[side])}
+                 for side, (_, info) in procs.items()}}
+    b, a = result["before"], result["after"]
+    print(f"{args.case}: before {b['images_per_s']:.2f} img/s ({b['runtime']}), after {a['images_per_s']:.2f} "
+          f"img/s ({a['runtime']}): {result['ratio']:.2f}x (median of {args.rounds} rounds, one step each in "
+          f"turn; {os.environ.get('OMP_NUM_THREADS', 'default')} threads; load average {load[0]:.1f} -> {load[1]:.1f})")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2), encoding="utf-8")
 
