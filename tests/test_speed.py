@@ -13,7 +13,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from eyeedit.bench import TrainCase, bench_training, ceiling_probe, ceilings, step_flops, with_shares
+from eyeedit.bench import (
+    TrainCase,
+    bench_training,
+    ceiling_probe,
+    ceilings,
+    step_flops,
+    with_shares,
+)
 from eyeedit.cli.main import cli
 from eyeedit.model.networks import (
     DiscriminatorConfig,

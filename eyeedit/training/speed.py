@@ -1,7 +1,8 @@
 """Speed-ups of the training step that leave what is computed unchanged.
 
 Each is chosen once in :class:`~eyeedit.training.runtime.Runtime` and applied when the state is
-built; none changes the networks' parameters, their names or the model files:
+built (freed memory: when training starts); none changes the networks' parameters, their names
+or the model files:
 
 - ``optimizer``: ``fused`` Adam is one pass over each parameter, its gradient and both moments
   (CPU and CUDA); ``foreach`` batches per-tensor kernels; ``plain`` is a loop over tensors.
