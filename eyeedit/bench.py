@@ -35,7 +35,8 @@ from eyeedit.model.tensors import images_to_tensor
 from eyeedit.model.weights import save_generator
 from eyeedit.regions import region_spec
 from eyeedit.training.config import TrainConfig
-from eyeedit.training.runtime import cpu_supports_bf16, setup_runtime
+from eyeedit.training.runtime import Runtime, cpu_supports_bf16, plain_runtime
+from eyeedit.training.speed import reuse_freed_memory
 from eyeedit.training.state import build_state
 from eyeedit.training.train import train_step
 
@@ -245,13 +246,16 @@ TRAIN_CASES = (
 )
 
 
-def bench_training(case: TrainCase, precision: str = "auto", steps: int = 10,
-                   min_seconds: float = 20.0) -> dict[str, Any]:
-    """Images/s of whole training steps (augmentation, D and G updates) on random pairs."""
-    rt = setup_runtime("auto", precision)
-    cfg = TrainConfig(size=case.size, generator=GeneratorConfig(ngf=case.ngf, depth=case.depth,
-                                                                       upsample=case.upsample, residual=case.residual),
-                      discriminator=DiscriminatorConfig(ndf=case.ndf), batch_size=case.batch)
+def _case_config(case: TrainCase) -> TrainConfig:
+    gen = GeneratorConfig(ngf=case.ngf, depth=case.depth, upsample=case.upsample, residual=case.residual)
+    return TrainConfig(size=case.size, generator=gen, discriminator=DiscriminatorConfig(ndf=case.ndf),
+                       batch_size=case.batch)
+
+
+def training_step(case: TrainCase, rt: Runtime) -> Callable[[], None]:
+    """One whole training step (augmentation, D and G updates) of ``case`` on random pairs,
+    as a function that runs it and waits for the device."""
+    cfg = _case_config(case)
     w, h = case.size
     raw = torch.randint(0, 256, (2, case.batch, h, w, 3), dtype=torch.uint8,
                         generator=torch.Generator().manual_seed(0))
@@ -259,21 +263,121 @@ def bench_training(case: TrainCase, precision: str = "auto", steps: int = 10,
     state = build_state(cfg, rt)
 
     def step() -> None:
+        reuse_freed_memory(rt.reuse_memory)  # a process-wide setting: each side sets its own
         a, b = augment(images_to_tensor(a_u8), images_to_tensor(b_u8), state.aug_rng, cfg.jitter, True)
         mf = rt.memory_format
         train_step(state, a.contiguous(memory_format=mf), b.contiguous(memory_format=mf), cfg, rt)
+        _sync(rt)
 
-    for _ in range(2):  # warm-up: allocator, oneDNN kernel selection
+    return step
+
+
+def step_flops(case: TrainCase) -> float:
+    """Floating-point operations of one training step of ``case`` per image, counted (not
+    timed) on the plain eager step: convolutions, matrix products and what else torch counts."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    step = training_step(case, plain_runtime())
+    with FlopCounterMode(display=False) as counter:
         step()
-    _sync(rt)
-    done, start = 0, time.perf_counter()
-    while done < steps or time.perf_counter() - start < min_seconds:
+    return counter.get_total_flops() / case.batch
+
+
+def bench_training(case: TrainCase, sides: dict[str, Runtime], rounds: int = 8,
+                   min_seconds: float = 0.0, flops: float | None = None,
+                   probes: dict[str, Callable[[], list[float]]] | None = None) -> dict[str, Any]:
+    """Images/s of ``case``'s training step under each runtime in ``sides``, measured side by
+    side: after each side's warm-up (its first step, which includes any compilation, is timed
+    on its own), the sides take turns, one step each per round (ABAB...), so a change in the
+    machine's load falls on all of them alike. Figures are medians over rounds; ``ratio`` is
+    each side's images/s over the first side's, the median of the per-round ratios.
+
+    ``probes`` (precision -> :func:`ceiling_probe`) also run once per round, so the ceiling a
+    step is a share of is measured under the same load: ``ceilings`` holds, per precision, the
+    median over rounds of the best conv's GFLOP/s."""
+    steps = {name: training_step(case, rt) for name, rt in sides.items()}
+    first = {}
+    for name, step in steps.items():
+        t0 = time.perf_counter()
         step()
+        first[name] = time.perf_counter() - t0
+        step()  # warm-up: allocator, oneDNN kernel selection, a second compiled graph
+    load = [os.getloadavg()[0]]
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    probed: dict[str, list[float]] = {prec: [] for prec in probes or {}}
+    start, done = time.perf_counter(), 0
+    while done < rounds or time.perf_counter() - start < min_seconds:
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - t0)
+        for prec, probe in (probes or {}).items():
+            probed[prec].append(max(probe()))
         done += 1
-    _sync(rt)
-    ips = done * case.batch / (time.perf_counter() - start)
-    return {"case": case.name, "precision": rt.precision, "device": str(rt.device), "images_per_s": ips,
-            "steps": done}
+    load.append(os.getloadavg()[0])
+    base = next(iter(sides))
+    flops = flops if flops is not None else step_flops(case)
+    out = {}
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        q = np.percentile(ts, [10, 90])
+        ratios = [b / t for b, t in zip(times[base], ts)]
+        out[name] = {"runtime": sides[name].describe(), "precision": sides[name].precision,
+                     "images_per_s": case.batch / med, "median_step_s": med,
+                     "p10_step_s": float(q[0]), "p90_step_s": float(q[1]),
+                     "first_step_s": first[name], "ratio": statistics.median(ratios),
+                     "gflop_per_s": flops * case.batch / med / 1e9}
+    return {"case": case.name, "batch": case.batch, "size": list(case.size), "rounds": done,
+            "gflop_per_image": flops / 1e9, "load_average": load, "baseline": base, "sides": out,
+            "ceilings": {prec: statistics.median(v) for prec, v in probed.items()},
+            "threads": torch.get_num_threads()}
+
+
+# Representative convolutions of the U-Net and PatchGAN at 256x256, batch 1: (in channels,
+# out channels, input side). 4x4 stride-2 like every encoder level.
+CEILING_CONVS = ((64, 128, 128), (128, 256, 64), (256, 512, 32))
+
+
+def ceiling_probe(dtype: torch.dtype = torch.float32, device: str = "cpu") -> Callable[[], list[float]]:
+    """A function that runs each of :data:`CEILING_CONVS` forward + backward (weight and input
+    gradients) once in ``dtype`` and returns the GFLOP/s each reached."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    runs = []
+    for c_in, c_out, side in CEILING_CONVS:
+        conv = torch.nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False).to(device, dtype)
+        x = torch.randn(1, c_in, side, side, dtype=dtype, device=device, requires_grad=True)
+
+        def run(conv: torch.nn.Module = conv, x: torch.Tensor = x) -> None:
+            conv(x).sum().backward()
+            if x.is_cuda:
+                torch.cuda.synchronize()
+
+        with FlopCounterMode(display=False) as counter:
+            run()  # also the warm-up
+        run()
+        runs.append((run, counter.get_total_flops()))
+
+    def probe() -> list[float]:
+        out = []
+        for run, flops in runs:
+            t0 = time.perf_counter()
+            run()
+            out.append(flops / (time.perf_counter() - t0) / 1e9)
+        return out
+
+    return probe
+
+
+def conv_ceiling(dtype: torch.dtype = torch.float32, repeats: int = 5, device: str = "cpu") -> dict[str, Any]:
+    """The best FLOP/s this machine reaches on a convolution forward + backward over
+    :data:`CEILING_CONVS` in ``dtype`` (per conv the median of ``repeats``): the ceiling a
+    training step's figures are a share of."""
+    probe = ceiling_probe(dtype, device)
+    per_conv = list(zip(*(probe() for _ in range(repeats))))
+    rows = [{"shape": list(shape), "gflop_per_s": statistics.median(r)} for shape, r in zip(CEILING_CONVS, per_conv)]
+    return {"dtype": str(dtype).removeprefix("torch."), "gflop_per_s": max(r["gflop_per_s"] for r in rows),
+            "convs": rows}
 
 
 def _sync(rt: Any) -> None:
@@ -281,14 +385,44 @@ def _sync(rt: Any) -> None:
         torch.cuda.synchronize(rt.device)
 
 
+# The instruction-set flags that decide a training step's speed and precision on a CPU.
+SPEED_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile")
+
+
 def machine() -> dict[str, Any]:
-    """What this machine is, for the report header."""
-    model = ""
+    """What this machine is, for the report header: CPU model, cores, speed-relevant flags."""
+    model, flags = "", []
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            model = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "")
+            lines = fh.readlines()
+        model = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "")
+        present = set(next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), []))
+        flags = [f for f in SPEED_FLAGS if f in present]
     except OSError:
         pass
-
     return {"cpu": model or platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "bf16": cpu_supports_bf16(), "date": time.strftime("%Y-%m-%d")}
+            "threads": torch.get_num_threads(), "flags": flags, "bf16": cpu_supports_bf16(),
+            "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+
+
+def native_dtypes(device: str = "cpu") -> dict[str, torch.dtype]:
+    """The precisions with a ceiling here: fp32, and bf16 where it is native."""
+    native = torch.cuda.is_bf16_supported() if device == "cuda" else cpu_supports_bf16()
+    return {"fp32": torch.float32, **({"bf16": torch.bfloat16} if native else {})}
+
+
+def ceilings(device: str = "cpu") -> dict[str, dict[str, Any]]:
+    """The conv ceilings this machine has: fp32, and bf16 where it is native."""
+    return {prec: conv_ceiling(dtype, device=device) for prec, dtype in native_dtypes(device).items()}
+
+
+def with_shares(result: dict[str, Any], ceils: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Each side's achieved FLOP/s as a share of the ceiling in its precision: the one measured
+    during the run's rounds where there is one, else ``ceils`` (None without either)."""
+    in_run = result.get("ceilings") or {}
+    for side in result["sides"].values():
+        prec = side["precision"]
+        ceil = in_run.get(prec) or (ceils[prec]["gflop_per_s"] if prec in ceils else None)
+        side["share_of_ceiling"] = side["gflop_per_s"] / ceil if ceil else None
+    return result

@@ -357,21 +357,35 @@ def fold_upsampling(model: UNetGenerator) -> UNetGenerator:
 
 def _transposed_twin(conv: nn.Conv2d) -> nn.ConvTranspose2d:
     """The 4x4 stride-2 transposed conv equal to nearest x2 upsampling followed by ``conv``."""
-    if conv.kernel_size != (3, 3) or conv.padding != (1, 1) or conv.stride != (1, 1):
+    if not is_foldable(conv):
         raise ValueError(f"can only fold a 3x3 stride-1 conv with padding 1, got {conv}")
+    with torch.no_grad():
+        weight = folded_weight(conv.weight.double())  # sums in float64
+        twin = nn.ConvTranspose2d(conv.in_channels, conv.out_channels, 4, stride=2, padding=1,
+                                  bias=conv.bias is not None).to(conv.weight.device)
+        twin.weight.copy_(weight)
+        if conv.bias is not None:
+            twin.bias.copy_(conv.bias)
+    return twin.to(conv.weight.dtype)
+
+
+def is_foldable(conv: nn.Module) -> bool:
+    """Whether nearest x2 upsampling followed by ``conv`` is one 4x4 stride-2 transposed conv."""
+    return (isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3) and conv.padding == (1, 1)
+            and conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1
+            and conv.padding_mode == "zeros")
+
+
+def folded_weight(weight: torch.Tensor) -> torch.Tensor:
+    """The (in, out, 4, 4) transposed-conv weight equal to nearest x2 upsampling followed by a
+    3x3 conv with ``weight`` (out, in, 3, 3) (see :func:`fold_upsampling`). Linear in
+    ``weight``, so training can run the folded conv and still update the 3x3 weights."""
 
     def taps(w: torch.Tensor, dim: int) -> torch.Tensor:
         w0, w1, w2 = w.unbind(dim)
         return torch.stack([w2, w1 + w2, w0 + w1, w0], dim)
 
-    with torch.no_grad():
-        weight = taps(taps(conv.weight.double(), 2), 3)  # (out, in, 4, 4); sums in float64
-        twin = nn.ConvTranspose2d(conv.in_channels, conv.out_channels, 4, stride=2, padding=1,
-                                  bias=conv.bias is not None).to(conv.weight.device)
-        twin.weight.copy_(weight.transpose(0, 1))  # transposed convs store (in, out, kh, kw)
-        if conv.bias is not None:
-            twin.bias.copy_(conv.bias)
-    return twin.to(conv.weight.dtype)
+    return taps(taps(weight, 2), 3).transpose(0, 1)  # transposed convs store (in, out, kh, kw)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -28,6 +28,7 @@ from eyeedit.training.state import GanState, unwrap
 CHECKPOINT_FORMAT = "eyeedit-checkpoint/1"
 META_KEY = "eyeedit_checkpoint"
 _NAME = re.compile(r"step_(\d+)\.safetensors$")
+_HOW_KEYS = ("foreach", "fused", "capturable", "differentiable")
 
 
 class CheckpointError(Exception):
@@ -48,8 +49,10 @@ def _optimizer_load(opt: torch.optim.Optimizer, prefix: str, tensors: dict[str, 
         if name.startswith(prefix + "/"):
             _, pid, key = name.split("/", 2)
             state.setdefault(int(pid), {})[key] = t
-    for g in groups:
+    for g, mine in zip(groups, opt.param_groups):
         g["betas"] = tuple(g["betas"])
+        # How the step runs is this run's choice, not the checkpoint's (fused vs foreach).
+        g.update({k: mine[k] for k in _HOW_KEYS if k in mine})
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 

@@ -43,6 +43,13 @@ class Runtime:
     channels_last: bool
     rank: int = 0
     world_size: int = 1
+    # How the step runs, not what it computes (eyeedit.training.speed): the Adam
+    # implementation, torch.compile of G, D and the losses, small convolutions as GEMMs.
+    optimizer: str = "foreach"
+    compile: bool = False
+    small_convs: bool = False
+    fold_resize: bool = False  # upsample + 3x3 conv levels as one transposed conv
+    reuse_memory: bool = False  # keep freed host memory for the next step (glibc malloc)
 
     @property
     def is_main(self) -> bool:
@@ -62,8 +69,20 @@ class Runtime:
         return torch.channels_last if self.channels_last else torch.contiguous_format
 
     def describe(self) -> str:
-        ddp = f", DDP x{self.world_size}" if self.world_size > 1 else ""
-        return f"{self.device} {self.precision}{', channels_last' if self.channels_last else ''}{ddp}"
+        extras = [name for name, on in (("channels_last", self.channels_last), ("compiled", self.compile),
+                                        ("small convs as GEMM", self.small_convs),
+                                        ("resize levels folded", self.fold_resize),
+                                        ("freed memory reused", self.reuse_memory)) if on]
+        extras.append(f"{self.optimizer} Adam")
+        if self.world_size > 1:
+            extras.append(f"DDP x{self.world_size}")
+        return f"{self.device} {self.precision}, {', '.join(extras)}"
+
+
+def plain_runtime(device: str = "cpu") -> Runtime:
+    """The reference to measure speed-ups against: eager fp32, contiguous tensors, a plain
+    per-tensor Adam loop, no compilation."""
+    return Runtime(torch.device(device), "fp32", False, optimizer="plain")
 
 
 def _pick_device(name: str, local_rank: int) -> torch.device:
@@ -93,11 +112,12 @@ def _pick_precision(name: str, device: torch.device) -> str:
     return "fp32"
 
 
-def setup_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
-    """Decide device and precision once; join the process group when started by torchrun.
+def setup_runtime(device: str = "auto", precision: str = "auto", compile: str = "auto") -> Runtime:
+    """Decide device, precision and speed-ups once; join the process group under torchrun.
 
     ``auto`` precision: bf16 autocast on CUDA GPUs that support it, else fp16 with a gradient
-    scaler; on a CPU, bf16 only with native bf16 instructions, else fp32.
+    scaler; on a CPU, bf16 only with native bf16 instructions, else fp32. ``compile``: "on",
+    "off", or "auto" (on where it measured faster: see :func:`_pick_compile`).
     Raises ValueError with a one-line message for an unusable choice.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -113,7 +133,29 @@ def setup_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
     # NHWC helps tensor cores and oneDNN's bf16 kernels; on an fp32 AVX2 CPU it was slower.
     channels_last = dev.type == "cuda" or (dev.type == "cpu" and prec == "bf16")
-    return Runtime(dev, prec, channels_last, rank, world)
+    # Fused Adam exists for CPU and CUDA tensors; MPS keeps the foreach path.
+    optimizer = "fused" if dev.type in ("cpu", "cuda") else "foreach"
+    cpu_fp32 = dev.type == "cpu" and prec == "fp32"
+    return Runtime(dev, prec, channels_last, rank, world, optimizer=optimizer,
+                   compile=_pick_compile(compile, dev, prec), small_convs=cpu_fp32, fold_resize=cpu_fp32,
+                   reuse_memory=dev.type == "cpu")
+
+
+COMPILE_CHOICES = ("auto", "on", "off")
+
+
+def _pick_compile(name: str, device: torch.device, precision: str) -> bool:
+    if name not in COMPILE_CHOICES:
+        raise ValueError(f"compile must be one of {', '.join(COMPILE_CHOICES)}, got {name!r}")
+    if name != "auto":
+        return name == "on"
+    return COMPILE_AUTO.get((device.type, precision), False)
+
+
+# Where `--compile auto` compiles: the device/precision pairs where it measured faster than the
+# eager step. None yet: on an AVX2 CPU in fp32 it was slower (0.95x the plain step against
+# 1.26x eager, after 106 s of compiling); on GPUs `scripts/gpu_check.sh` times it, unmeasured.
+COMPILE_AUTO: dict[tuple[str, str], bool] = {}
 
 
 def teardown_runtime(rt: Runtime) -> None:

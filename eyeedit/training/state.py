@@ -12,6 +12,7 @@ from torch.nn.parallel import DistributedDataParallel
 from eyeedit.model.networks import build_discriminator, build_generator
 from eyeedit.training.config import TrainConfig
 from eyeedit.training.runtime import Runtime
+from eyeedit.training.speed import adam, compile_module, fold_resize_levels, small_convs_as_gemm
 
 
 @dataclass
@@ -36,9 +37,7 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def _adam(params: Any, cfg: TrainConfig, rt: Runtime) -> torch.optim.Adam:
-    # Fused Adam is one kernel per step on CUDA; on CPU the foreach path is the fast one.
-    fast = {"fused": True} if rt.device.type == "cuda" else {"foreach": True}
-    return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), **fast)
+    return adam(params, cfg.lr, (cfg.beta1, cfg.beta2), rt.optimizer)
 
 
 def build_state(cfg: TrainConfig, rt: Runtime) -> GanState:
@@ -46,6 +45,13 @@ def build_state(cfg: TrainConfig, rt: Runtime) -> GanState:
     torch.manual_seed(cfg.seed)
     g = build_generator(cfg.generator).to(rt.device, memory_format=rt.memory_format)
     d = build_discriminator(cfg.discriminator).to(rt.device, memory_format=rt.memory_format)
+    for net in (g, d):
+        if rt.fold_resize:
+            fold_resize_levels(net)
+        if rt.small_convs:
+            small_convs_as_gemm(net)
+        if rt.compile:
+            compile_module(net)
     opt_g, opt_d = _adam(g.parameters(), cfg, rt), _adam(d.parameters(), cfg, rt)
     sched_g, sched_d = (torch.optim.lr_scheduler.LambdaLR(o, cfg.lr_factor) for o in (opt_g, opt_d))
     scaler = torch.amp.GradScaler(rt.device.type, enabled=rt.precision == "fp16")

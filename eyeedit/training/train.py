@@ -52,6 +52,7 @@ from eyeedit.training.run_folder import (
     write_errors,
 )
 from eyeedit.training.runtime import Runtime
+from eyeedit.training.speed import compiled, reuse_freed_memory
 from eyeedit.training.state import GanState, build_state, unwrap, wrap_ddp
 
 # ----------------------------------------------------------------------------- the step
@@ -75,6 +76,8 @@ def train_step(state: GanState, a: torch.Tensor, b: torch.Tensor, cfg: TrainConf
     """
     scaler, kind = state.scaler, cfg.gan_loss
     d_plain = unwrap(state.d)
+    d_fake_loss, d_real_loss, g_loss = (compiled(f, rt.compile) for f in
+                                        (discriminator_fake_loss, discriminator_real_loss, _generator_losses))
     with rt.autocast():
         fake, alpha = state.g(a, with_alpha=True)
     # D: fake then real, as two backward passes; under DDP the first one skips the all-reduce
@@ -82,19 +85,18 @@ def train_step(state: GanState, a: torch.Tensor, b: torch.Tensor, cfg: TrainConf
     state.opt_d.zero_grad(set_to_none=True)
     with _no_sync(state.d):
         with rt.autocast():
-            loss_d_fake = discriminator_fake_loss(kind, state.d(torch.cat([a, fake.detach()], 1)))
+            loss_d_fake = d_fake_loss(kind, state.d(torch.cat([a, fake.detach()], 1)))
         scaler.scale(loss_d_fake).backward()
     with rt.autocast():
-        loss_d_real = discriminator_real_loss(kind, state.d(torch.cat([a, b], 1)))
+        loss_d_real = d_real_loss(kind, state.d(torch.cat([a, b], 1)))
     scaler.scale(loss_d_real).backward()
     scaler.step(state.opt_d)
     # G: fool D (frozen, and called unwrapped so its DDP reducer expects no gradients) + L1.
     _set_requires_grad(d_plain, False)
     state.opt_g.zero_grad(set_to_none=True)
     with rt.autocast():
-        loss_g_gan = generator_adversarial_loss(kind, d_plain(torch.cat([a, fake], 1)))
-    loss_g_l1 = F.l1_loss(fake.float(), b.float())
-    loss_g = loss_g_gan + cfg.lambda_l1 * loss_g_l1
+        logits = d_plain(torch.cat([a, fake], 1))
+    loss_g_gan, loss_g_l1, loss_g = g_loss(kind, logits, fake, b, cfg.lambda_l1)
     loss_alpha = None
     if alpha is not None and mask is not None:
         loss_alpha = alpha_loss(alpha, mask)
@@ -107,6 +109,14 @@ def train_step(state: GanState, a: torch.Tensor, b: torch.Tensor, cfg: TrainConf
     if loss_alpha is not None:
         losses["G_alpha"] = loss_alpha
     return {k: v.detach() for k, v in losses.items()}
+
+
+def _generator_losses(kind: str, logits: torch.Tensor, fake: torch.Tensor, b: torch.Tensor,
+                      lambda_l1: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """G's adversarial term, its L1 term (in fp32) and their weighted sum."""
+    gan = generator_adversarial_loss(kind, logits)
+    l1 = F.l1_loss(fake.float(), b.float())
+    return gan, l1, gan + lambda_l1 * l1
 
 
 # ----------------------------------------------------------------------------- validation
@@ -190,6 +200,8 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
     paths = RunPaths(Path(out_dir))
     resume_from = check_run_folder(paths, cfg, resume, overwrite, data.fingerprint)
     state = build_state(cfg, rt)
+    if rt.reuse_memory:
+        reuse_freed_memory(True)
     if resume_from is not None:
         ckpt.load(resume_from, state, rt)
     wrap_ddp(state, rt)

@@ -1,0 +1,120 @@
+"""Training images/s of two eyeedit source trees, step by step in turns: a change's before and after.
+
+    git worktree add --detach /tmp/eyeedit-before 07f9d5a     # the tree to compare against
+    python scripts/bench_before_after.py /tmp/eyeedit-before --case shipped --rounds 30
+
+One process per tree builds the case's training step the way `eyeedit train` would on that
+tree (`setup_runtime("auto", "auto")`) and runs its warm-up steps (any compilation falls
+there); then the two processes take turns, one step each per round, on command, so a change in
+the machine's load falls on both alike. Figures are medians over rounds; the ratio is the
+median of per-round ratios. Only API present in both trees is used (bench.TRAIN_CASES,
+setup_runtime, build_state, train_step, augment).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[1]
+
+CHILD = """
+import json, sys, time, torch
+from eyeedit.bench import TRAIN_CASES
+from eyeedit.data.loader import augment
+from eyeedit.model.networks import DiscriminatorConfig, GeneratorConfig
+from eyeedit.model.tensors import images_to_tensor
+from eyeedit.training.config import TrainConfig
+from eyeedit.training.runtime import setup_runtime
+from eyeedit.training.state import build_state
+from eyeedit.training.train import train_step
+
+case = {c.name: c for c in TRAIN_CASES}[sys.argv[1]]
+warmup = int(sys.argv[2])
+rt = setup_runtime("auto", "auto")
+gen = GeneratorConfig(ngf=case.ngf, depth=case.depth, upsample=case.upsample, residual=case.residual)
+cfg = TrainConfig(size=case.size, generator=gen, discriminator=DiscriminatorConfig(ndf=case.ndf),
+                  batch_size=case.batch)
+w, h = case.size
+a_u8, b_u8 = torch.randint(0, 256, (2, case.batch, h, w, 3), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(0))
+state = build_state(cfg, rt)
+def step():
+    a, b = augment(images_to_tensor(a_u8), images_to_tensor(b_u8), state.aug_rng, 1.0, True)
+    train_step(state, a.contiguous(memory_format=rt.memory_format),
+               b.contiguous(memory_format=rt.memory_format), cfg, rt)["G_L1"].item()
+t0 = time.perf_counter()
+for _ in range(warmup):
+    step()
+print(json.dumps({"warmup_s": time.perf_counter() - t0, "batch": case.batch,
+                  "runtime": rt.describe() if hasattr(rt, "describe") else str(rt)}), flush=True)
+for line in sys.stdin:  # one step per "step" line, its seconds back
+    if line.strip() != "step":
+        break
+    t0 = time.perf_counter()
+    step()
+    print(time.perf_counter() - t0, flush=True)
+"""
+
+
+def start_tree(tree: Path, case: str, warmup: int) -> tuple[subprocess.Popen, dict]:
+    """A process on ``tree`` with the case's step built and warmed up, and what it said."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, case, str(warmup)], cwd=tree, env=env, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    line = proc.stdout.readline()
+    if not line:
+        raise SystemExit(f"{tree}: the training process failed to start (exit {proc.wait()})")
+    return proc, json.loads(line)
+
+
+def one_step(proc: subprocess.Popen) -> float:
+    proc.stdin.write("step\n")
+    proc.stdin.flush()
+    return float(proc.stdout.readline())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("before", type=Path, help="source tree to compare against (e.g. a git worktree)")
+    parser.add_argument("--after", type=Path, default=HERE, help="source tree of the change [this one]")
+    parser.add_argument("--case", default="shipped")
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps per process (compilation too)")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+
+    trees = {"before": args.before, "after": args.after}
+    procs = {side: start_tree(tree, args.case, args.warmup) for side, tree in trees.items()}
+    load = [os.getloadavg()[0]]
+    times: dict[str, list[float]] = {side: [] for side in trees}
+    try:
+        for _ in range(args.rounds):
+            for side, (proc, _) in procs.items():
+                times[side].append(one_step(proc))
+    finally:
+        for proc, _ in procs.values():
+            proc.stdin.close()
+            proc.wait()
+    load.append(os.getloadavg()[0])
+    batch = procs["after"][1]["batch"]
+    ratios = [b / a for a, b in zip(times["after"], times["before"])]
+    result = {"case": args.case, "rounds": args.rounds, "load_average": load, "ratio": statistics.median(ratios),
+              **{side: {"tree": str(trees[side]), "runtime": info["runtime"], "warmup_s": info["warmup_s"],
+                        "images_per_s": batch / statistics.median(times[side])}
+                 for side, (_, info) in procs.items()}}
+    b, a = result["before"], result["after"]
+    print(f"{args.case}: before {b['images_per_s']:.2f} img/s ({b['runtime']}), after {a['images_per_s']:.2f} "
+          f"img/s ({a['runtime']}): {result['ratio']:.2f}x (median of {args.rounds} rounds, one step each in "
+          f"turn; {os.environ.get('OMP_NUM_THREADS', 'default')} threads; load average {load[0]:.1f} -> {load[1]:.1f})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
