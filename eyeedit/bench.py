@@ -56,15 +56,7 @@ class Timing:
 
 def measure(name: str, fn: Callable[[], Any], repeats: int = 20, warmup: int = 3, note: str = "") -> Timing:
     """Time ``fn()`` ``repeats`` times after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t0) * 1000)
-    q = np.percentile(samples, [10, 90])
-    return Timing(name, statistics.median(samples), float(q[0]), float(q[1]), repeats, note)
+    return measure_alternating({name: fn}, repeats, warmup, {name: note})[0]
 
 
 def measure_alternating(cases: dict[str, Callable[[], Any]], repeats: int = 20, warmup: int = 3,
