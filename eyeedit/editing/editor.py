@@ -81,6 +81,7 @@ class FaceEdit:
     crop_out: np.ndarray | None = None  # (h, w, 3) uint8, after colour matching
     mask: np.ndarray | None = None  # (h, w) float32 in [0, 1]
     index: int = 0  # the face's place among the faces found, left to right (as face_index)
+    alpha: np.ndarray | None = None  # (h, w) where a model that predicts it says it edits
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,7 @@ class Editor:
         """
         pts = transform_points(e.crop_from_image, e.face.points) if self.mask_kind != "crop" else None
         mask = crop_mask(pts, self.region, self.mask_kind)
+        e.alpha = alpha
         if alpha is not None:
             mask = mask * alpha_mask(alpha, self.region)
         e.crop_out = match_colors(generated, e.crop_in, mask) if self.options.color_match else generated

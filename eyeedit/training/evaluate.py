@@ -88,18 +88,19 @@ def image_metrics(pred: np.ndarray, target: np.ndarray, masks: np.ndarray) -> di
         smap = ssim_map(images_to_tensor(pred), images_to_tensor(target)).numpy()  # (N, H', W')
     pad_y, pad_x = (t.shape[1] - smap.shape[1]) // 2, (t.shape[2] - smap.shape[2]) // 2
     inner = masks[:, pad_y : pad_y + smap.shape[1], pad_x : pad_x + smap.shape[2]]
-    out = {"l1": float(err.mean()), "psnr": float(np.mean([_psnr(m) for m in sq.reshape(len(sq), -1).mean(1)])),
+    out = {"l1": float(err.mean()), "psnr": float(np.mean([psnr_from_mse(m) for m in sq.reshape(len(sq), -1).mean(1)])),
            "ssim": float(smap.mean())}
     has = [i for i in range(len(p)) if masks[i].any() and inner[i].any()]
     if has:
         out["l1_mask"] = float(np.mean([err[i][masks[i]].mean() for i in has]))
-        out["psnr_mask"] = float(np.mean([_psnr(sq[i][masks[i]].mean()) for i in has]))
+        out["psnr_mask"] = float(np.mean([psnr_from_mse(sq[i][masks[i]].mean()) for i in has]))
         out["ssim_mask"] = float(np.mean([smap[i][inner[i]].mean() for i in has]))
     return out
 
 
-def _psnr(mse: float) -> float:
-    return 100.0 if mse <= 1e-10 else float(10 * np.log10(1.0 / mse))
+def psnr_from_mse(mse: float, cap: float = 100.0) -> float:
+    """PSNR in dB of a mean squared error on the [0, 1] scale, at most ``cap`` (equal images)."""
+    return cap if mse <= 1e-10 else min(cap, float(10 * np.log10(1.0 / mse)))
 
 
 def run_eval(model: ModelFile, data: EvalSet, checkpoints: str | Path | None = None,

@@ -37,13 +37,13 @@ import numpy as np
 from PIL import Image
 
 from eyeedit.data.effects.rimcheck import check_rim
-from eyeedit.editing.backends import translate_with_alpha
 from eyeedit.editing.editor import Editor
 from eyeedit.geometry import crop_box, transform_points, warp_to_crop
 from eyeedit.imageio import ImageError, find_images, read_image, write_image, write_text
 from eyeedit.landmarks import EYE_CORNERS, LEFT_IRIS, RIGHT_IRIS, Face, largest_face
 from eyeedit.model.judge import Judge
 from eyeedit.model.store import read_metadata
+from eyeedit.training.evaluate import psnr_from_mse
 from eyeedit.training.plots import image_grid
 
 REMOVAL, ADDING, OTHER = "removal", "adding", "other"
@@ -122,7 +122,8 @@ def measure_photo(image: np.ndarray, editor: Editor, judge: Judge, name: str,
     outside[y0:y1, x0:x1] = 0
     size = editor.region.size
     crop_before, crop_after = warp_to_crop(image, m, size), warp_to_crop(edited, m, size)
-    rims = _rims(editor, face, m, crop_before, crop_after, rim_color) if rim_color else (None, None)
+    alpha = result.faces[0].alpha
+    rims = _rims(alpha, face, m, crop_after, rim_color) if rim_color and alpha is not None else (None, None)
     return PhotoResult(name, OK, "", float(before), float(after), corner, iris, corner_floor,
                        iris_floor, float((diff > 0).mean()), int(outside.max()),
                        psnr(crop_before, crop_after), *rims, crop_before, crop_after)
@@ -133,20 +134,16 @@ PSNR_CAP = 99.0  # dB reported for identical crops (JSON has no infinity)
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of two uint8 images, at most PSNR_CAP."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return PSNR_CAP if mse == 0 else min(PSNR_CAP, float(10 * np.log10(255.0**2 / mse)))
+    return psnr_from_mse(float(np.mean(((a.astype(np.float64) - b) / 255.0) ** 2)), PSNR_CAP)
 
 
-def _rims(editor: Editor, face: Face, crop_from_image: np.ndarray, crop_before: np.ndarray,
-          crop_after: np.ndarray, color: tuple[int, int, int]) -> tuple[float | None, float | None]:
-    """(colour difference, evenness) of the rims the model's alpha marks on this face's crop;
-    (None, None) for a model without alpha or when it marks no rim."""
-    _, alpha = translate_with_alpha(editor.translate, crop_before[None])
-    if alpha is None:
-        return None, None
+def _rims(alpha: np.ndarray, face: Face, crop_from_image: np.ndarray, crop_after: np.ndarray,
+          color: tuple[int, int, int]) -> tuple[float | None, float | None]:
+    """(colour difference, evenness) of the rims the model's (h, w) alpha marks on this face's
+    crop; (None, None) when it marks no rim."""
     eyes = transform_points(crop_from_image, face.eye_centers)
     mid, reach = eyes.mean(axis=0), RIM_REACH * float(np.linalg.norm(eyes[1] - eyes[0]))
-    rim = alpha[0].astype(np.float32)
+    rim = alpha.astype(np.float32)  # a copy: the edit's own alpha stays as it was
     xs = np.arange(rim.shape[1])
     rim[:, (xs < mid[0] - reach) | (xs > mid[0] + reach)] = 0  # the arms are not rims
     if not (rim >= 0.5).any():
