@@ -449,7 +449,9 @@ def _process(solution: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         outputs, out_types = solution._graph_outputs, solution._output_stream_type_info
     except AttributeError:
         result = solution.process(inputs)
-        return {k: v for k, v in vars(result).items() if not k.startswith("_") and v is not None}
+        # its result carries one attribute per output stream (named in _fields when it is a namedtuple)
+        names = getattr(result, "_fields", None) or [k for k in vars(result) if not k.startswith("_")]
+        return {k: getattr(result, k) for k in names if getattr(result, k) is not None}
     outputs.clear()
     solution._simulated_timestamp += 33333
     for stream, data in inputs.items():
