@@ -145,8 +145,7 @@ def bench_inference(model: ModelFile | None, size: tuple[int, int], repeats: int
 def _detection_rows(frame: np.ndarray, editor: Editor, repeats: int) -> list[Timing]:
     """Detection and end to end with every face looked for, beside Face Mesh's own single-stage
     pipeline (the reference: faces close to the camera only), taking turns call by call."""
-    calls = 1 + len(scan_windows(frame.shape[1], frame.shape[0], MIN_EYE_DISTANCE))
-    note = f"{calls} detector call{'s' if calls > 1 else ''}"
+    note = _calls_note(frame, MIN_EYE_DISTANCE)
     reference = SingleStageMesh()
     try:
         cases = {f"detect (eyes >= {MIN_EYE_DISTANCE:g} px)": lambda: editor.detector.find(frame),
@@ -158,14 +157,19 @@ def _detection_rows(frame: np.ndarray, editor: Editor, repeats: int) -> list[Tim
         reference.close()
 
 
+def _calls_note(frame: np.ndarray, min_eye: float) -> str:
+    """How many detector calls finding faces down to ``min_eye`` px costs on ``frame``."""
+    calls = 1 + len(scan_windows(frame.shape[1], frame.shape[0], min_eye))
+    return f"{calls} detector call{'s' if calls > 1 else ''}"
+
+
 def _large_face_rows(frame: np.ndarray, face: Any, translate: Any, region: Any, repeats: int) -> list[Timing]:
     """Detection and end to end when only faces about as large as the frame's own are looked
     for (``--min-eye-distance``): what a photo costs when small faces are not wanted."""
     wanted = math.floor(0.9 * face.eye_distance)
     detector = FaceMeshDetector(video=False, min_eye_distance=wanted)
     editor = Editor(translate, region, EditOptions(max_faces=1), detector=detector)
-    calls = 1 + len(scan_windows(frame.shape[1], frame.shape[0], wanted))
-    note = f"{calls} detector call{'s' if calls > 1 else ''}"
+    note = _calls_note(frame, wanted)
     return [measure(f"detect (eyes >= {wanted} px)", lambda: detector.detect(frame), repeats, note=note),
             measure(f"end to end (eyes >= {wanted} px)", lambda: editor.run(frame), repeats, note=note)]
 
