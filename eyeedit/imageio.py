@@ -119,8 +119,9 @@ def _decode_jpeg(path: Path, img: Image.Image) -> np.ndarray | None:
     """An RGB or greyscale JPEG decoded by OpenCV, upright; None to leave it to Pillow.
 
     Both use libjpeg-turbo and give the same pixels, but OpenCV's decode and colour conversion
-    took a third of Pillow's time on a 1920x1080 photo (17 vs 48 ms), which a photo sent to
-    the web app waits for. Only complete files come this way (ending in the JPEG end marker):
+    took 45-60% of Pillow's time on a 1920x1080 photo (9.9 vs 16.3 and 19.8 vs 44.2 ms with
+    Pillow's orientation and RGB copies, two runs of `scripts/bench_detection.py`), which a
+    photo sent to the web app waits for. Only complete files come this way (ending in the JPEG end marker):
     OpenCV fills a truncated file with grey where Pillow reports it.
     """
     if img.format != "JPEG" or img.mode not in ("RGB", "L"):

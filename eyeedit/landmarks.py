@@ -321,8 +321,8 @@ class _Graphs:
         """These graphs after a first run of each on a blank image, here and quietly: their
         set-up logs are then written before any other thread could be swapping stderr."""
         blank = np.zeros((MESH_INPUT, MESH_INPUT, 3), np.uint8)
-        self._run("detector", self._detector, {"image": blank})
-        self._run("short", self._short, {"image": blank})
+        self._run("detector", self._detector, blank)
+        self._run("short", self._short, blank)
         rect = self._rect(x_center=0.5, y_center=0.5, width=1.0, height=1.0, rotation=0.0)
         self._run("mesh", self._mesh, {"image": blank, "roi": rect})
         return self
@@ -345,7 +345,7 @@ class _Graphs:
             f = 2 / pixel
             image = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
         name, graph = ("short", self._short) if short else ("detector", self._detector)
-        result = self._run(name, graph, {"image": np.ascontiguousarray(image)})
+        result = self._run(name, graph, np.ascontiguousarray(image))
         return [_detection(d, w, h, pixel) for d in result.get("detections") or []]
 
     def scan(self, image: np.ndarray, min_eye: float, mapper: Mapper | None = None) -> list[Detection]:
@@ -425,7 +425,7 @@ class SingleStageMesh:
                 result = self._mesh.process(image)
             self._first = False
         else:
-            result = self._mesh.process(image)  # as the single-stage code ran it, namedtuple and all
+            result = self._mesh.process(image)
         h, w = image.shape[:2]
         faces = [Face(np.array([(p.x * w, p.y * h) for p in lm.landmark], np.float32),
                       np.array([p.z * w for p in lm.landmark], np.float32))
@@ -436,28 +436,13 @@ class SingleStageMesh:
         self._mesh.close()
 
 
-def _process(solution: Any, inputs: dict[str, Any]) -> dict[str, Any]:
-    """One run of a MediaPipe solution graph: its outputs by stream name (absent when empty).
-
-    ``SolutionBase.process`` does the same but builds a new namedtuple class on every call,
-    which cost ~2 ms a call here (a fifth of a full-range detection); this keeps its steps
-    (fresh outputs, a packet per input at the next simulated timestamp, wait) without that.
-    Falls back to ``process`` where the solution's internals differ.
-    """
-    try:
-        graph, types, make = solution._graph, solution._input_stream_type_info, solution._make_packet
-        outputs, out_types = solution._graph_outputs, solution._output_stream_type_info
-    except AttributeError:
-        result = solution.process(inputs)
-        # its result carries one attribute per output stream (named in _fields when it is a namedtuple)
-        names = getattr(result, "_fields", None) or [k for k in vars(result) if not k.startswith("_")]
-        return {k: getattr(result, k) for k in names if getattr(result, k) is not None}
-    outputs.clear()
-    solution._simulated_timestamp += 33333
-    for stream, data in inputs.items():
-        graph.add_packet_to_input_stream(stream=stream, packet=make(types[stream], data).at(solution._simulated_timestamp))
-    graph.wait_until_idle()
-    return {k: solution._get_packet_content(out_types[k], v) for k, v in outputs.items()}
+def _process(solution: Any, inputs: Any) -> dict[str, Any]:
+    """One run of a MediaPipe solution graph (``inputs`` as its ``process`` takes them: an image,
+    or a dict by stream name): its non-empty outputs by stream name."""
+    result = solution.process(inputs)
+    # one attribute per output stream (named in _fields when the result is a namedtuple)
+    names = getattr(result, "_fields", None) or [k for k in vars(result) if not k.startswith("_")]
+    return {k: getattr(result, k) for k in names if getattr(result, k) is not None}
 
 
 def _detection(d: Any, w: int, h: int, pixel: float) -> Detection:

@@ -176,12 +176,12 @@ def test_detector_threads_setting(monkeypatch):
         FaceMeshDetector(threads=0)
 
 
-def test_graph_runs_fall_back_to_process_where_internals_differ():
+def test_graph_runs_give_their_non_empty_outputs_by_stream_name():
     from types import SimpleNamespace
 
     from eyeedit.landmarks import _process
 
-    class Solution:  # a solution without SolutionBase's private fields
+    class Solution:
         def process(self, inputs):
             return SimpleNamespace(detections=[inputs["image"]], empty=None)
 
