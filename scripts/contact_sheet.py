@@ -18,7 +18,8 @@ import numpy as np
 from eyeedit.data.synth import read_exclusions
 from eyeedit.editing.editor import Editor
 from eyeedit.imageio import find_images, read_image, write_image
-from eyeedit.viz import fit_height, grid
+from eyeedit.training.plots import image_grid
+from eyeedit.viz import fit_height
 
 
 def face_box(image: np.ndarray, face) -> np.ndarray:  # noqa: ANN001 - a landmarks.Face
@@ -50,7 +51,7 @@ def main() -> None:
         if len(rows) >= args.limit:
             break
     pairs = [rows[i] + rows[i + 1] for i in range(0, len(rows) - 1, 2)]
-    write_image(args.out, grid(pairs))
+    write_image(args.out, image_grid(pairs))
     print(f"{args.out}: {len(rows)} photos")
 
 

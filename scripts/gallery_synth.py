@@ -20,7 +20,7 @@ from eyeedit.data.samples import astronaut
 from eyeedit.data.synth import Photo, SynthConfig, default_region, render_pairs
 from eyeedit.imageio import write_image
 from eyeedit.landmarks import detect_faces
-from eyeedit.viz import grid
+from eyeedit.training.plots import image_grid
 
 
 def main() -> None:
@@ -35,7 +35,7 @@ def main() -> None:
         else:
             config = SynthConfig(effect=effect, region=default_region(effect), variants=3)
             pairs = render_pairs(head, face, photo, config)
-        path = write_image(out / f"synth_{effect}.png", grid([[pairs[0].a] + [p.b for p in pairs]]))
+        path = write_image(out / f"synth_{effect}.png", image_grid([[pairs[0].a] + [p.b for p in pairs]]))
         print(path, path.stat().st_size // 1024, "KB")
 
 
