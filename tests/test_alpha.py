@@ -80,6 +80,16 @@ def test_config_checks_and_old_configs_load_without_alpha():
     assert plain.forward_with_alpha(torch.zeros(1, 3, H, W))[1] is None
 
 
+def test_dice_loss_scores_overlap_of_thin_masks():
+    from eyeedit.model.losses import dice_loss
+
+    m = torch.zeros(1, 1, 8, 8)
+    m[0, 0, 3] = 1  # a one-pixel line: 1/8 of the image
+    assert dice_loss(m, m).item() == pytest.approx(0.0)
+    assert dice_loss(m.roll(4, dims=2), m).item() == pytest.approx(1.0)
+    assert dice_loss(torch.zeros_like(m), m).item() == pytest.approx(1.0)  # all background: no credit
+
+
 def test_mask_iou():
     a = torch.zeros(2, 1, 4, 4)
     m = torch.zeros(2, 1, 4, 4)
@@ -373,3 +383,109 @@ def test_plain_translators_keep_todays_blend(astronaut):
     crop = warp_to_crop(astronaut, fit_crop_from_image(face.eye_corners, spec), spec.size)
     images, alpha = translate_with_alpha(lambda c: c.copy(), crop[None])
     assert alpha is None and np.array_equal(images[0], crop)
+
+
+# ----------------------------------------------------------------------------- find, erase, fill
+
+def test_fill_config_needs_alpha_and_old_configs_load_without_fill():
+    with pytest.raises(ValueError, match="fill needs alpha"):
+        GeneratorConfig(fill=True)
+    with pytest.raises(ValueError, match="fill needs alpha"):
+        GeneratorConfig(alpha=True, residual=True, fill=True)
+    old = _tiny().to_dict()
+    del old["fill"]
+    assert GeneratorConfig.from_dict(old).fill is False
+    # the erase mask is a fourth input channel of the first convolution
+    assert build_generator(_tiny(fill=True)).down[0][0].in_channels == 4
+
+
+def test_frame_hole_thresholds_and_grows():
+    from eyeedit.model.networks import frame_hole
+
+    a = torch.zeros(1, 1, 9, 9)
+    a[0, 0, 4, 4], a[0, 0, 1, 1] = 0.9, 0.55  # one solid pixel, one lens-like
+    hole = frame_hole(a, threshold=0.6, grow=1)
+    assert hole.sum() == 9 and torch.all(hole[0, 0, 3:6, 3:6] == 1) and hole[0, 0, 1, 1] == 0
+    assert frame_hole(a, threshold=0.6, grow=0).sum() == 1
+
+
+def test_fill_paints_the_hole_without_looking_inside_it():
+    from eyeedit.model.networks import frame_hole
+
+    torch.manual_seed(3)
+    net = build_generator(_tiny(fill=True)).eval()
+    x = torch.rand(2, 3, H, W) * 2 - 1
+    hole = torch.zeros(2, 1, H, W)
+    hole[:, :, 10:16, 8:40] = 1
+    y, alpha, found = net(x, hole=hole)
+    assert torch.all(alpha[hole.bool()] == 1) and alpha.min() >= 0 and found.shape == hole.shape
+    x2 = x.clone()
+    inside = hole.expand_as(x).bool()
+    x2[inside] = -x[inside]  # a different frame in the hole
+    y2, _, found2 = net(x2, hole=hole)
+    assert torch.equal(y, y2)  # what was in the hole leaves no trace anywhere in the output
+    assert not torch.equal(found, found2)  # while the first pass does look at it
+    # Without a hole the net finds one first (its first pass), then fills that.
+    expected = net(x, hole=frame_hole(found))
+    image, alpha = net(x, with_alpha=True)
+    assert torch.allclose(image, expected[0], atol=1e-5) and torch.allclose(alpha, expected[1], atol=1e-5)
+    with pytest.raises(ValueError, match="only a fill generator"):
+        build_generator(_tiny())(x, hole=hole)
+
+
+def test_fill_model_exports_both_passes_to_onnx(tmp_path, cache):
+    from eyeedit.model.export import export_onnx
+
+    torch.manual_seed(4)
+    cfg = _tiny(fill=True, upsample="resize")
+    net = build_generator(cfg)
+    with torch.no_grad():  # a clear hole: alpha far from the threshold everywhere
+        net.up[0][-2].bias[-1] = 0.0
+        net.up[0][-2].weight.mul_(0.01)
+    path = _save(tmp_path, cfg, net)
+    info = export_onnx(path, tmp_path / "m.onnx")
+    assert info["max_abs_diff"] <= 1e-4
+    crops = np.random.default_rng(2).integers(0, 256, (1, H * 4, W * 4, 3), dtype=np.uint8)
+    model = open_model(path)
+    (y_t, a_t), (y_o, a_o) = (translate_with_alpha(load_translator(model, b), crops) for b in ("torch", "onnx"))
+    assert np.abs(a_t - a_o).max() < 1e-4 and np.abs(y_t.astype(int) - y_o).max() <= 1
+
+
+def test_fill_holes_erase_the_solid_frame_and_never_the_lens():
+    from eyeedit.training.train import fill_holes, hole_l1
+
+    mask = torch.zeros(16, 1, 12, 12)
+    mask[:, :, 5:7, 4:8] = 1.0  # a solid bar
+    mask[:, :, 0, :] = 0.5  # a lens at its heaviest: not solid
+    gen = torch.Generator().manual_seed(0)
+    holes = [fill_holes(mask, gen) for _ in range(12)]
+    sizes = set()
+    for h in holes:
+        assert set(h.unique().tolist()) == {0.0, 1.0} and torch.all(h[:, :, 5:7, 4:8] == 1)
+        assert h[:, :, 0].max() == 0 and h[:, :, 10:].max() == 0  # grown by 3 px at most
+        sizes.add(int(h[0].sum()))
+    assert len(sizes) > 1  # the growth varies
+    fake, b = torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 4)
+    fake[0, :, 0, 0] = 0.5
+    one = torch.zeros(1, 1, 4, 4)
+    one[0, 0, 0, :2] = 1
+    assert hole_l1(fake, b, one).item() == pytest.approx(0.25) and hole_l1(fake, b, one * 0).item() == 0
+
+
+def test_fill_training_runs_and_refuses_data_without_masks(masked_pairs, tmp_path):
+    args = ["--alpha", "--fill", "--ngf", "8", "--ndf", "8", "--depth", "5", "--epochs", "1",
+            "--decay-epochs", "0", "--batch-size", "2", "--log-every", "1", "--device", "cpu"]
+    out = tmp_path / "run"
+    res = CliRunner().invoke(cli, ["train", str(masked_pairs), "--out", str(out), *args])
+    assert res.exit_code == 0, res.output
+    meta = open_model(out / "model.safetensors").metadata
+    assert meta["generator"]["fill"] is True and 0 <= meta["metrics"]["mask_iou"] <= 1
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["G_L1_hole"] >= 0 and "G_alpha" in r for r in records if r["kind"] == "train")
+    bare = tmp_path / "bare"
+    import shutil
+    shutil.copytree(masked_pairs, bare)
+    for split in ("train", "val"):
+        shutil.rmtree(bare / split / "mask")
+    res = CliRunner().invoke(cli, ["train", str(bare), "--out", str(tmp_path / "run2"), *args])
+    assert res.exit_code != 0 and "has none" in res.output and not (tmp_path / "run2" / "model.safetensors").exists()

@@ -76,11 +76,15 @@ def test_demo_writes_aligned_crop(tmp_path, monkeypatch):
     row_dark = crop[60:90].mean() < crop[100:].mean()
     assert row_dark and np.isfinite(crop).all()
     shipped = sorted(p.stem for p in PACKAGE_MODELS.glob("*.safetensors") if p.stem not in NOT_EFFECTS)
+    from eyeedit.data.samples import astronaut
+    from eyeedit.model.store import open_model
+    from eyeedit.training.real_photos import REMOVAL, effect_kind
+
     for effect in shipped:
         edited = read_image(tmp_path / f"astronaut_{effect}.png")
-        from eyeedit.data.samples import astronaut
-
-        assert edited.shape == (512, 512, 3) and not np.array_equal(edited, astronaut())
+        removal = effect_kind(open_model(PACKAGE_MODELS / f"{effect}.safetensors").metadata) == REMOVAL
+        # She wears no glasses: a removal effect has nothing to remove, every other one edits.
+        assert edited.shape == (512, 512, 3) and np.array_equal(edited, astronaut()) == removal, effect
     page = (tmp_path / "index.html").read_text()
     assert all(f"astronaut_{e}.png" in page for e in shipped)
     assert read_image(tmp_path / "grid.png").shape[1] >= 256 * (1 + len(shipped)) * 0.5

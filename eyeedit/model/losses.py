@@ -109,6 +109,14 @@ def alpha_loss(alpha: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy(alpha.float(), mask.float())
 
 
+def dice_loss(alpha: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """1 - soft Dice overlap of (B, 1, H, W) alpha and mask in [0, 1], over the whole batch.
+    Unlike cross-entropy it does not drown a thin structure (a frame is a few percent of the
+    crop) in the easy background. In float32."""
+    a, m = alpha.float(), mask.float()
+    return 1 - 2 * (a * m).sum() / (a.sum() + m.sum()).clamp_min(1.0)
+
+
 def mask_iou(alpha: torch.Tensor, mask: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     """Per-image intersection over union of ``alpha > threshold`` and ``mask > threshold``.
 

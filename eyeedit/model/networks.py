@@ -6,7 +6,9 @@ how to rebuild its generator (``GeneratorConfig.to_dict()`` goes into the metada
 Convention: images are float tensors (B, C, H, W) in [-1, 1]; the generator ends in ``tanh``
 and the discriminator returns raw logits, one per patch, shape (B, 1, H', W'). A generator with
 ``alpha`` also predicts where to edit: a (B, 1, H, W) mask in [0, 1] (sigmoid) that mixes its
-colours into the input, so pixels with alpha 0 pass through unchanged.
+colours into the input, so pixels with alpha 0 pass through unchanged. One with ``fill`` as
+well runs twice: the first pass finds the solid parts to remove (its alpha), which are erased
+from the input, and the second pass paints them from what surrounds them (see ``frame_hole``).
 
 Recipe (Isola et al., "Image-to-Image Translation with Conditional Adversarial Networks"):
 4x4 stride-2 convolutions, LeakyReLU(0.2) on the way down, ReLU on the way up, no norm on the
@@ -21,6 +23,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 NORMS = ("batch", "instance")
@@ -77,6 +80,14 @@ class GeneratorConfig:
     # Also predict an alpha mask (sigmoid) and return input * (1 - alpha) + colour * alpha:
     # the net learns where to edit, and pixels with alpha 0 come out bit-identical to the input.
     alpha: bool = False
+    # Find, erase, then fill (needs alpha): a removal model that sees the pixels it replaces
+    # learns to shift their colour, and leaves a ghost of any frame unlike its training frames.
+    # With the solid parts erased (and marked in a fourth input channel) the only way to fill
+    # them is from the skin and eyes around them.
+    fill: bool = False
+    # Where the first pass's alpha counts as frame. On photos it is less sure of real frames than
+    # of drawn ones, so a recipe may set it lower than the one half it was trained to cut at.
+    hole_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("in_channels", "out_channels"):
@@ -90,6 +101,10 @@ class GeneratorConfig:
             raise ValueError("a residual generator needs as many output channels as input channels")
         if self.alpha and self.in_channels != self.out_channels:
             raise ValueError("an alpha generator needs as many output channels as input channels")
+        if self.fill and (not self.alpha or self.residual):
+            raise ValueError("fill needs alpha (it erases what the alpha finds) and no residual")
+        if not 0 < self.hole_threshold < 1:
+            raise ValueError(f"hole threshold must be between 0 and 1, got {self.hole_threshold}")
 
     @property
     def multiple(self) -> int:
@@ -228,7 +243,7 @@ class UNetGenerator(nn.Module):
         n = cfg.depth
         chans = [_level_channels(cfg.ngf, i) for i in range(n)]
         self.down = nn.ModuleList(
-            [_down(cfg.in_channels, chans[0], None, act=False)]
+            [_down(cfg.in_channels + int(cfg.fill), chans[0], None, act=False)]
             + [_down(chans[i - 1], chans[i], None if i == n - 1 else cfg.norm, act=True)
                for i in range(1, n)]
         )
@@ -240,8 +255,16 @@ class UNetGenerator(nn.Module):
             ups.append(_up(c_in, c_out, cfg, outermost=i == 0, dropout=i in drop))
         self.up = nn.ModuleList(ups)
 
-    def forward(self, x: torch.Tensor, with_alpha: bool = False,
-                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, x: torch.Tensor, with_alpha: bool = False, hole: torch.Tensor | None = None,
+                ) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """The image, or ``(image, alpha)`` with ``with_alpha``.
+
+        ``hole`` (B, 1, H, W) in {0, 1} trains a ``fill`` generator: the pixels to erase and
+        fill. Both passes then run as one batch (one call, as DDP wants) and the result is
+        ``(image, alpha, found)``, ``found`` being the first pass's alpha on the same inputs.
+        """
+        if hole is not None:
+            return self._train_passes(x, hole)
         image, alpha = self._run(x)
         return (image, alpha) if with_alpha else image
 
@@ -250,10 +273,44 @@ class UNetGenerator(nn.Module):
         return self._run(x)
 
     def _run(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        self._check(x)
+        if not self.cfg.fill:
+            return self._compose(x, self._unet(x))
+        found = self._unet(torch.cat([x, torch.zeros_like(x[:, :1])], 1))[:, -1:]
+        hole = frame_hole(found, self.cfg.hole_threshold)
+        return self._fill(x, self._unet(self._erase(x, hole)), hole)
+
+    def _train_passes(self, x: torch.Tensor, hole: torch.Tensor,
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if not self.cfg.fill:
+            raise ValueError("only a fill generator takes a hole")
+        self._check(x)
+        hole = hole.to(x.dtype)
+        n = x.shape[0]
+        find = torch.cat([x, torch.zeros_like(hole)], 1)
+        out = self._unet(torch.cat([find, self._erase(x, hole)], 0))
+        image, alpha = self._fill(x, out[n:], hole)
+        return image, alpha, out[:n, -1:]
+
+    def _check(self, x: torch.Tensor) -> None:
         h, w = x.shape[-2:]
         if h % self.cfg.multiple or w % self.cfg.multiple:
             self.cfg.check_size(w, h)
-        inputs = x
+
+    @staticmethod
+    def _erase(x: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        """The fill pass's input: the photo with the hole blanked, and the hole as a channel."""
+        return torch.cat([x * (1 - hole), hole], 1)
+
+    @staticmethod
+    def _fill(x: torch.Tensor, out: torch.Tensor, hole: torch.Tensor,
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        # The erased pixels must come from the colours: alpha is at least the hole there.
+        alpha = torch.maximum(out[:, -1:], hole)
+        return x * (1 - alpha) + out[:, :-1] * alpha, alpha
+
+    def _unet(self, x: torch.Tensor) -> torch.Tensor:
+        """The U-Net's raw output after its last activation (colours, then alpha if any)."""
         skips = []
         for layer in self.down:
             x = layer(x)
@@ -261,6 +318,10 @@ class UNetGenerator(nn.Module):
         x = self.up[-1](skips[-1])
         for i in range(self.cfg.depth - 2, -1, -1):
             x = self.up[i](torch.cat([x, skips[i]], dim=1))  # (B, 2*C_i, H_i, W_i)
+        return x
+
+    def _compose(self, inputs: torch.Tensor, x: torch.Tensor,
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         alpha = None
         if self.cfg.alpha:
             x, alpha = x[:, :-1], x[:, -1:]
@@ -271,6 +332,24 @@ class UNetGenerator(nn.Module):
             # Where alpha is exactly 0 this is inputs * 1 + colour * 0: the input, bit for bit.
             x = inputs * (1 - alpha) + x * alpha
         return x, alpha
+
+
+# The solid parts of synth's masks, which a fill generator's first pass learns to find: the
+# masks hold frames at their opacity (about 1) and lenses and shadows at 0.5 or less, so the
+# eyes behind the lenses are never erased.
+SOLID_COVERAGE = 0.6
+# Grown by this many pixels, so the frame's anti-aliased edge and its dark outline go too.
+HOLE_GROW = 2
+
+
+def frame_hole(alpha: torch.Tensor, threshold: float = 0.5, grow: int = HOLE_GROW,
+               ) -> torch.Tensor:
+    """(B, 1, H, W) alpha or coverage in [0, 1] -> {0, 1} mask of the pixels to erase: above
+    ``threshold``, dilated by ``grow`` pixels (a max-pool, so it exports to ONNX)."""
+    hole = (alpha > threshold).to(alpha.dtype)
+    if grow > 0:
+        hole = F.max_pool2d(hole, 2 * grow + 1, stride=1, padding=grow)
+    return hole
 
 
 class PatchDiscriminator(nn.Module):

@@ -83,7 +83,8 @@ class TrainConfig:
 
 def make_config(data: PairData, *, ngf: int = 64, depth: int | None = None, norm: str = "batch",
                 upsample: str = "transpose", dropout: bool = True, residual: bool = False,
-                alpha: bool = False, ndf: int = 64, n_layers: int = 3, d_kind: str = "patch", **options: Any) -> TrainConfig:
+                alpha: bool = False, fill: bool = False, hole_threshold: float = 0.5, ndf: int = 64,
+                n_layers: int = 3, d_kind: str = "patch", **options: Any) -> TrainConfig:
     """A TrainConfig for ``data``: size and channels from the dataset, the rest from options.
 
     ``depth=None`` picks the deepest U-Net the crop size allows, at most 8 (the reference).
@@ -94,6 +95,7 @@ def make_config(data: PairData, *, ngf: int = 64, depth: int | None = None, norm
         fits = max_depth(*data.size)
         # When nothing fits, keep the default so check_size explains which sizes would.
         depth = min(8, fits) if fits >= 2 else GeneratorConfig.depth
-    gen = GeneratorConfig(c_in, c_out, ngf, depth, norm, upsample, dropout, residual, alpha)
+    gen = GeneratorConfig(c_in, c_out, ngf, depth, norm, upsample, dropout, residual, alpha, fill,
+                          hole_threshold)
     disc = DiscriminatorConfig(c_in + c_out, ndf, n_layers, norm, d_kind)
     return TrainConfig(size=data.size, generator=gen, discriminator=disc, **options)
