@@ -86,8 +86,15 @@ def test_dice_loss_scores_overlap_of_thin_masks():
     m = torch.zeros(1, 1, 8, 8)
     m[0, 0, 3] = 1  # a one-pixel line: 1/8 of the image
     assert dice_loss(m, m).item() == pytest.approx(0.0)
-    assert dice_loss(m.roll(4, dims=2), m).item() == pytest.approx(1.0)
-    assert dice_loss(torch.zeros_like(m), m).item() == pytest.approx(1.0)  # all background: no credit
+    assert dice_loss(m.roll(4, dims=2), m).item() == pytest.approx(1 - 1 / 17)  # smoothed by 1 px
+    assert dice_loss(torch.zeros_like(m), m).item() == pytest.approx(1 - 1 / 9)  # background: no credit
+    assert dice_loss(torch.zeros_like(m), torch.zeros_like(m)).item() == 0  # nothing to find, none found
+    # per image: a thin frame missed costs as much as a thick one, however few its pixels
+    thick = torch.zeros_like(m)
+    thick[0, 0, 2:6] = 1
+    both = torch.cat([thick, m])
+    found = torch.cat([thick, torch.zeros_like(m)])
+    assert dice_loss(found, both).item() == pytest.approx((1 - 1 / 9) / 2)
 
 
 def test_mask_iou():
@@ -409,6 +416,20 @@ def test_frame_hole_thresholds_and_grows():
     assert frame_hole(a, threshold=0.6, grow=0).sum() == 1
 
 
+def test_solid_parts_keep_frames_and_thin_wires_and_drop_lenses():
+    from eyeedit.model.networks import solid_parts
+
+    m = torch.zeros(1, 1, 32, 32)
+    m[0, 0, 4:20, 4:20] = 0.5  # a lens at its heaviest
+    m[0, 0, 2:4, 2:22] = 1.0  # a solid rim along its top
+    m[0, 0, 26, 2:30] = 0.45  # a wire blurred below the solid level, on skin
+    m[0, 0, 12, 4:20] = 0.75  # a wire across the lens
+    solid = solid_parts(m)[0, 0]
+    assert torch.all(solid[2:4, 2:22] == 1) and torch.all(solid[26, 4:28] == 1) and torch.all(solid[12, 4:20] == 1)
+    assert solid[6:11, 6:18].sum() == 0 and solid[14:20, 6:18].sum() == 0  # the lens stays
+    assert solid_parts(torch.zeros(1, 1, 8, 8)).sum() == 0
+
+
 def test_fill_paints_the_hole_without_looking_inside_it():
     from eyeedit.model.networks import frame_hole
 
@@ -454,15 +475,15 @@ def test_fill_model_exports_both_passes_to_onnx(tmp_path, cache):
 def test_fill_holes_erase_the_solid_frame_and_never_the_lens():
     from eyeedit.training.train import fill_holes, hole_l1
 
-    mask = torch.zeros(16, 1, 12, 12)
-    mask[:, :, 5:7, 4:8] = 1.0  # a solid bar
-    mask[:, :, 0, :] = 0.5  # a lens at its heaviest: not solid
+    mask = torch.zeros(16, 1, 18, 16)
+    mask[:, :, 9:11, 4:8] = 1.0  # a solid bar
+    mask[:, :, 0:5, :] = 0.5  # a lens at its heaviest: not solid
     gen = torch.Generator().manual_seed(0)
     holes = [fill_holes(mask, gen) for _ in range(12)]
     sizes = set()
     for h in holes:
-        assert set(h.unique().tolist()) == {0.0, 1.0} and torch.all(h[:, :, 5:7, 4:8] == 1)
-        assert h[:, :, 0].max() == 0 and h[:, :, 10:].max() == 0  # grown by 3 px at most
+        assert set(h.unique().tolist()) == {0.0, 1.0} and torch.all(h[:, :, 9:11, 4:8] == 1)
+        assert h[:, :, :5].max() == 0 and h[:, :, 14:].max() == 0  # grown by 3 px at most
         sizes.add(int(h[0].sum()))
     assert len(sizes) > 1  # the growth varies
     fake, b = torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 4)
@@ -482,6 +503,8 @@ def test_fill_training_runs_and_refuses_data_without_masks(masked_pairs, tmp_pat
     assert meta["generator"]["fill"] is True and 0 <= meta["metrics"]["mask_iou"] <= 1
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert all(r["G_L1_hole"] >= 0 and "G_alpha" in r for r in records if r["kind"] == "train")
+    assert all(0 <= r["find_iou"] <= 1 for r in records if r["kind"] == "val")
+    assert 0 <= meta["metrics"]["find_iou"] <= 1
     bare = tmp_path / "bare"
     import shutil
     shutil.copytree(masked_pairs, bare)

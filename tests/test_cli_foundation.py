@@ -83,8 +83,10 @@ def test_demo_writes_aligned_crop(tmp_path, monkeypatch):
     for effect in shipped:
         edited = read_image(tmp_path / f"astronaut_{effect}.png")
         removal = effect_kind(open_model(PACKAGE_MODELS / f"{effect}.safetensors").metadata) == REMOVAL
-        # She wears no glasses: a removal effect has nothing to remove, every other one edits.
-        assert edited.shape == (512, 512, 3) and np.array_equal(edited, astronaut()) == removal, effect
+        # She wears no glasses: a removal effect has next to nothing to remove (no pixel moves
+        # by more than 24 levels), every other effect makes a visible edit.
+        change = np.abs(edited.astype(int) - astronaut()).max(axis=2)
+        assert edited.shape == (512, 512, 3) and (change.max() <= 24) == removal, (effect, change.max())
     page = (tmp_path / "index.html").read_text()
     assert all(f"astronaut_{e}.png" in page for e in shipped)
     assert read_image(tmp_path / "grid.png").shape[1] >= 256 * (1 + len(shipped)) * 0.5

@@ -338,8 +338,19 @@ class UNetGenerator(nn.Module):
 # masks hold frames at their opacity (about 1) and lenses and shadows at 0.5 or less, so the
 # eyes behind the lenses are never erased.
 SOLID_COVERAGE = 0.6
+# A wire rim 1-2 px wide is blurred below that by the warp into the crop, so a thin line that
+# stands this far above its surroundings (the mask less its 5x5 opening) is solid too.
+SOLID_LINE = 0.2
 # Grown by this many pixels, so the frame's anti-aliased edge and its dark outline go too.
 HOLE_GROW = 2
+
+
+def solid_parts(mask: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) soft mask in [0, 1] -> {0, 1} mask of its solid parts: above
+    ``SOLID_COVERAGE``, or thin lines above ``SOLID_LINE`` over their surroundings (lens areas and
+    soft shadows are broad, so opening keeps them and they do not count)."""
+    opened = F.max_pool2d(-F.max_pool2d(-mask, 5, stride=1, padding=2), 5, stride=1, padding=2)
+    return ((mask > SOLID_COVERAGE) | (mask - opened > SOLID_LINE)).to(mask.dtype)
 
 
 def frame_hole(alpha: torch.Tensor, threshold: float = 0.5, grow: int = HOLE_GROW,
