@@ -446,12 +446,15 @@ def test_fill_paints_the_hole_without_looking_inside_it():
     y2, _, found2 = net(x2, hole=hole)
     assert torch.equal(y, y2)  # what was in the hole leaves no trace anywhere in the output
     assert not torch.equal(found, found2)  # while the first pass does look at it
+    assert torch.allclose(net.find(x), found, atol=1e-5)  # the first pass on its own
     # Without a hole the net finds one first (its first pass), then fills that.
     expected = net(x, hole=frame_hole(found))
     image, alpha = net(x, with_alpha=True)
     assert torch.allclose(image, expected[0], atol=1e-5) and torch.allclose(alpha, expected[1], atol=1e-5)
     with pytest.raises(ValueError, match="only a fill generator"):
         build_generator(_tiny())(x, hole=hole)
+    with pytest.raises(ValueError, match="only a fill generator"):
+        build_generator(_tiny()).find(x)
 
 
 def test_fill_model_exports_both_passes_to_onnx(tmp_path, cache):
@@ -473,13 +476,14 @@ def test_fill_model_exports_both_passes_to_onnx(tmp_path, cache):
 
 
 def test_fill_holes_erase_the_solid_frame_and_never_the_lens():
+    from eyeedit.model.networks import solid_parts
     from eyeedit.training.train import fill_holes, hole_l1
 
     mask = torch.zeros(16, 1, 18, 16)
     mask[:, :, 9:11, 4:8] = 1.0  # a solid bar
     mask[:, :, 0:5, :] = 0.5  # a lens at its heaviest: not solid
     gen = torch.Generator().manual_seed(0)
-    holes = [fill_holes(mask, gen) for _ in range(12)]
+    holes = [fill_holes(solid_parts(mask), gen) for _ in range(12)]
     sizes = set()
     for h in holes:
         assert set(h.unique().tolist()) == {0.0, 1.0} and torch.all(h[:, :, 9:11, 4:8] == 1)

@@ -47,8 +47,8 @@ from eyeedit.training.train import train as run_training
                    "with a dataset made by synth the mask learns from its edit masks.")
 @click.option("--fill/--no-fill", default=False, show_default=True,
               help="With --alpha, for removing things: G runs twice, first finding the solid "
-                   "parts (alpha above 0.6), then erasing them and painting them in from the "
-                   "pixels around, so nothing of them shows through. Needs synth's edit masks.")
+                   "parts (alpha above --hole-threshold), then erasing them and painting them in "
+                   "from the pixels around, so nothing of them shows through. Needs synth's edit masks.")
 @click.option("--hole-threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5,
               show_default=True, help="With --fill: where the first pass's alpha counts as something "
                                       "to erase (used when the model runs, not in training).")

@@ -272,12 +272,19 @@ class UNetGenerator(nn.Module):
         """(image, alpha): alpha is (B, 1, H, W) in [0, 1], or None without ``cfg.alpha``."""
         return self._run(x)
 
-    def _run(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        self._check(x)
+    def find(self, x: torch.Tensor) -> torch.Tensor:
+        """A fill generator's first pass alone: its alpha (B, 1, H, W), where it sees something
+        to erase."""
         if not self.cfg.fill:
+            raise ValueError("only a fill generator has a finding pass")
+        self._check(x)
+        return self._unet(self._find_input(x))[:, -1:]
+
+    def _run(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if not self.cfg.fill:
+            self._check(x)
             return self._compose(x, self._unet(x))
-        found = self._unet(torch.cat([x, torch.zeros_like(x[:, :1])], 1))[:, -1:]
-        hole = frame_hole(found, self.cfg.hole_threshold)
+        hole = frame_hole(self.find(x), self.cfg.hole_threshold)
         return self._fill(x, self._unet(self._erase(x, hole)), hole)
 
     def _train_passes(self, x: torch.Tensor, hole: torch.Tensor,
@@ -287,8 +294,7 @@ class UNetGenerator(nn.Module):
         self._check(x)
         hole = hole.to(x.dtype)
         n = x.shape[0]
-        find = torch.cat([x, torch.zeros_like(hole)], 1)
-        out = self._unet(torch.cat([find, self._erase(x, hole)], 0))
+        out = self._unet(torch.cat([self._find_input(x), self._erase(x, hole)], 0))
         image, alpha = self._fill(x, out[n:], hole)
         return image, alpha, out[:n, -1:]
 
@@ -296,6 +302,11 @@ class UNetGenerator(nn.Module):
         h, w = x.shape[-2:]
         if h % self.cfg.multiple or w % self.cfg.multiple:
             self.cfg.check_size(w, h)
+
+    @staticmethod
+    def _find_input(x: torch.Tensor) -> torch.Tensor:
+        """The finding pass's input: the photo, and an empty hole channel."""
+        return torch.cat([x, torch.zeros_like(x[:, :1])], 1)
 
     @staticmethod
     def _erase(x: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:

@@ -81,10 +81,11 @@ def train_step(state: GanState, a: torch.Tensor, b: torch.Tensor, cfg: TrainConf
     d_plain = unwrap(state.d)
     d_fake_loss, d_real_loss, g_loss = (compiled(f, rt.compile) for f in
                                         (discriminator_fake_loss, discriminator_real_loss, _generator_losses))
-    hole = found = None
+    hole = found = solid = None
     with rt.autocast():
         if cfg.generator.fill and mask is not None:
-            hole = fill_holes(mask, state.aug_rng)
+            solid = solid_parts(mask.float()).to(mask.dtype)
+            hole = fill_holes(solid, state.aug_rng)
             fake, alpha, found = state.g(a, with_alpha=True, hole=hole)
         else:
             fake, alpha = state.g(a, with_alpha=True)
@@ -107,7 +108,8 @@ def train_step(state: GanState, a: torch.Tensor, b: torch.Tensor, cfg: TrainConf
     loss_g_gan, loss_g_l1, loss_g = g_loss(kind, logits, fake, b, cfg.lambda_l1)
     loss_alpha = None
     if alpha is not None and mask is not None:
-        loss_alpha = alpha_loss(alpha, mask) if hole is None else _fill_alpha_loss(alpha, found, mask, hole)
+        loss_alpha = (alpha_loss(alpha, mask) if hole is None
+                      else _fill_alpha_loss(alpha, found, mask, solid, hole))
         loss_g = loss_g + cfg.alpha_weight * loss_alpha
     loss_hole = None
     if hole is not None:
@@ -127,12 +129,13 @@ def train_step(state: GanState, a: torch.Tensor, b: torch.Tensor, cfg: TrainConf
     return {k: v.detach() for k, v in losses.items()}
 
 
-def fill_holes(mask: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def fill_holes(solid: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """The holes a fill generator's second pass trains on, (B, 1, H, W) in {0, 1}: the solid
-    parts of the true masks, grown by 1 to 3 pixels at random (the alpha found on a photo has
-    no exact edge). Random numbers come from the CPU ``generator``, as augmentation's do."""
+    parts of the true masks (``solid_parts``), grown by 1 to 3 pixels at random (the alpha
+    found on a photo has no exact edge). Random numbers come from the CPU ``generator``, as
+    augmentation's do."""
     grow = int(torch.randint(1, 4, (1,), generator=generator))
-    return frame_hole(solid_parts(mask.float()), 0.5, grow).to(mask.dtype)
+    return frame_hole(solid, 0.5, grow)
 
 
 # Weight of the first pass's Dice term beside its cross-entropy. With cross-entropy alone it
@@ -143,11 +146,10 @@ FIND_DICE = 0.25
 
 
 def _fill_alpha_loss(alpha: torch.Tensor, found: torch.Tensor, mask: torch.Tensor,
-                     hole: torch.Tensor) -> torch.Tensor:
+                     solid: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
     """A fill generator's two alphas: the first pass finds the solid parts (a 0/1 target, so
     its alpha is a clean cut), the second paints the hole whole (alpha 1 there by construction,
     so it is the target there too) and the soft rest (lens tint, shadow) as usual."""
-    solid = solid_parts(mask.float()).to(mask.dtype)
     find = alpha_loss(found, solid) + FIND_DICE * dice_loss(found, solid)
     return find + alpha_loss(alpha, torch.maximum(mask, hole))
 
@@ -190,7 +192,7 @@ def validate(g: nn.Module, pairs: PairSet, rt: Runtime, batch: int = 16) -> dict
             sums["mask_iou"] = sums.get("mask_iou", 0.0) + mask_iou(alpha[:, 0], mask).sum().item()
             if unwrap(g).cfg.fill:
                 with rt.autocast():
-                    found = g(a, hole=torch.zeros_like(a[:, :1]))[2]
+                    found = unwrap(g).find(a)
                 solid = solid_parts(mask.unsqueeze(1))
                 sums["find_iou"] = sums.get("find_iou", 0.0) + mask_iou(found, solid).sum().item()
     g.train(was_training)
