@@ -457,6 +457,35 @@ def test_fill_paints_the_hole_without_looking_inside_it():
         build_generator(_tiny()).find(x)
 
 
+def test_fill_never_erases_the_kept_eye_openings(tmp_path):
+    from eyeedit.geometry import eye_openings
+
+    torch.manual_seed(5)
+    cfg = _tiny(fill=True)
+    net = build_generator(cfg).eval()
+    net.find = lambda x: torch.ones_like(x[:, :1])  # a first pass that calls everything frame
+    seen = []
+    unet = net._unet
+    net._unet = lambda t: seen.append(t) or unet(t)
+    x = torch.rand(1, 3, H, W) * 2 - 1
+    kept = torch.zeros(H, W)
+    kept[8:20, 10:30] = 1
+    net.keep(kept)
+    net(x)
+    hole, erased = seen[-1][:, 3], seen[-1][:, :3]
+    assert torch.equal(hole[0], 1 - kept)  # erased everywhere but the kept pixels
+    assert torch.equal(erased[:, :, kept.bool()], x[:, :, kept.bool()])  # which the fill pass sees
+    with pytest.raises(ValueError, match="kept pixels are"):
+        net(torch.rand(1, 3, H * 2, W * 2))
+    with pytest.raises(ValueError, match="only a fill generator"):
+        build_generator(_tiny()).keep(kept)
+    # A fill model file keeps its region's eye openings; other generators keep nothing.
+    path = _save(tmp_path, cfg, build_generator(cfg))
+    loaded, meta = load_generator(path)
+    assert torch.equal(loaded.kept[0, 0], torch.from_numpy(eye_openings(region_spec("eyes", (W * 4, H * 4)))))
+    assert load_generator(_save(tmp_path, _tiny()))[0].kept is None
+
+
 def test_fill_model_exports_both_passes_to_onnx(tmp_path, cache):
     from eyeedit.model.export import export_onnx
 

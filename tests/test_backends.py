@@ -85,6 +85,16 @@ def test_onnx_cache_reused(model_path, tmp_path):
     assert first.parent == cache_dir()
 
 
+def test_onnx_cache_from_an_older_exporter_is_not_used(model_path, monkeypatch):
+    from eyeedit.editing.backends import cached_onnx
+    from eyeedit.model import sessions
+
+    current = cached_onnx(open_model(model_path))
+    monkeypatch.setattr(sessions, "EXPORT_FORMAT", sessions.EXPORT_FORMAT - 1)
+    older = sessions.cached_onnx_path(open_model(model_path))
+    assert older != current and older.parent == current.parent  # same file, different graph
+
+
 def test_export_cli(model_path, tmp_path):
     out = tmp_path / "x.onnx"
     res = CliRunner().invoke(cli, ["export", str(model_path), "--onnx", str(out)])

@@ -132,3 +132,23 @@ def test_region_roundtrip_dict():
     spec = region_spec("glasses", (128, 64))
     assert RegionSpec.from_dict(spec.to_dict()) == spec
     assert spec.size == (128, 64)
+
+
+@pytest.mark.parametrize("name", ["glasses", "eyes"])
+def test_eye_openings_cover_each_eye_and_nothing_between(name):
+    from eyeedit.geometry import eye_openings
+
+    spec = region_spec(name)
+    mask = eye_openings(spec)
+    assert mask.shape == (spec.height, spec.width) and set(np.unique(mask)) == {0.0, 1.0}
+    corners = template_points(spec)
+    for a, b in (corners[0:2], corners[2:4]):
+        cx, cy = np.round((a + b) / 2).astype(int)
+        assert mask[cy, cx] == 1  # the iris
+        x0, x1 = sorted((a[0], b[0]))
+        assert mask[cy, int(x0)] == 1 and mask[cy, int(np.ceil(x1))] == 1  # both corners
+        width = np.linalg.norm(b - a)
+        assert mask[int(cy - 0.35 * width), cx] == 0 and mask[int(cy + 0.35 * width), cx] == 0  # brow, cheek
+    bridge = np.round(corners[[1, 2]].mean(axis=0)).astype(int)
+    assert mask[bridge[1], bridge[0]] == 0  # the nose bridge, where frames sit, is never kept
+    assert 0.03 < mask.mean() < 0.15

@@ -254,6 +254,17 @@ class UNetGenerator(nn.Module):
             c_out = cfg.out_channels if i == 0 else chans[i - 1]
             ups.append(_up(c_in, c_out, cfg, outermost=i == 0, dropout=i in drop))
         self.up = nn.ModuleList(ups)
+        # A fill generator never erases these pixels (set by :meth:`keep`); not a weight.
+        self.register_buffer("kept", None, persistent=False)
+
+    def keep(self, mask: torch.Tensor | None) -> UNetGenerator:
+        """Pixels (H, W) in {0, 1} that a fill generator's hole never covers at inference:
+        the eye openings, where a reflection on the lens can look like frame but erasing it
+        would repaint the eye. None keeps nothing. Returns self."""
+        if mask is not None and not self.cfg.fill:
+            raise ValueError("only a fill generator erases, so only it can keep pixels")
+        self.kept = None if mask is None else mask.to(next(self.parameters()).device).reshape(1, 1, *mask.shape[-2:])
+        return self
 
     def forward(self, x: torch.Tensor, with_alpha: bool = False, hole: torch.Tensor | None = None,
                 ) -> torch.Tensor | tuple[torch.Tensor, ...]:
@@ -285,6 +296,10 @@ class UNetGenerator(nn.Module):
             self._check(x)
             return self._compose(x, self._unet(x))
         hole = frame_hole(self.find(x), self.cfg.hole_threshold)
+        if self.kept is not None:
+            if self.kept.shape[-2:] != x.shape[-2:]:
+                raise ValueError(f"kept pixels are {tuple(self.kept.shape[-2:])}, input is {tuple(x.shape[-2:])}")
+            hole = hole * (1 - self.kept.to(hole.dtype))
         return self._fill(x, self._unet(self._erase(x, hole)), hole)
 
     def _train_passes(self, x: torch.Tensor, hole: torch.Tensor,

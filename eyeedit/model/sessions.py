@@ -11,6 +11,10 @@ import onnxruntime as ort
 
 from eyeedit.model.store import ModelFile
 
+# Bumped whenever the same model file exports to a different graph, so that cached exports
+# made by an older eyeedit are made again (2: fill generators keep the eye openings).
+EXPORT_FORMAT = 2
+
 
 def make_session(model: bytes | str | Path, spin: bool = True) -> Any:
     """An ONNX Runtime CPU session tuned for this machine (one thread per core).
@@ -36,6 +40,7 @@ def cache_dir() -> Path:
 
 
 def cached_onnx_path(model: ModelFile) -> Path:
-    """Where the cache keeps a model file's ONNX export (keyed by the file's content)."""
+    """Where the cache keeps a model file's ONNX export (keyed by the file's content and by
+    :data:`EXPORT_FORMAT`)."""
     digest = hashlib.sha256(model.path.read_bytes()).hexdigest()[:20]
-    return cache_dir() / f"{digest}.onnx"
+    return cache_dir() / f"{digest}-v{EXPORT_FORMAT}.onnx"

@@ -11,10 +11,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from safetensors.torch import save as tensors_to_bytes
 
+from eyeedit.geometry import eye_openings
 from eyeedit.imageio import atomic_write
 from eyeedit.model.networks import GeneratorConfig, UNetGenerator
 from eyeedit.model.store import (
@@ -25,6 +27,7 @@ from eyeedit.model.store import (
     open_model,
     read_metadata,
 )
+from eyeedit.regions import RegionSpec
 
 
 def save_model(path: str | os.PathLike, tensors: dict[str, Any], metadata: dict[str, Any],
@@ -84,6 +87,12 @@ def load_generator(path: str | os.PathLike, device: str = "cpu") -> tuple[Any, d
     if problem:
         raise ModelError(f"{path}: weights do not match the generator config ({problem})")
     model.load_state_dict(tensors, strict=True)
+    if cfg.fill and isinstance(meta.get("region"), dict):
+        try:
+            spec = RegionSpec.from_dict(meta["region"])
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"{path}: bad region in metadata ({exc})") from None
+        model.keep(torch.from_numpy(eye_openings(spec)))
     return model.to(device).eval(), meta
 
 
