@@ -451,6 +451,8 @@ def test_fill_paints_the_hole_without_looking_inside_it():
     expected = net(x, hole=frame_hole(found))
     image, alpha = net(x, with_alpha=True)
     assert torch.allclose(image, expected[0], atol=1e-5) and torch.allclose(alpha, expected[1], atol=1e-5)
+    assert torch.equal(net.find_hole(x), frame_hole(found))  # the two halves, one at a time
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(net.fill_hole(x, net.find_hole(x)), (image, alpha)))
     with pytest.raises(ValueError, match="only a fill generator"):
         build_generator(_tiny())(x, hole=hole)
     with pytest.raises(ValueError, match="only a fill generator"):
@@ -502,6 +504,24 @@ def test_fill_model_exports_both_passes_to_onnx(tmp_path, cache):
     model = open_model(path)
     (y_t, a_t), (y_o, a_o) = (translate_with_alpha(load_translator(model, b), crops) for b in ("torch", "onnx"))
     assert np.abs(a_t - a_o).max() < 1e-4 and np.abs(y_t.astype(int) - y_o).max() <= 1
+    # Both backends give the hole they found, and fill a given hole with the second pass alone.
+    for backend in ("torch", "onnx"):
+        translate = load_translator(model, backend)
+        assert translate.fills
+        y, a, hole = translate.with_hole(crops)
+        assert np.array_equal(y, translate(crops)) and set(np.unique(hole)) <= {0.0, 1.0} and hole.any()
+        y2, a2, hole2 = translate.with_hole(crops, hole)
+        assert np.array_equal(y2, y) and np.abs(a2 - a).max() < 1e-5 and np.array_equal(hole2, hole)
+        other = np.zeros_like(hole)
+        other[:, 10:20, 30:90] = 1
+        y3, a3, _ = translate.with_hole(crops, other)
+        assert np.all(a3[other.astype(bool)] == 1) and not np.array_equal(y3, y)
+    info = export_onnx(path, tmp_path / "fill.onnx", part="fill")
+    assert info["max_abs_diff"] <= 1e-4
+    with pytest.raises(ValueError, match="only a fill generator"):
+        export_onnx(_save(tmp_path, _tiny()), tmp_path / "x.onnx", part="fill")
+    with pytest.raises(ValueError, match="only a fill generator"):
+        load_translator(open_model(_save(tmp_path, _tiny())), "torch").with_hole(crops)
 
 
 def test_fill_holes_erase_the_solid_frame_and_never_the_lens():

@@ -251,3 +251,42 @@ def test_two_moving_faces_keep_separate_smoothed_tracks():
     raw = _track_two_faces(frames, offsets, smooth=False)
     # heads 200 px wide, eyes ~37 px apart: each smoothed crop moves < 0.4% of that per frame
     assert np.all(smooth < 0.15) and np.all(smooth < 0.75 * raw), (smooth, raw)
+
+
+class FakeFill:
+    """A fill generator's translator that records which calls found holes and which reused them."""
+
+    fills = True
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, crops):
+        return self.with_hole(crops)[0]
+
+    def with_hole(self, crops, holes=None):
+        self.calls.append("reuse" if holes is not None else "find")
+        if holes is None:
+            holes = np.zeros(crops.shape[:3], np.float32)
+            holes[:, 40:50, 20:200] = len(self.calls)  # a band, marked by the call that found it
+        return tint(crops), None, holes
+
+
+def test_fill_models_find_the_hole_every_few_frames_and_reuse_it_between(clip):
+    path, _, _ = clip
+    fake = FakeFill()
+    editor = Editor(fake, region_spec("glasses"), EditOptions(max_faces=1))
+    seen = []
+
+    def record(pv):
+        (track,) = pv.tracker.tracks
+        seen.append(float(track.hole.max()))
+
+    stats = run_preview(editor, PreviewConfig(video=path, headless=True, sync=False, max_frames=12, find_every=5),
+                        on_frame=record)
+    assert stats.frames == 12
+    assert fake.calls == ["find"] + ["reuse"] * 4 + ["find"] + ["reuse"] * 4 + ["find", "reuse"]
+    assert seen == [1.0] * 5 + [6.0] * 5 + [11.0] * 2  # each frame filled the latest hole found
+    # A new face has no hole yet: the next frame finds holes for every face.
+    res = editor.run(sample_images()["astronaut"], holes=[None])
+    assert fake.calls[-1] == "find" and not res.faces[0].reused_hole and res.faces[0].hole is not None

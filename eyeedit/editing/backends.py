@@ -3,7 +3,9 @@
 A translator is a callable taking (N, H, W, 3) uint8 RGB crops and returning the same shape.
 The translators here also have ``with_alpha(crops) -> (crops, alpha)``: alpha is the (N, H, W)
 float32 mask in [0, 1] of a model that predicts where it edits, or None for one that does not
-(:func:`translate_with_alpha` asks any translator).
+(:func:`translate_with_alpha` asks any translator). Translators of fill generators (``fills``)
+also have ``with_hole(crops, holes=None) -> (crops, alpha, holes)``: without holes they find
+them (both passes); with holes, (N, H, W) in {0, 1}, they only fill those (one pass).
 ONNX Runtime runs a cached export of the model and needs no torch; the PyTorch backend lives in
 :mod:`eyeedit.editing.torch_backend` and is imported only when chosen.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,22 +43,44 @@ class OnnxTranslator:
     """The generator exported to ONNX and run by ONNX Runtime (one session, reused).
 
     An export with an ``alpha`` output (a generator that predicts where it edits) also yields
-    the mask; exports without one run as before.
+    the mask; exports without one run as before. An export with a ``hole`` output is a fill
+    generator's: ``fill_session`` makes the session of its second pass alone (on first use).
     """
 
-    def __init__(self, session: Any, in_channels: int):
+    def __init__(self, session: Any, in_channels: int, fill_session: Callable[[], Any] | None = None):
         self.session = session
         self.in_channels = in_channels
-        names = {o.name for o in session.get_outputs()}
-        self.outputs = ["output", "alpha"] if "alpha" in names else ["output"]
+        names = [o.name for o in session.get_outputs()]
+        self.outputs = [n for n in ("output", "alpha") if n in names]
+        self.fills = "hole" in names and fill_session is not None
+        self._make_fill_session = fill_session
+        self._fill_session: Any = None
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         return self.with_alpha(crops)[0]
 
     def with_alpha(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        return self._decode(self.session.run(self.outputs, {"input": self._encode(crops)}))
+
+    def with_hole(self, crops: np.ndarray, holes: np.ndarray | None = None,
+                  ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        if not self.fills:
+            raise ValueError("only a fill generator's export takes or gives holes")
+        x = self._encode(crops)
+        if holes is None:
+            found = self.session.run([*self.outputs, "hole"], {"input": x})
+            return (*self._decode(found[:2]), found[2][:, 0])
+        if self._fill_session is None:
+            self._fill_session = self._make_fill_session()
+        hole = np.ascontiguousarray(holes[:, None], dtype=np.float32)
+        return (*self._decode(self._fill_session.run(["output", "alpha"], {"input": x, "hole": hole})), holes)
+
+    def _encode(self, crops: np.ndarray) -> np.ndarray:
         x = to_model_channels(crops, self.in_channels).astype(np.float32)  # (N, H, W, C)
-        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2)) / 127.5 - 1.0  # (N, C, H, W) in [-1, 1]
-        found = self.session.run(self.outputs, {"input": x.astype(np.float32)})
+        return (np.ascontiguousarray(x.transpose(0, 3, 1, 2)) / 127.5 - 1.0).astype(np.float32)  # (N, C, H, W)
+
+    @staticmethod
+    def _decode(found: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         y = np.clip((found[0].transpose(0, 2, 3, 1) + 1.0) * 127.5, 0, 255)  # (N, H, W, C)
         alpha = found[1][:, 0].astype(np.float32) if len(found) > 1 else None  # (N, H, W)
         return to_rgb(np.rint(y).astype(np.uint8)), alpha
@@ -79,37 +104,38 @@ def choose_backend(backend: str, device: str) -> str:
     return "onnx" if exporter_present else "torch"
 
 
-def cached_onnx(model: ModelFile) -> Path:
-    """The ONNX export of a model file, made once and kept in the cache."""
-    target = cached_onnx_path(model)
+def cached_onnx(model: ModelFile, part: str = "whole") -> Path:
+    """The ONNX export of a model file (or of a fill generator's ``part="fill"``), made once
+    and kept in the cache."""
+    target = cached_onnx_path(model, part)
     if not target.is_file():
-        _export(model, target)
+        _export(model, target, part)
     return target
 
 
-def _export(model: ModelFile, target: Path) -> None:
+def _export(model: ModelFile, target: Path, part: str = "whole") -> None:
     # Imported here on purpose: exporting needs torch (seconds to import), while running a
     # cached export does not, so `apply` and `preview` start without torch once cached.
     from eyeedit.model.export import export_onnx
 
-    export_onnx(model, target)
+    export_onnx(model, target, part=part)
 
 
-def _onnx_session(model: ModelFile, spin: bool = True) -> Any:
+def _onnx_session(model: ModelFile, spin: bool = True, part: str = "whole") -> Any:
     """An ONNX Runtime session from the export cache; a damaged cache entry is made again, and
     without a writable cache the export is made in a temporary folder."""
     try:
-        onnx_path = cached_onnx(model)
+        onnx_path = cached_onnx(model, part)
     except OSError:
         with tempfile.TemporaryDirectory() as tmp:
             target = Path(tmp) / "model.onnx"
-            _export(model, target)
+            _export(model, target, part)
             return make_session(target.read_bytes(), spin)
     try:
         return make_session(onnx_path, spin)
     except Exception:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
         onnx_path.unlink(missing_ok=True)  # e.g. truncated by a crash or a full disk
-        return make_session(cached_onnx(model), spin)
+        return make_session(cached_onnx(model, part), spin)
 
 
 def load_translator(model: ModelFile, backend: str = "auto", device: str = "cpu",
@@ -120,7 +146,8 @@ def load_translator(model: ModelFile, backend: str = "auto", device: str = "cpu"
     ``spin=False`` stops ONNX Runtime's idle threads spinning (see :func:`make_session`).
     """
     if choose_backend(backend, device) == "onnx":
-        return OnnxTranslator(_onnx_session(model, spin), model.in_channels)
+        return OnnxTranslator(_onnx_session(model, spin), model.in_channels,
+                              fill_session=lambda: _onnx_session(model, spin, part="fill"))
     # Imported here on purpose: torch takes seconds to import and the ONNX path never needs it.
     from eyeedit.editing.torch_backend import load_torch_translator
 

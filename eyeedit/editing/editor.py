@@ -82,6 +82,8 @@ class FaceEdit:
     mask: np.ndarray | None = None  # (h, w) float32 in [0, 1]
     index: int = 0  # the face's place among the faces found, left to right (as face_index)
     alpha: np.ndarray | None = None  # (h, w) where a model that predicts it says it edits
+    hole: np.ndarray | None = None  # (h, w) in {0, 1}: what a fill generator erased and painted
+    reused_hole: bool = False  # the hole was handed in (an earlier frame's), not found again
 
 
 @dataclass(frozen=True)
@@ -172,9 +174,13 @@ class Editor:
         return self.run(image).image
 
     def run(self, image: np.ndarray, faces: list[Face] | None = None,
-            transforms: list[np.ndarray] | None = None) -> EditResult:
+            transforms: list[np.ndarray] | None = None,
+            holes: list[np.ndarray | None] | None = None) -> EditResult:
         """The whole composition with per-stage timings. ``faces`` skips detection; ``transforms``
         (one crop_from_image per face, e.g. smoothed by the video preview) skips the fit.
+        ``holes`` (one per face, or None) are a fill generator's holes from an earlier frame in
+        those same crops: when every face edited has one, the generator only fills them (one
+        pass instead of two); each ``FaceEdit.hole`` says what was used.
         Faces found but not edited are listed in ``EditResult.skipped`` with the reason."""
         clock = _Clock()
         # 1. detect, and set aside the faces that cannot be edited well
@@ -187,7 +193,7 @@ class Editor:
         edits = self._align(image, chosen)
         clock.lap("align")
         # 3. translate, all faces in one batch
-        outputs, alphas = translate_with_alpha(self.translate, np.stack([e.crop_in for e in edits]))
+        outputs, alphas = self._translate(edits, holes)
         clock.lap("generator")
         # 4 + 5. un-warp and blend, face by face
         result = image.copy()
@@ -195,6 +201,18 @@ class Editor:
             self.blend_face(result, e, out, None if alphas is None else alphas[i])
         clock.lap("blend")
         return EditResult(result, edits, clock.ms, skipped, len(candidates))
+
+    def _translate(self, edits: list[FaceEdit], holes: list[np.ndarray | None] | None,
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+        crops = np.stack([e.crop_in for e in edits])
+        if not getattr(self.translate, "fills", False):
+            return translate_with_alpha(self.translate, crops)
+        given = [holes[e.index] if holes is not None and e.index < len(holes) else None for e in edits]
+        reuse = all(h is not None for h in given)
+        outputs, alphas, found = self.translate.with_hole(crops, np.stack(given) if reuse else None)
+        for e, hole in zip(edits, found):
+            e.hole, e.reused_hole = hole, reuse
+        return outputs, alphas
 
     def _candidates(self, image: np.ndarray, faces: list[Face] | None,
                     transforms: list[np.ndarray] | None) -> list[_Candidate]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -24,16 +26,40 @@ class TorchTranslator:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.in_channels = in_channels
         self.dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        self.fills = bool(model.cfg.fill)
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         return self.with_alpha(crops)[0]
 
     def with_alpha(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(translated crops, (N, H, W) float32 alpha in [0, 1] or None without one)."""
-        x = images_to_tensor(to_model_channels(crops, self.in_channels)).to(self.device)  # (N, C, H, W)
+        with self._running():
+            y, alpha = self.model(self._encode(crops), with_alpha=True)
+        return self._decode(y, alpha)
+
+    def with_hole(self, crops: np.ndarray, holes: np.ndarray | None = None,
+                  ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """A fill generator's (crops, alpha, holes): its holes found (both passes), or the
+        given (N, H, W) holes filled (the second pass alone)."""
+        if not self.fills:
+            raise ValueError("only a fill generator takes or gives holes")
+        x = self._encode(crops)
+        with self._running():
+            hole = self.model.find_hole(x) if holes is None else torch.from_numpy(holes[:, None]).to(x)
+            y, alpha = self.model.fill_hole(x, hole)
+        return (*self._decode(y, alpha), hole[:, 0].float().cpu().numpy())
+
+    def _encode(self, crops: np.ndarray) -> torch.Tensor:
+        return images_to_tensor(to_model_channels(crops, self.in_channels)).to(self.device)  # (N, C, H, W)
+
+    @contextlib.contextmanager
+    def _running(self) -> Iterator[None]:
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.dtype,
                                                     enabled=self.dtype is not None):
-            y, alpha = self.model(x, with_alpha=True)
+            yield
+
+    @staticmethod
+    def _decode(y: torch.Tensor, alpha: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray | None]:
         if alpha is not None:
             alpha = alpha[:, 0].float().cpu().numpy()
         return to_rgb(tensor_to_images(y.float().cpu())), alpha

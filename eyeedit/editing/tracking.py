@@ -68,6 +68,8 @@ class Track:
     filter: OneEuroFilter
     transform: np.ndarray  # (2, 3) smoothed crop_from_image
     missed: int = 0
+    hole: np.ndarray | None = None  # a fill generator's hole in this track's crop, if any
+    hole_age: int = 0  # frames since that hole was found
 
 
 @dataclass

@@ -2,8 +2,11 @@
 
 The exported graph takes ``input`` (N, C, H, W) float32 in [-1, 1] with a dynamic batch
 dimension and returns ``output`` of the same layout; a generator with alpha also returns
-``alpha`` (N, 1, H, W) in [0, 1]. Opset 17 (ONNX Runtime >= 1.13). The model
-file's eyeedit metadata is copied into the ONNX model's ``metadata_props`` under ``eyeedit``.
+``alpha`` (N, 1, H, W) in [0, 1], and a fill generator the ``hole`` (N, 1, H, W) in {0, 1} it
+erased. A fill generator's second pass alone exports too (``part="fill"``: inputs ``input`` and
+``hole``), for video, which reuses a face's hole for a few frames. Opset 17 (ONNX Runtime >=
+1.13). The model file's eyeedit metadata is copied into the ONNX model's ``metadata_props``
+under ``eyeedit``.
 """
 
 from __future__ import annotations
@@ -28,29 +31,39 @@ from eyeedit.model.weights import load_generator
 OPSET = 17
 
 
+PARTS = ("whole", "fill")
+
+
 def export_onnx(model: ModelFile | str | Path, out_path: str | Path, opset: int = OPSET,
-                check: bool = True) -> dict[str, Any]:
+                check: bool = True, part: str = "whole") -> dict[str, Any]:
     """Export a model file's generator to ONNX; returns {"path", "max_abs_diff", "opset"}.
 
+    ``part="fill"`` exports a fill generator's second pass alone (inputs ``input``, ``hole``).
     Resize upsampling is exported folded into transposed convs (:func:`fold_upsampling`). With
     ``check``, random inputs are run through the model as trained in PyTorch and through ONNX
     Runtime, and the largest absolute difference is reported (the export is refused above 1e-4).
     """
+    if part not in PARTS:
+        raise ValueError(f"unknown export part {part!r}; choose one of {', '.join(PARTS)}")
     model_file = model if isinstance(model, ModelFile) else open_model(model)
     net, meta = load_generator(model_file.path)
     net = net.float().eval()
+    if part == "fill" and not net.cfg.fill:
+        raise ValueError(f"{model_file.path}: only a fill generator has a fill pass to export")
     w, h = meta.get("size") or (meta["region"]["width"], meta["region"]["height"])
     c = int(meta["generator"].get("in_channels", 3))
-    dummy = torch.zeros(1, c, h, w)
-    names = output_names(net)
+    inputs = {"input": (c, h, w), **({"hole": (1, h, w)} if part == "fill" else {})}
+    names = ["output", "alpha"] if part == "fill" else output_names(net)
+    graph = _FillPass if part == "fill" else _Outputs
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
-        torch.onnx.export(_Outputs(fold_upsampling(net)), (dummy,), buf, input_names=["input"],
-                          output_names=names, dynamic_axes={n: {0: "batch"} for n in ["input", *names]},
+        torch.onnx.export(graph(fold_upsampling(net)), tuple(torch.zeros(1, *chw) for chw in inputs.values()), buf,
+                          input_names=list(inputs), output_names=names,
+                          dynamic_axes={n: {0: "batch"} for n in [*inputs, *names]},
                           opset_version=opset, dynamo=False, do_constant_folding=True)
     blob = _with_metadata(buf.getvalue(), meta)
-    diff = max_abs_diff(net, blob, (c, h, w)) if check else float("nan")
+    diff = max_abs_diff(graph(net), blob, inputs, names) if check else float("nan")
     if check and not diff <= 1e-4:
         raise RuntimeError(f"ONNX export of {model_file.path} differs from PyTorch by {diff:.2e} (> 1e-4)")
     with atomic_write(out_path) as fh:
@@ -59,20 +72,35 @@ def export_onnx(model: ModelFile | str | Path, out_path: str | Path, opset: int 
 
 
 def output_names(net: Any) -> list[str]:
-    """The graph's outputs: ``output``, and ``alpha`` for a generator that predicts one."""
-    return ["output", "alpha"] if net.cfg.alpha else ["output"]
+    """The graph's outputs: ``output``, ``alpha`` for a generator that predicts one, and
+    ``hole`` for a fill generator."""
+    return ["output", "alpha", "hole"][:1 + int(net.cfg.alpha) + int(net.cfg.fill)]
 
 
 class _Outputs(nn.Module):
-    """The generator with every output it has as a graph output (image, then alpha)."""
+    """The generator with every output it has as a graph output (image, alpha, hole)."""
 
     def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
 
     def forward(self, x: torch.Tensor) -> Any:
+        if self.net.cfg.fill:
+            hole = self.net.find_hole(x)
+            return (*self.net.fill_hole(x, hole), hole)
         image, alpha = self.net(x, with_alpha=True)
         return image if alpha is None else (image, alpha)
+
+
+class _FillPass(nn.Module):
+    """A fill generator's second pass: (input, hole) -> (image, alpha)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor, hole: torch.Tensor) -> Any:
+        return self.net.fill_hole(x, hole)
 
 
 def _with_metadata(blob: bytes, meta: dict[str, Any]) -> bytes:
@@ -82,10 +110,15 @@ def _with_metadata(blob: bytes, meta: dict[str, Any]) -> bytes:
     return proto.SerializeToString()
 
 
-def max_abs_diff(model: Any, onnx_blob: bytes, chw: tuple[int, int, int], batch: int = 2, seed: int = 0) -> float:
-    """Largest |PyTorch - ONNX Runtime| difference over every output on random inputs in [-1, 1]."""
-    x = np.random.default_rng(seed).uniform(-1, 1, (batch, *chw)).astype(np.float32)
+def max_abs_diff(graph: nn.Module, onnx_blob: bytes, inputs: dict[str, tuple[int, ...]], names: list[str],
+                 batch: int = 2, seed: int = 0) -> float:
+    """Largest |PyTorch - ONNX Runtime| difference over every output, on random images in
+    [-1, 1] (and random holes in {0, 1})."""
+    rng = np.random.default_rng(seed)
+    feed = {name: (rng.uniform(-1, 1, (batch, *chw)) if name == "input" else rng.random((batch, *chw)) < 0.2
+                   ).astype(np.float32) for name, chw in inputs.items()}
     with torch.inference_mode():
-        refs = [t for t in model(torch.from_numpy(x), with_alpha=True) if t is not None]
-    got = make_session(onnx_blob).run(output_names(model), {"input": x})
+        refs = graph(*(torch.from_numpy(v) for v in feed.values()))
+    refs = refs if isinstance(refs, tuple) else (refs,)
+    got = make_session(onnx_blob).run(names, feed)
     return max(float(np.abs(r.numpy() - g).max()) for r, g in zip(refs, got))

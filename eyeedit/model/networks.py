@@ -295,11 +295,26 @@ class UNetGenerator(nn.Module):
         if not self.cfg.fill:
             self._check(x)
             return self._compose(x, self._unet(x))
+        return self.fill_hole(x, self.find_hole(x))
+
+    def find_hole(self, x: torch.Tensor) -> torch.Tensor:
+        """A fill generator's hole for ``x``: (B, 1, H, W) in {0, 1}, where its first pass sees
+        frame (grown a little), less the kept pixels."""
         hole = frame_hole(self.find(x), self.cfg.hole_threshold)
         if self.kept is not None:
             if self.kept.shape[-2:] != x.shape[-2:]:
                 raise ValueError(f"kept pixels are {tuple(self.kept.shape[-2:])}, input is {tuple(x.shape[-2:])}")
             hole = hole * (1 - self.kept.to(hole.dtype))
+        return hole
+
+    def fill_hole(self, x: torch.Tensor, hole: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A fill generator's second pass alone: ``x`` with ``hole`` (B, 1, H, W) erased and
+        painted, as ``(image, alpha)``. Video reuses a face's hole for a few frames (the crop
+        follows the face, and the frame with it) and so runs one pass instead of two."""
+        if not self.cfg.fill:
+            raise ValueError("only a fill generator takes a hole")
+        self._check(x)
+        hole = hole.to(x.dtype)
         return self._fill(x, self._unet(self._erase(x, hole)), hole)
 
     def _train_passes(self, x: torch.Tensor, hole: torch.Tensor,

@@ -12,8 +12,9 @@ import onnxruntime as ort
 from eyeedit.model.store import ModelFile
 
 # Bumped whenever the same model file exports to a different graph, so that cached exports
-# made by an older eyeedit are made again (2: fill generators keep the eye openings).
-EXPORT_FORMAT = 2
+# made by an older eyeedit are made again (2: fill generators keep the eye openings; 3: and
+# give their hole).
+EXPORT_FORMAT = 3
 
 
 def make_session(model: bytes | str | Path, spin: bool = True) -> Any:
@@ -39,8 +40,9 @@ def cache_dir() -> Path:
     return Path(base) / "eyeedit" / "onnx"
 
 
-def cached_onnx_path(model: ModelFile) -> Path:
+def cached_onnx_path(model: ModelFile, part: str = "whole") -> Path:
     """Where the cache keeps a model file's ONNX export (keyed by the file's content and by
-    :data:`EXPORT_FORMAT`)."""
+    :data:`EXPORT_FORMAT`); ``part="fill"``: a fill generator's second pass alone."""
     digest = hashlib.sha256(model.path.read_bytes()).hexdigest()[:20]
-    return cache_dir() / f"{digest}-v{EXPORT_FORMAT}.onnx"
+    suffix = "" if part == "whole" else f"-{part}"
+    return cache_dir() / f"{digest}-v{EXPORT_FORMAT}{suffix}.onnx"
