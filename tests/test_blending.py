@@ -113,3 +113,26 @@ def test_masks_cover_eyes_and_brows(astronaut_face):
     # iris centres fall inside the eye mask
     for x, y in transform_points(crop_from_image, astronaut_face.iris_centers):
         assert eyes[round(y), round(x)] == 1
+
+
+def test_tone_fill_takes_the_shading_around_the_hole_and_keeps_the_painted_detail():
+    from eyeedit.editing.blending import tone_fill
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:64, 0:128]
+    source = np.stack([60 + xx, 40 + yy, np.full_like(xx, 90)], axis=2).astype(np.uint8)  # smooth shading
+    hole = np.zeros((64, 128), np.float32)
+    hole[28:36, 10:118] = 1  # a frame's band
+    painted = source.copy()
+    detail = rng.integers(-6, 7, (8, 108, 3))
+    painted[28:36, 10:118] = np.clip(200 + detail, 0, 255)  # a pale band with some texture
+    out = tone_fill(painted, source, hole)
+    assert np.array_equal(out[hole == 0], painted[hole == 0])  # nothing outside the hole moves
+    # Inside the band (its edge rows are only partly corrected) it takes the skin's tone...
+    core, skin = out[30:34, 20:108].astype(float), source[30:34, 20:108].astype(float)
+    assert np.abs(core.mean(axis=(0, 1)) - skin.mean(axis=(0, 1))).max() < 10
+    assert np.abs(out[28:36, 10:118].astype(float) - source[28:36, 10:118]).mean() < 0.3 * np.abs(
+        painted[28:36, 10:118].astype(float) - source[28:36, 10:118]).mean()
+    # ...and keeps the painted detail (not a flat copy of the surroundings).
+    assert (core - skin).std(axis=(0, 1)).min() > 2
+    assert tone_fill(painted, source, np.zeros_like(hole)) is painted

@@ -285,8 +285,16 @@ def test_fill_models_find_the_hole_every_few_frames_and_reuse_it_between(clip):
     stats = run_preview(editor, PreviewConfig(video=path, headless=True, sync=False, max_frames=12, find_every=5),
                         on_frame=record)
     assert stats.frames == 12
-    assert fake.calls == ["find"] + ["reuse"] * 4 + ["find"] + ["reuse"] * 4 + ["find", "reuse"]
-    assert seen == [1.0] * 5 + [6.0] * 5 + [11.0] * 2  # each frame filled the latest hole found
+    # One fill pass before the first frame (so loading it does not stall the video), then:
+    assert fake.calls == ["reuse"] + ["find"] + ["reuse"] * 4 + ["find"] + ["reuse"] * 4 + ["find", "reuse"]
+    assert seen == [2.0] * 5 + [7.0] * 5 + [12.0] * 2  # each frame filled the latest hole found
     # A new face has no hole yet: the next frame finds holes for every face.
     res = editor.run(sample_images()["astronaut"], holes=[None])
-    assert fake.calls[-1] == "find" and not res.faces[0].reused_hole and res.faces[0].hole is not None
+    edit = res.faces[0]
+    assert fake.calls[-1] == "find" and not edit.reused_hole and edit.hole is not None
+    # The painted hole takes its shading from the photo around it; the rest keeps the tint.
+    rest = edit.hole == 0
+    assert np.array_equal(edit.crop_out[rest], tint(edit.crop_in)[rest])
+    core = (slice(42, 48), slice(30, 190))  # the band, away from its edges
+    cast = (edit.crop_out[core].astype(int) - edit.crop_in[core]).mean(axis=(0, 1))
+    assert np.abs(cast).max() < 8  # where the tint added (40, 10, -20)

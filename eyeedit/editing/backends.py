@@ -146,6 +146,10 @@ def load_translator(model: ModelFile, backend: str = "auto", device: str = "cpu"
     ``spin=False`` stops ONNX Runtime's idle threads spinning (see :func:`make_session`).
     """
     if choose_backend(backend, device) == "onnx":
+        if model.metadata.get("generator", {}).get("fill"):
+            # Its two sessions (both passes, and the fill pass alone) take turns in video: the
+            # idle one's spinning threads took a core from the other (26 vs 32 FPS previewing).
+            spin = False
         return OnnxTranslator(_onnx_session(model, spin), model.in_channels,
                               fill_session=lambda: _onnx_session(model, spin, part="fill"))
     # Imported here on purpose: torch takes seconds to import and the ONNX path never needs it.

@@ -33,6 +33,7 @@ from eyeedit.editing.blending import (
     composite,
     crop_mask,
     match_colors,
+    tone_fill,
 )
 from eyeedit.geometry import fit_crop_from_image, transform_points, unwarp_from_crop, warp_to_crop
 from eyeedit.landmarks import Face, FaceMeshDetector, FoundFace
@@ -210,8 +211,9 @@ class Editor:
         given = [holes[e.index] if holes is not None and e.index < len(holes) else None for e in edits]
         reuse = all(h is not None for h in given)
         outputs, alphas, found = self.translate.with_hole(crops, np.stack(given) if reuse else None)
-        for e, hole in zip(edits, found):
+        for i, (e, hole) in enumerate(zip(edits, found)):
             e.hole, e.reused_hole = hole, reuse
+            outputs[i] = tone_fill(outputs[i], e.crop_in, hole)
         return outputs, alphas
 
     def _candidates(self, image: np.ndarray, faces: list[Face] | None,
