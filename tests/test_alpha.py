@@ -384,6 +384,25 @@ def test_alpha_model_with_alpha_zero_leaves_the_photo_untouched(alpha_model, ast
         assert edited.faces and np.array_equal(edited.image, astronaut)
 
 
+def test_a_model_trained_on_one_frame_colour_paints_in_that_hue(alpha_model, astronaut, tmp_path, cache):
+    net, meta = load_generator(alpha_model)
+    pinned = save_generator(tmp_path / "pinned.safetensors", net, {**meta, "data": {"frame_color": "#2e8b57"}})
+    free = Editor.load(alpha_model, backend="torch", options=EditOptions(max_faces=1))
+    editor = Editor.load(pinned, backend="torch", options=EditOptions(max_faces=1))
+    assert free.frame_color is None and editor.frame_color == "#2e8b57"
+    a, b = free.run(astronaut), editor.run(astronaut)
+    assert not np.array_equal(a.image, b.image)
+    face = b.faces[0]
+    lab = lambda im: cv2.cvtColor(im, cv2.COLOR_RGB2LAB).astype(float)[..., 1:]  # noqa: E731
+    green = lab(np.array([[[0x2e, 0x8b, 0x57]]], np.uint8))[0, 0]
+    painted = face.alpha[..., None]  # (about 0.5 everywhere for this untrained model)
+    expected = lab(face.crop_in) * (1 - painted) + green * painted  # the paint's hue is the pinned one
+    off = np.abs(lab(face.crop_out) - expected).max(axis=2)
+    free_off = np.abs(lab(a.faces[0].crop_out) - expected).max(axis=2)
+    assert np.median(off) <= 1 and np.percentile(off, 99) <= 6  # (8-bit Lab rounds off a few units)
+    assert np.median(free_off) > 5
+
+
 def test_plain_translators_keep_todays_blend(astronaut):
     spec = region_spec("glasses")
     face = detect_faces(astronaut, max_faces=1)[0]

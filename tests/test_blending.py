@@ -136,3 +136,26 @@ def test_tone_fill_takes_the_shading_around_the_hole_and_keeps_the_painted_detai
     # ...and keeps the painted detail (not a flat copy of the surroundings).
     assert (core - skin).std(axis=(0, 1)).min() > 2
     assert tone_fill(painted, source, np.zeros_like(hole)) is painted
+
+
+def test_pin_chroma_gives_the_painted_colour_its_pinned_hue_and_keeps_its_shading():
+    import cv2
+
+    from eyeedit.editing.blending import pin_chroma
+
+    rng = np.random.default_rng(1)
+    source = rng.integers(120, 200, (32, 64, 3)).astype(np.uint8)
+    alpha = np.zeros((32, 64), np.float32)
+    alpha[10:20, :] = 1.0
+    alpha[20:24, :] = 0.5
+    generated = source.copy()
+    generated[10:24] = (20, 60, 30)  # a dark rim painted with a green tinge
+    out = pin_chroma(generated, source, alpha, "#141414")
+    assert np.array_equal(out[alpha == 0], generated[alpha == 0])  # nothing unpainted moves
+    lab = lambda im: cv2.cvtColor(im, cv2.COLOR_RGB2LAB).astype(int)  # noqa: E731
+    rim, painted = lab(out)[10:20], lab(generated)[10:20]
+    assert np.abs(rim[..., 1:] - 128).max() <= 2  # neutral like #141414: the green is gone
+    assert np.abs(rim[..., 0] - painted[..., 0]).max() <= 2  # and the lightness is the painted one
+    half = lab(out)[20:24, ..., 1:]
+    expected = (lab(source)[20:24, ..., 1:] + 128) / 2  # half the photo's hue, half the pinned one
+    assert np.abs(half - expected).max() <= 2

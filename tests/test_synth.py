@@ -14,12 +14,14 @@ from click.testing import CliRunner
 
 from eyeedit.cli.main import cli
 from eyeedit.data.effects import EFFECTS, glasses
+from eyeedit.data.loader import load_pairs
 from eyeedit.data.pairs import load_info, read_manifest
 from eyeedit.data.samples import sample_images
 from eyeedit.data.synth import (
     Photo,
     SynthConfig,
     default_region,
+    drawn_color,
     render_pairs,
     split_of,
     variant_rng,
@@ -72,6 +74,21 @@ def test_synth_writes_a_dataset_with_params_and_skips(faces_dir, tmp_path):
     # Variants of one person share a split.
     assert records["alice__v0"]["split"] == records["alice__v1"]["split"] == split_of("alice", 0.1)
     assert "ok" in res.output and "no-face" in res.output  # the status table
+    assert info["color"] is None and drawn_color(info) is None  # random frames: no one colour
+
+
+def test_a_pinned_frame_colour_is_recorded_for_the_editor(faces_dir, tmp_path):
+    out = tmp_path / "pairs"
+    res = _synth(faces_dir, out, "--effect", "glasses", "--color", "black", "--material", "plastic")
+    assert res.exit_code == 0, res.output
+    info = load_info(out)
+    assert (info["color"], info["material"], info["tint"]) == ("black", "plastic", None)
+    assert drawn_color(info) == "#141414" == load_pairs(out).summary()["frame_color"]
+    # Only frames of one colour, drawn on (not removed), have it.
+    assert drawn_color({**info, "reverse": True}) is None
+    assert drawn_color({**info, "material": "tortoiseshell"}) is None
+    assert drawn_color({**info, "effect": "eye-color"}) is None
+    assert glasses.frame_color("#123456") == "#123456" and glasses.frame_color(None) is None
 
 
 def test_same_seed_same_files_other_seed_other_params(faces_dir, tmp_path):

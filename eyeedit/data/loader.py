@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from eyeedit.data.pairs import DatasetError, load_info, mask_path
+from eyeedit.data.synth import drawn_color
 from eyeedit.imageio import ImageError, read_image
 from eyeedit.regions import RegionSpec
 
@@ -59,8 +60,10 @@ class PairData:
     def summary(self) -> dict[str, Any]:
         """What a model file records about the data it was trained on."""
         keep = ("effect", "source", "eyeedit_version")
-        return {"path": str(self.root), "train_pairs": len(self.train), "val_pairs": len(self.val),
-                "fingerprint": self.fingerprint, **{k: self.info[k] for k in keep if k in self.info}}
+        summary = {"path": str(self.root), "train_pairs": len(self.train), "val_pairs": len(self.val),
+                   "fingerprint": self.fingerprint, **{k: self.info[k] for k in keep if k in self.info}}
+        painted = drawn_color(self.info)
+        return {**summary, "frame_color": painted} if painted else summary
 
     @functools.cached_property
     def fingerprint(self) -> str:

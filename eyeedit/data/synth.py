@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from eyeedit.data.effects import Pins, get_effect, params_dict
+from eyeedit.data.effects import Pins, get_effect, glasses, params_dict
 from eyeedit.data.effects.base import TypicalDraws
 from eyeedit.data.pairs import (
     MULTIPLE_FACES,
@@ -332,8 +332,16 @@ def finish_dataset(writer: DatasetWriter, config: SynthConfig) -> dict[str, Any]
         config.region, channels=3, source="synth", source_folder=writer.settings["source"],
         effect=config.effect, reverse=config.reverse, seed=config.seed, variants=config.variants,
         variation=config.variation,
-        style=config.style, color=config.color,
+        style=config.style, color=config.color, material=config.material, tint=config.tint, liner=config.liner,
     )
+
+
+def drawn_color(info: dict[str, Any]) -> str | None:
+    """``#rrggbb`` that every frame on a dataset's B side is drawn in (from its ``dataset.json``),
+    or None: only glasses added (not reversed) with a pinned colour of a one-colour material."""
+    if info.get("source") != "synth" or info.get("effect") != "glasses" or info.get("reverse"):
+        return None
+    return glasses.frame_color(info.get("color"), info.get("material"))
 
 
 def synth(source: Path, out: Path, config: SynthConfig, workers: int = 1, overwrite: bool = False,

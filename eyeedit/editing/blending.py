@@ -147,6 +147,28 @@ def match_colors(generated: np.ndarray, source: np.ndarray, mask: np.ndarray) ->
     return cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
 
 
+def pin_chroma(generated: np.ndarray, source: np.ndarray, alpha: np.ndarray, color: str) -> np.ndarray:
+    """An alpha model's (H, W, 3) uint8 output with the colour it painted given ``color``'s hue
+    (``#rrggbb``), its lightness (the shading, a highlight along a rim) kept.
+
+    The output is source * (1 - alpha) + paint * alpha; in Lab its a*b* become
+    source's * (1 - alpha) + ``color``'s * alpha, which removes a tinge the generator left in a
+    colour its data never had (a dark-green fringe along black rims). Pixels with alpha under
+    ``PIN_MIN_ALPHA`` are left as they were.
+    """
+    rgb = np.array([[[int(color.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4)]]], np.uint8)
+    pinned = _lab(rgb)[0, 0, 1:]
+    lab, a = _lab(generated), alpha.astype(np.float32)[..., None]
+    lab[..., 1:] = _lab(source)[..., 1:] * (1 - a) + pinned * a
+    out = cv2.cvtColor(np.clip(np.rint(lab), 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+    return np.where(a >= PIN_MIN_ALPHA, out, generated)
+
+
+# Below this alpha the paint moves a pixel's hue by under a level, less than converting it to Lab
+# and back does: such pixels (most of a crop, at alpha 0.001) stay bit for bit as they were.
+PIN_MIN_ALPHA = 0.02
+
+
 # Scale (crop pixels) below which a painted hole keeps the generator's own detail; its shading
 # above it comes from the photo. On real wearers the generator paints erased frames a shade
 # too pale and pink (a smooth band in the shape of the frame); an inpainting carries the

@@ -33,6 +33,7 @@ from eyeedit.editing.blending import (
     composite,
     crop_mask,
     match_colors,
+    pin_chroma,
     tone_fill,
 )
 from eyeedit.geometry import fit_crop_from_image, transform_points, unwarp_from_crop, warp_to_crop
@@ -145,12 +146,15 @@ class Editor:
 
     def __init__(self, translate: Translator, region: RegionSpec, options: EditOptions = EditOptions(),
                  mask_kind: str | None = None, detector: FaceMeshDetector | None = None,
-                 name: str = "effect"):
+                 name: str = "effect", frame_color: str | None = None):
         self.translate = translate
         self.region = region
         self.options = options
         self.mask_kind = options.mask or mask_kind or DEFAULT_MASK[region.name]
         self.name = name
+        # ``#rrggbb`` of the one colour a model with alpha was trained to paint (its data pinned
+        # it): what it paints gets that hue, keeping its own shading.
+        self.frame_color = frame_color
         self._detector = detector
 
     @classmethod
@@ -161,8 +165,10 @@ class Editor:
         ``spin=False`` keeps ONNX Runtime's idle threads from spinning (cores shared with others)."""
         model_file = model if isinstance(model, ModelFile) else resolve(model)
         translate = load_translator(model_file, backend=backend, device=device, spin=spin)
+        data = model_file.metadata.get("data")
         return cls(translate, model_file.region, options, mask_kind=model_file.metadata.get("mask"),
-                   name=model_file.effect)
+                   name=model_file.effect,
+                   frame_color=data.get("frame_color") if isinstance(data, dict) else None)
 
     @property
     def detector(self) -> FaceMeshDetector:
@@ -276,6 +282,8 @@ class Editor:
         e.alpha = alpha
         if alpha is not None:
             mask = mask * alpha_mask(alpha, self.region)
+            if self.frame_color:
+                generated = pin_chroma(generated, e.crop_in, alpha, self.frame_color)
         e.crop_out = match_colors(generated, e.crop_in, mask) if self.options.color_match else generated
         if self.options.adaptive:
             mask = mask * change_weight(e.crop_out, e.crop_in, self.region)

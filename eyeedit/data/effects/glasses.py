@@ -142,7 +142,7 @@ def sample_params(rng: np.random.Generator, face: Face, style: str | None = None
     material = material or _weighted(rng, _MATERIAL_ODDS[style])
     rim, accent = _sample_colors(rng, material)
     if color:
-        rim = parse_color({**METAL_COLORS, **PLASTIC_COLORS, **TORTOISE_GROUNDS}.get(color, color))
+        rim = _named_color(color)
     exponent, aspect = _SHAPES[style]
     lens_width = float(rng.uniform(*_HALF_WIDTHS[style]))
     tint_color, alpha = _sample_tint(rng)
@@ -162,6 +162,19 @@ def sample_params(rng: np.random.Generator, face: Face, style: str | None = None
         streak=float(0.0 if rng.random() < 0.75 else rng.uniform(0.25, 0.5)),
         texture_seed=int(rng.uniform(0, 2**31 - 1)), softness=float(rng.uniform(0.0, 0.008)),
     )
+
+
+def _named_color(color: str) -> tuple[int, int, int]:
+    """A palette name or a hex value as (r, g, b)."""
+    return parse_color({**METAL_COLORS, **PLASTIC_COLORS, **TORTOISE_GROUNDS}.get(color, color))
+
+
+def frame_color(color: str | None, material: str | None = None) -> str | None:
+    """``#rrggbb`` of every frame drawn with a pinned ``color`` (a palette name or hex), or None
+    when frames have no one colour: not pinned, or a tortoiseshell or two-tone material."""
+    if not color or material in ("tortoiseshell", "two-tone"):
+        return None
+    return hex_color(_named_color(color))
 
 
 def check_pins(style: str | None = None, material: str | None = None, color: str | None = None,
