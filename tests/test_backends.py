@@ -134,3 +134,19 @@ def test_bench_reports_every_stage_and_backend_agreement():
     assert [r["name"] for r in group["rows"]] == ["detect, 1 face", "detect, 29 faces",
                                                    "end to end, 1 face", "end to end, 29 faces"]
     assert group["per_added_face_ms"] > 0
+
+
+def test_onnx_runs_large_batches_in_chunks_with_the_same_result(model_path, monkeypatch):
+    from eyeedit.editing import backends
+
+    translate = load_translator(open_model(model_path), "onnx")
+    crops = np.random.default_rng(3).integers(0, 256, (5, 128, 256, 3), dtype=np.uint8)
+    runs = []
+    real_run = translate.session.run
+    monkeypatch.setattr(translate, "session", type("S", (), {
+        "run": lambda self, names, feed: runs.append(len(feed["input"])) or real_run(names, feed)})())
+    monkeypatch.setattr(backends, "MAX_BATCH", 2)
+    together = translate(crops)
+    assert runs == [2, 2, 1]
+    alone = np.concatenate([translate(crops[i:i + 1]) for i in range(5)])
+    assert together.shape == crops.shape and np.array_equal(together, alone)

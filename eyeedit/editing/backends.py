@@ -60,7 +60,7 @@ class OnnxTranslator:
         return self.with_alpha(crops)[0]
 
     def with_alpha(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        return self._decode(self.session.run(self.outputs, {"input": self._encode(crops)}))
+        return self._decode(_run_in_chunks(self.session, self.outputs, {"input": self._encode(crops)}))
 
     def with_hole(self, crops: np.ndarray, holes: np.ndarray | None = None,
                   ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
@@ -68,12 +68,13 @@ class OnnxTranslator:
             raise ValueError("only a fill generator's export takes or gives holes")
         x = self._encode(crops)
         if holes is None:
-            found = self.session.run([*self.outputs, "hole"], {"input": x})
+            found = _run_in_chunks(self.session, [*self.outputs, "hole"], {"input": x})
             return (*self._decode(found[:2]), found[2][:, 0])
         if self._fill_session is None:
             self._fill_session = self._make_fill_session()
         hole = np.ascontiguousarray(holes[:, None], dtype=np.float32)
-        return (*self._decode(self._fill_session.run(["output", "alpha"], {"input": x, "hole": hole})), holes)
+        filled = _run_in_chunks(self._fill_session, ["output", "alpha"], {"input": x, "hole": hole})
+        return (*self._decode(filled), holes)
 
     def _encode(self, crops: np.ndarray) -> np.ndarray:
         x = to_model_channels(crops, self.in_channels).astype(np.float32)  # (N, H, W, C)
@@ -84,6 +85,20 @@ class OnnxTranslator:
         y = np.clip((found[0].transpose(0, 2, 3, 1) + 1.0) * 127.5, 0, 255)  # (N, H, W, C)
         alpha = found[1][:, 0].astype(np.float32) if len(found) > 1 else None  # (N, H, W)
         return to_rgb(np.rint(y).astype(np.uint8)), alpha
+
+
+# Crops per ONNX Runtime run. A group photo's 29 crops took 160-200 ms as one batch and 133-137 ms
+# in runs of 4 or 8 (the activations of a large batch no longer stay in cache), 159 ms one by one.
+MAX_BATCH = 8
+
+
+def _run_in_chunks(session: Any, names: list[str], feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """``session.run`` over the batch in runs of at most :data:`MAX_BATCH`, outputs joined."""
+    n = len(next(iter(feed.values())))
+    if n <= MAX_BATCH:
+        return session.run(names, feed)
+    parts = [session.run(names, {k: v[i:i + MAX_BATCH] for k, v in feed.items()}) for i in range(0, n, MAX_BATCH)]
+    return [np.concatenate(outs) for outs in zip(*parts)]
 
 
 def choose_backend(backend: str, device: str) -> str:

@@ -10,6 +10,8 @@ bit-identical to the input.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -44,13 +46,29 @@ def _grow(mask: np.ndarray, radius: float) -> np.ndarray:
     return np.zeros_like(mask, np.float32)
 
 
+@functools.lru_cache(maxsize=16)
 def border_fade(size: tuple[int, int], width: float) -> np.ndarray:
-    """(H, W) float32 ramp: 0 on the crop border, rising linearly to 1 at ``width`` pixels in."""
+    """(H, W) float32 ramp: 0 on the crop border, rising linearly to 1 at ``width`` pixels in.
+    Made once per size and width (every face's blend uses it): read-only."""
     w, h = size
     x = np.minimum(np.arange(w), np.arange(w)[::-1]).astype(np.float32)
     y = np.minimum(np.arange(h), np.arange(h)[::-1]).astype(np.float32)
     d = np.minimum(y[:, None], x[None, :])
-    return np.clip(d / max(width, 1e-6), 0, 1)
+    fade = np.clip(d / max(width, 1e-6), 0, 1)
+    fade.flags.writeable = False
+    return fade
+
+
+def _smoothstep(x: np.ndarray, low: float, high: float) -> np.ndarray:
+    """0 up to ``low``, 1 from ``high``, a smooth cubic between (float32, in place on a copy)."""
+    t = (x - np.float32(low)) * np.float32(1 / (high - low))
+    np.clip(t, 0, 1, out=t)
+    return t * t * (3 - 2 * t)
+
+
+def _channel_max(image: np.ndarray) -> np.ndarray:
+    """(H, W) largest of an (H, W, 3) image's channels (OpenCV: ~10x numpy's max over axis 2)."""
+    return cv2.max(cv2.max(image[..., 0], image[..., 1]), image[..., 2])
 
 
 def crop_mask(points: np.ndarray | None, spec: RegionSpec, kind: str) -> np.ndarray:
@@ -97,11 +115,10 @@ def change_weight(generated: np.ndarray, source: np.ndarray, spec: RegionSpec) -
     not reach (skin around glasses, lashes beside a recoloured iris). The difference is
     smoothed first so that noise does not switch pixels on and off.
     """
-    diff = cv2.absdiff(generated, source).max(axis=2).astype(np.float32)  # (H, W)
+    diff = _channel_max(cv2.absdiff(generated, source)).astype(np.float32)  # (H, W)
     sigma = 0.02 * spec.width / spec.span  # ~2 crop pixels at the default sizes
     diff = cv2.GaussianBlur(diff, (0, 0), sigmaX=max(sigma, 0.5))
-    t = np.clip((diff - CHANGE_LOW) / (CHANGE_HIGH - CHANGE_LOW), 0, 1)
-    weight = t * t * (3 - 2 * t)  # smoothstep
+    weight = _smoothstep(diff, CHANGE_LOW, CHANGE_HIGH)
     # grow the weight a little so each edit's edge fades out over skin, not inside the edit
     grown = cv2.dilate(weight, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
     return cv2.GaussianBlur(grown, (0, 0), sigmaX=max(sigma, 0.5)).astype(np.float32)
@@ -118,8 +135,7 @@ def alpha_mask(alpha: np.ndarray, spec: RegionSpec) -> np.ndarray:
     Alpha below ALPHA_LOW counts as "not edited" and gives 0; the mask is feathered by about
     one crop pixel so its edge is not a hard line, and it fades to 0 on the crop border.
     """
-    t = np.clip((alpha.astype(np.float32) - ALPHA_LOW) / (ALPHA_HIGH - ALPHA_LOW), 0, 1)
-    weight = t * t * (3 - 2 * t)  # smoothstep: exactly 0 wherever alpha <= ALPHA_LOW
+    weight = _smoothstep(alpha.astype(np.float32), ALPHA_LOW, ALPHA_HIGH)  # exactly 0 at alpha <= ALPHA_LOW
     sigma = max(0.01 * spec.width / spec.span, 0.5)  # ~1 crop pixel at the default sizes
     soft = cv2.GaussianBlur(weight, (0, 0), sigmaX=sigma)
     return np.clip(soft * border_fade(spec.size, 2.0), 0, 1).astype(np.float32)
