@@ -3,6 +3,7 @@
 Every image enters eyeedit through :func:`read_image` as (H, W, 3) uint8 RGB with EXIF
 orientation applied, and leaves through :func:`write_image`, which never leaves a half-written
 file behind. Errors are :class:`ImageError` with a one-line message naming the file.
+Colours given as text (``#rrggbb``) are read and written here too, for every layer.
 """
 
 from __future__ import annotations
@@ -310,3 +311,16 @@ def find_images(root: str | os.PathLike) -> list[Path]:
             if not name.startswith(".") and is_image_path(Path(name)):
                 found.append(Path(dirpath) / name)
     return sorted(set(found))
+
+
+def parse_color(text: str) -> tuple[int, int, int]:
+    """``"#rrggbb"`` or ``"rrggbb"`` to an (r, g, b) tuple; raises ValueError otherwise."""
+    s = text.strip().lstrip("#")
+    if len(s) != 6 or any(c not in "0123456789abcdefABCDEF" for c in s):
+        raise ValueError(f"colour {text!r} is not a hex value like #3a6ea5")
+    return int(s[0:2], 16), int(s[2:4], 16), int(s[4:6], 16)
+
+
+def hex_color(rgb: tuple[int, int, int]) -> str:
+    """(r, g, b) -> ``"#rrggbb"``."""
+    return "#{:02x}{:02x}{:02x}".format(*(int(c) for c in rgb))

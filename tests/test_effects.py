@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from eyeedit.data.effects import EFFECTS, Pins, eye_color, get_effect, glasses, makeup, params_dict
-from eyeedit.data.effects.base import parse_color, to_face
+from eyeedit.data.effects.base import to_face
 from eyeedit.geometry import fit_crop_from_image, polygon_mask, transform_points
+from eyeedit.imageio import parse_color
 from eyeedit.landmarks import LEFT_EYE, NOSE_BRIDGE, RIGHT_EYE, Face
 from eyeedit.regions import REGIONS
 

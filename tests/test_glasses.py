@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from eyeedit.data.effects import glasses
-from eyeedit.data.effects.base import TypicalDraws, parse_color, to_face
+from eyeedit.data.effects.base import TypicalDraws, to_face
 from eyeedit.data.effects.rimcheck import check_rim
+from eyeedit.imageio import parse_color
 from eyeedit.landmarks import NOSE_TIP, TEMPLES, Face
 
 PINNED = ("rectangular", "plastic", "black", "clear")  # pipelines/glasses.toml

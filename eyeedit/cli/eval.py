@@ -11,9 +11,8 @@ from rich.table import Table
 
 from eyeedit.cli.options import model_or_name
 from eyeedit.cli.ui import fail, out, progress
-from eyeedit.data.effects.base import parse_color
 from eyeedit.data.effects.glasses import METAL_COLORS, PLASTIC_COLORS
-from eyeedit.imageio import write_text
+from eyeedit.imageio import parse_color, write_text
 from eyeedit.model.judge import Judge
 from eyeedit.model.store import ModelError
 from eyeedit.training.evaluate import load_eval_set, run_eval, write_gallery

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from eyeedit.geometry import polygon_mask
+from eyeedit.imageio import parse_color
 from eyeedit.landmarks import LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE
 from eyeedit.regions import RegionSpec
 
@@ -172,8 +173,7 @@ def pin_chroma(generated: np.ndarray, source: np.ndarray, alpha: np.ndarray, col
     colour its data never had (a dark-green fringe along black rims). Pixels with alpha under
     ``PIN_MIN_ALPHA`` are left as they were.
     """
-    rgb = np.array([[[int(color.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4)]]], np.uint8)
-    pinned = _lab(rgb)[0, 0, 1:]
+    pinned = _lab(np.array([[parse_color(color)]], np.uint8))[0, 0, 1:]
     lab, a = _lab(generated), alpha.astype(np.float32)[..., None]
     lab[..., 1:] = _lab(source)[..., 1:] * (1 - a) + pinned * a
     out = cv2.cvtColor(np.clip(np.rint(lab), 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)

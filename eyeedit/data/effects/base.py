@@ -161,18 +161,6 @@ def paste_patch(image: np.ndarray, box: Box, patch: np.ndarray, touched: np.ndar
     return Rendered(out, mask, full)
 
 
-def parse_color(text: str) -> tuple[int, int, int]:
-    """``"#rrggbb"`` or ``"rrggbb"`` to an (r, g, b) tuple; raises ValueError otherwise."""
-    s = text.strip().lstrip("#")
-    if len(s) != 6 or any(c not in "0123456789abcdefABCDEF" for c in s):
-        raise ValueError(f"colour {text!r} is not a hex value like #3a6ea5")
-    return int(s[0:2], 16), int(s[2:4], 16), int(s[4:6], 16)
-
-
-def hex_color(rgb: tuple[int, int, int]) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*(int(c) for c in rgb))
-
-
 def jitter_color(rng: np.random.Generator, rgb: tuple[int, int, int], amount: float) -> tuple[int, int, int]:
     """A colour near ``rgb``: each channel moved by up to ``amount`` (0-255 scale)."""
     moved = np.clip(np.asarray(rgb, np.float64) + rng.uniform(-amount, amount, 3), 0, 255)

@@ -21,11 +21,10 @@ from eyeedit.data.effects.base import (
     Rendered,
     blur,
     box_around,
-    hex_color,
     jitter_color,
-    parse_color,
     paste_patch,
 )
+from eyeedit.imageio import hex_color, parse_color
 from eyeedit.landmarks import LEFT_EYE, RIGHT_EYE, Face
 
 # Typical iris colours (sRGB), picked from the mid-tones of real irises.

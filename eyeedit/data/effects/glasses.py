@@ -43,15 +43,14 @@ from eyeedit.data.effects.base import (
     Rendered,
     blur,
     box_around,
-    hex_color,
     image_from_face,
     jitter_color,
     over,
-    parse_color,
     paste_patch,
     to_face,
     to_image,
 )
+from eyeedit.imageio import hex_color, parse_color
 from eyeedit.landmarks import NOSE_BRIDGE, TEMPLES, Face
 
 STYLES = ("round", "rectangular", "browline", "aviator", "cat-eye", "rimless", "semi-rimless")

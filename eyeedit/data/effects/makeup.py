@@ -19,12 +19,11 @@ from eyeedit.data.effects.base import (
     Rendered,
     blur,
     box_around,
-    hex_color,
     jitter_color,
     over,
-    parse_color,
     paste_patch,
 )
+from eyeedit.imageio import hex_color, parse_color
 from eyeedit.landmarks import (
     LEFT_BROW,
     LEFT_EYE,
