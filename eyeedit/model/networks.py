@@ -311,22 +311,23 @@ class UNetGenerator(nn.Module):
         """A fill generator's second pass alone: ``x`` with ``hole`` (B, 1, H, W) erased and
         painted, as ``(image, alpha)``. Video reuses a face's hole for a few frames (the crop
         follows the face, and the frame with it) and so runs one pass instead of two."""
-        if not self.cfg.fill:
-            raise ValueError("only a fill generator takes a hole")
-        self._check(x)
-        hole = hole.to(x.dtype)
+        hole = self._checked_hole(x, hole)
         return self._fill(x, self._unet(self._erase(x, hole)), hole)
 
     def _train_passes(self, x: torch.Tensor, hole: torch.Tensor,
                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if not self.cfg.fill:
-            raise ValueError("only a fill generator takes a hole")
-        self._check(x)
-        hole = hole.to(x.dtype)
+        hole = self._checked_hole(x, hole)
         n = x.shape[0]
         out = self._unet(torch.cat([self._find_input(x), self._erase(x, hole)], 0))
         image, alpha = self._fill(x, out[n:], hole)
         return image, alpha, out[:n, -1:]
+
+    def _checked_hole(self, x: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        """``hole`` in ``x``'s dtype, once this is a fill generator and ``x`` a size it takes."""
+        if not self.cfg.fill:
+            raise ValueError("only a fill generator takes a hole")
+        self._check(x)
+        return hole.to(x.dtype)
 
     def _check(self, x: torch.Tensor) -> None:
         h, w = x.shape[-2:]
