@@ -16,10 +16,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --no-cache-dir --upgrade pip
 	# torch first, at the version the project is tested with (falls back to the newest).
-	$(BIN)/pip install --quiet "torch==2.14.1" "torchvision==0.29.1" || $(BIN)/pip install --quiet torch torchvision
-	$(BIN)/pip install --quiet -e ".[test,tensorboard,web]"
+	$(BIN)/pip install --quiet --no-cache-dir "torch==2.14.1" "torchvision==0.29.1" || $(BIN)/pip install --quiet --no-cache-dir torch torchvision
+	$(BIN)/pip install --quiet --no-cache-dir -e ".[test,tensorboard,web]"
 	touch $(STAMP)
 
 demo: $(STAMP)

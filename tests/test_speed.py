@@ -61,6 +61,20 @@ def test_small_convs_as_gemm_give_the_same_outputs_and_gradients(upsample):
     _assert_same_outputs_and_gradients(eager, fast, torch.rand(3, 3, 64, 128) * 2 - 1)
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_a_small_conv_keeps_its_inputs_memory_format(channels_last):
+    torch.manual_seed(0)
+    eager = torch.nn.Conv2d(16, 32, 4, stride=2, padding=1)
+    fast = copy.deepcopy(eager)
+    speed.small_convs_as_gemm(fast)
+    x = torch.rand(1, 16, 8, 8)  # 64 positions: the matrix product
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = fast(x)
+    torch.testing.assert_close(y, eager(x), rtol=1e-4, atol=1e-5)
+    assert y.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
 def test_folded_resize_levels_give_the_same_outputs_and_gradients():
     torch.manual_seed(0)
     eager = build_generator(GeneratorConfig(ngf=8, depth=5, upsample="resize", residual=True))
@@ -118,6 +132,29 @@ def test_compile_choice_is_checked_and_recorded():
     plain = plain_runtime()
     assert (plain.optimizer, plain.compile, plain.small_convs, plain.fold_resize, plain.reuse_memory,
             plain.channels_last) == ("plain", False, False, False, False, False)
+
+
+def test_auto_compiles_only_long_runs_where_it_measured_faster():
+    from eyeedit.training.runtime import COMPILE_AUTO, _pick_compile
+
+    cpu = torch.device("cpu")
+    min_steps = COMPILE_AUTO[("cpu", "bf16")]
+    assert _pick_compile("auto", cpu, "bf16", min_steps)
+    assert not _pick_compile("auto", cpu, "bf16", min_steps - 1)
+    assert not _pick_compile("auto", cpu, "bf16")  # length unknown (bench, scripts): eager
+    assert not _pick_compile("auto", cpu, "fp32", 10**9)  # measured slower there
+    assert _pick_compile("on", cpu, "fp32", 1) and not _pick_compile("off", cpu, "bf16", 10**9)
+
+
+@pytest.mark.parametrize("pairs,world", [(1, 1), (8, 1), (76, 1), (81, 2), (81, 3)])
+def test_planned_steps_count_the_steps_the_loop_takes(pairs, world):
+    from eyeedit.training.runtime import Runtime
+    from eyeedit.training.train import _epoch_batches, planned_steps
+
+    cfg = TrainConfig(size=TINY.size, generator=GeneratorConfig(ngf=8, depth=5), batch_size=8, epochs=3,
+                      decay_epochs=2)
+    rt = Runtime(torch.device("cpu"), "fp32", False, rank=world - 1, world_size=world)
+    assert planned_steps(pairs, cfg, world) == 5 * len(_epoch_batches(pairs, cfg, rt, 0))
 
 
 def test_train_cli_refuses_an_unknown_compile_choice(tmp_path):

@@ -166,6 +166,17 @@ def test_bf16_autocast_step_on_cpu(pairs_dir):
     losses = train_step(state, *(images_to_tensor(t[:1]) for t in (data.train.a, data.train.b)), cfg, rt)
     assert all(torch.isfinite(v) for v in losses.values())
     assert all(p.dtype == torch.float32 for p in state.g.parameters())  # weights stay fp32
+    # activations channels_last; weights contiguous on a CPU (fused Adam copies any others)
+    assert rt.memory_format == torch.channels_last and rt.small_convs and rt.fold_resize
+    assert all(p.is_contiguous() for net in (state.g, state.d) for p in net.parameters())
+
+
+def test_weights_are_channels_last_only_on_gpus():
+    from eyeedit.training.runtime import Runtime
+
+    assert Runtime(torch.device("cuda"), "bf16", True).param_memory_format == torch.channels_last
+    assert Runtime(torch.device("cpu"), "bf16", True).param_memory_format == torch.contiguous_format
+    assert Runtime(torch.device("cuda"), "fp32", False).param_memory_format == torch.contiguous_format
 
 
 def test_precision_choice():

@@ -17,7 +17,7 @@ from eyeedit.training.checkpoints import CheckpointError
 from eyeedit.training.config import ALPHA_WEIGHT, make_config
 from eyeedit.training.run_folder import RunError
 from eyeedit.training.runtime import setup_runtime, teardown_runtime
-from eyeedit.training.train import TrainProgress
+from eyeedit.training.train import TrainProgress, planned_steps
 from eyeedit.training.train import train as run_training
 
 
@@ -70,8 +70,10 @@ from eyeedit.training.train import train as run_training
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
               help="auto: bf16 on GPUs that have it (else fp16), bf16 on CPUs with native bf16, else fp32.")
 @click.option("--compile", "compile_", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
-              help="torch.compile G, D and the losses (auto: where it measured faster; falls back to "
-                   "eager with a warning where it cannot compile). The first steps include the compile time.")
+              help="torch.compile G, D and the losses. auto: where the compiled step measured faster "
+                   "and the run is long enough to repay compiling (CPUs with native bf16, runs of 10,000 "
+                   "steps or more). Falls back to eager with a warning where it cannot compile. The first "
+                   "steps include the compile time (about a minute on a CPU).")
 @click.option("--keep-checkpoints", default=3, show_default=True, help="How many recent checkpoints to keep.")
 @click.option("--checkpoint-every", default=0, show_default=True,
               help="Also checkpoint every N steps (0: only at the end of each epoch).")
@@ -95,7 +97,7 @@ def train(pairs: Path, out_dir: Path, effect: str | None, device: str, precision
     try:
         data = load_pairs(pairs)
         cfg = make_config(data, **options)
-        rt = setup_runtime(device, precision, compile_)
+        rt = setup_runtime(device, precision, compile_, planned_steps(len(data.train), cfg))
     except DatasetError as exc:
         fail(str(exc))
     except ValueError as exc:

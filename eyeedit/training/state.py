@@ -43,8 +43,8 @@ def _adam(params: Any, cfg: TrainConfig, rt: Runtime) -> torch.optim.Adam:
 def build_state(cfg: TrainConfig, rt: Runtime) -> GanState:
     """Fresh networks (seeded by ``cfg.seed``) on ``rt.device`` with their optimizers."""
     torch.manual_seed(cfg.seed)
-    g = build_generator(cfg.generator).to(rt.device, memory_format=rt.memory_format)
-    d = build_discriminator(cfg.discriminator).to(rt.device, memory_format=rt.memory_format)
+    g = build_generator(cfg.generator).to(rt.device, memory_format=rt.param_memory_format)
+    d = build_discriminator(cfg.discriminator).to(rt.device, memory_format=rt.param_memory_format)
     for net in (g, d):
         if rt.fold_resize:
             fold_resize_levels(net)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import time
 import warnings
@@ -348,6 +349,14 @@ def _grid_pairs(data: PairData, cfg: TrainConfig) -> PairSet:
     """The fixed validation pairs (training pairs without a validation split) of the sample grid."""
     val = data.val if len(data.val) else data.train
     return val.take(min(cfg.val_samples, len(val)))
+
+
+def planned_steps(n_pairs: int, cfg: TrainConfig, world_size: int | None = None) -> int:
+    """Optimizer steps one process takes over the whole run on ``n_pairs`` training pairs
+    (``world_size``: processes under torchrun, by default from its environment)."""
+    world = world_size or int(os.environ.get("WORLD_SIZE", "1"))
+    per_process = math.ceil(n_pairs / world)  # DistributedSampler pads to equal shares
+    return cfg.total_epochs * math.ceil(per_process / cfg.batch_size)
 
 
 def _epoch_batches(n: int, cfg: TrainConfig, rt: Runtime, epoch: int) -> list[list[int]]:
