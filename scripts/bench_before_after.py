@@ -36,7 +36,8 @@ from eyeedit.training.train import train_step
 
 case = {c.name: c for c in TRAIN_CASES}[sys.argv[1]]
 warmup = int(sys.argv[2])
-rt = setup_runtime("auto", "auto")
+# a compile choice only for a tree that has one (the after side, --compile-after)
+rt = setup_runtime("auto", "auto", sys.argv[3]) if len(sys.argv) > 3 else setup_runtime("auto", "auto")
 gen = GeneratorConfig(ngf=case.ngf, depth=case.depth, upsample=case.upsample, residual=case.residual)
 cfg = TrainConfig(size=case.size, generator=gen, discriminator=DiscriminatorConfig(ndf=case.ndf),
                   batch_size=case.batch)
@@ -62,10 +63,11 @@ for line in sys.stdin:  # one step per "step" line, its seconds back
 """
 
 
-def start_tree(tree: Path, case: str, warmup: int) -> tuple[subprocess.Popen, dict]:
+def start_tree(tree: Path, case: str, warmup: int, compile_: str | None = None) -> tuple[subprocess.Popen, dict]:
     """A process on ``tree`` with the case's step built and warmed up, and what it said."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, case, str(warmup)], cwd=tree, env=env, text=True,
+    extra = [compile_] if compile_ else []
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, case, str(warmup), *extra], cwd=tree, env=env, text=True,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     line = proc.stdout.readline()
     if not line:
@@ -86,11 +88,14 @@ def main() -> None:
     parser.add_argument("--case", default="shipped")
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps per process (compilation too)")
+    parser.add_argument("--compile-after", choices=["auto", "on", "off"], default=None,
+                        help="the after tree's --compile (its warm-up steps take the compile time)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
     trees = {"before": args.before, "after": args.after}
-    procs = {side: start_tree(tree, args.case, args.warmup) for side, tree in trees.items()}
+    procs = {side: start_tree(tree, args.case, args.warmup, args.compile_after if side == "after" else None)
+             for side, tree in trees.items()}
     load = [os.getloadavg()[0]]
     times: dict[str, list[float]] = {side: [] for side in trees}
     try:
