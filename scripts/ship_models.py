@@ -91,21 +91,22 @@ NOTES: dict[str, str] = {
 REAL_NOTES: dict[str, str] = {
     "no-glasses": (
         "Looking at the gallery of the 14 held-out people with glasses (edited as `eyeedit "
-        "apply` edits them: the eye openings kept out of the hole, the painted hole toned from "
-        "the skin around it): on 7 of them the glasses are gone and skin and eyes are where the "
-        "frames were (black, grey and tortoiseshell acetate, three thin dark metal frames, a "
-        "dark round metal frame); the painted bands are smoother than skin but take its tone, "
-        "on dark skin too, where the bands used to be pale; a faint outline, a smudge along a "
-        "brow or a few short dark pieces stay on some of them. The eyes stay sharp (before the "
-        "eye openings were kept, two eyes were repainted blurred where the first pass took a "
-        "reflection for frame). On the other 7 part of a thin, clear, rimless or colourful "
-        "frame stays: a faint line of rim, pinkish patches and one rim of a gold round frame, "
-        "purple pieces at the temples, and one light frame almost whole (the one face the judge "
-        "still calls glasses). By eye about 7 of 14 look like faces without glasses, where the "
-        "judge says 13: it misses faint lines. The model before this one left a pale "
-        "pinkish-orange outline of every frame. On the 102 held-out faces without glasses it "
-        "changes little (the edited crop 46.3 dB from the original, median; p10 37.7); on the "
-        "few it changes most (34-36 dB) the upper lids come out a little pinker."
+        "apply` edits them: the eye openings kept out of the hole, the hole grown along faint "
+        "frame from where the first pass is sure, the painted hole toned from the skin around "
+        "it): on 8 of them the glasses are gone and skin and eyes are where the frames were "
+        "(black and dark tortoiseshell acetate on dark skin, thin dark and gold metal frames, a "
+        "round black frame, a gold round frame that the model before this one left whole); the "
+        "painted bands are smoother than skin but take its tone. Growing the hole along faint "
+        "frame took thin rims that used to stay as lines, and also left broader painted bands: "
+        "on two faces the band beside the eyes runs out to the cheek's edge and smears it, and "
+        "one face's lids come out darker. On the other 6 part of a frame stays: the faint "
+        "rims of two rimless and one thin light frame, the outline of a grey acetate frame, "
+        "pieces of a light tortoiseshell one, and purple pieces at the temples. By eye about 8 "
+        "of 14 look like faces without glasses, where the judge calls none of the 14 glasses: "
+        "it misses faint lines. On the 102 held-out faces without glasses the edit is the same "
+        "as before the hole could grow (the first pass is sure of too little there to grow "
+        "from): the edited crop 46.3 dB from the original (median; p10 37.7); on the few it "
+        "changes most (34-36 dB) the upper lids come out a little pinker."
     ),
     "glasses": (
         "Looking at the gallery of the held-out faces without glasses: every face gets black "
@@ -199,9 +200,11 @@ def _alpha_line(g: dict, model: dict, meta_metrics: dict) -> str:
     if g.get("fill"):
         found = meta_metrics.get("find_iou")
         iou = f" (IoU {found:.2f} with the drawn frames' solid parts on validation)" if found is not None else ""
+        low = g.get("hole_low_threshold")
+        faint = f" and the fainter frame connected to it (alpha above {low:g})" if low is not None else ""
         line += (";\n  find, erase, fill (`--fill`): a first pass finds the solid frame (alpha above "
-                 f"{g['hole_threshold']:g}){iou}, which is erased, and a second pass paints it from "
-                 "the pixels around it")
+                 f"{g['hole_threshold']:g}){iou}{faint}, which is erased, and a second pass paints it "
+                 "from the pixels around it")
     return line
 
 

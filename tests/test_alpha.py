@@ -435,6 +435,38 @@ def test_frame_hole_thresholds_and_grows():
     assert frame_hole(a, threshold=0.6, grow=0).sum() == 1
 
 
+def test_frame_hole_follows_faint_frame_from_sure_frame():
+    from eyeedit.model import networks
+    from eyeedit.model.networks import frame_hole
+
+    a = torch.zeros(1, 1, 32, 64)
+    a[0, 0, 8:12, 4:20] = 0.9  # sure frame: 64 pixels, 3.1% of the crop
+    a[0, 0, 10, 20:50] = 0.2  # a faint rim running on from it
+    a[0, 0, 25, 10:40] = 0.2  # a faint line elsewhere (a lid crease)
+    hole = frame_hole(a, threshold=0.5, grow=0, low=0.1)[0, 0]
+    assert torch.all(hole[8:12, 4:20] == 1) and torch.all(hole[10, 20:50] == 1)
+    assert hole[25].sum() == 0 and hole.sum() == 64 + 30
+    assert torch.equal(frame_hole(a, 0.5, grow=0), (a > 0.5).float())  # no low threshold: as before
+    far = a.clone()
+    far[0, 0, 10, 20:] = 0.2  # the rim runs on for 44 pixels: the hole follows it HOLE_REACH far
+    assert frame_hole(far, 0.5, grow=0, low=0.1)[0, 0, 10].sum() == 16 + networks.HOLE_REACH
+    # A crop where the first pass is sure of too little (a plain face's lid highlight) does not grow.
+    few = torch.zeros(1, 1, 32, 64)
+    few[0, 0, 10, 10:12] = 0.9
+    few[0, 0, 10, 12:40] = 0.2
+    assert 2 / few.numel() < networks.HOLE_SEED_SHARE
+    assert frame_hole(few, 0.5, grow=0, low=0.1).sum() == 2
+    both = torch.cat([a, few])  # decided crop by crop
+    assert frame_hole(both, 0.5, grow=0, low=0.1).flatten(1).sum(1).tolist() == [94, 2]
+
+
+def test_hole_low_threshold_is_checked_and_optional():
+    assert GeneratorConfig.from_dict(_tiny(fill=True).to_dict()).hole_low_threshold is None
+    assert GeneratorConfig.from_dict(_tiny(fill=True, hole_low_threshold=0.1).to_dict()).hole_low_threshold == 0.1
+    with pytest.raises(ValueError, match="hole low threshold must be between 0 and the hole threshold"):
+        _tiny(fill=True, hole_low_threshold=0.6)
+
+
 def test_solid_parts_keep_frames_and_thin_wires_and_drop_lenses():
     from eyeedit.model.networks import solid_parts
 
@@ -507,11 +539,12 @@ def test_fill_never_erases_the_kept_eye_openings(tmp_path):
     assert load_generator(_save(tmp_path, _tiny()))[0].kept is None
 
 
-def test_fill_model_exports_both_passes_to_onnx(tmp_path, cache):
+@pytest.mark.parametrize("low", [None, 0.2])
+def test_fill_model_exports_both_passes_to_onnx(tmp_path, cache, low):
     from eyeedit.model.export import export_onnx
 
     torch.manual_seed(4)
-    cfg = _tiny(fill=True, upsample="resize")
+    cfg = _tiny(fill=True, upsample="resize", hole_low_threshold=low)
     net = build_generator(cfg)
     with torch.no_grad():  # a clear hole: alpha far from the threshold everywhere
         net.up[0][-2].bias[-1] = 0.0

@@ -52,6 +52,10 @@ from eyeedit.training.train import train as run_training
 @click.option("--hole-threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5,
               show_default=True, help="With --fill: where the first pass's alpha counts as something "
                                       "to erase (used when the model runs, not in training).")
+@click.option("--hole-low-threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="With --fill: the hole also follows faint frame (alpha above this, below "
+                   "--hole-threshold) connected to sure frame, in crops that show enough sure frame "
+                   "(used when the model runs, not in training) [default: off].")
 @click.option("--alpha-weight", type=click.FloatRange(0), default=ALPHA_WEIGHT, show_default=True,
               help="Weight of the alpha mask's cross-entropy against the dataset's edit masks.")
 @click.option("--ndf", default=64, show_default=True, help="Discriminator width.")
