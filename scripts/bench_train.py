@@ -4,6 +4,7 @@
     python scripts/bench_train.py --quick               # a few steps, to check the script runs
     python scripts/bench_train.py --speed --cases unet_256,shipped --precisions fp32,bf16
     python scripts/bench_train.py --ablation --cases unet_256 [--with-compile]   # each speed-up
+    python scripts/bench_train.py --ablation --precision bf16 --cases unet_256    # ... in bf16
 
 Quality: the same small model trained on the same pairs with the same seeds and number of steps
 in fp32 and in the reduced precision (bf16 where the CPU or GPU has it natively, fp16 on GPUs
@@ -17,7 +18,8 @@ Speed (--speed): each precision's chosen step beside the plain eager fp32 step, 
 same with the machine's conv ceilings.
 
 Ablation (--ablation): the plain step, then the speed-ups of the chosen fp32 CPU step added one
-at a time, and channels_last (and torch.compile) on top, all side by side in one run.
+at a time, and channels_last (and torch.compile) on top, all side by side in one run; with
+--precision bf16, bf16 autocast and channels_last activations first, then the same speed-ups.
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ def quality_check(precision: str, steps: int, device: str = "cpu", seeds: int = 
 
 
 def ablation(args: argparse.Namespace) -> dict:
-    sides = ablation_sides(args.with_compile)
+    sides = ablation_sides(args.with_compile, args.precision or "fp32")
     out = []
     for case in (c for c in TRAIN_CASES if c.name in args.cases.split(",")):
         r = bench_training(case, sides, rounds=2 if args.quick else args.rounds)
@@ -137,15 +139,24 @@ def speed(cases: list[TrainCase], precisions: list[str], rounds: int) -> list[di
     return out
 
 
-def ablation_sides(with_compile: bool) -> dict:
-    """The plain step, each speed-up added in turn, and the candidates that were measured slower."""
+def ablation_sides(with_compile: bool, precision: str = "fp32") -> dict:
+    """The plain step, each speed-up of the chosen CPU step added in turn, and the candidates
+    that were measured slower. ``precision="bf16"`` (for CPUs with native bf16): bf16 autocast
+    and channels_last activations come first, and channels_last is not offered again on top."""
     plain = plain_runtime()
-    steps = {"plain": plain, "foreach Adam": replace(plain, optimizer="foreach")}
-    steps["fused Adam"] = cur = replace(plain, optimizer="fused")
+    steps = {"plain": plain}
+    cur = plain
+    if precision == "bf16":
+        steps["bf16 autocast"] = cur = replace(plain, precision="bf16")
+        steps["+ channels_last activations"] = cur = replace(cur, channels_last=True)
+    else:
+        steps["foreach Adam"] = replace(plain, optimizer="foreach")
+    steps["+ fused Adam"] = cur = replace(cur, optimizer="fused")
     steps["+ small convs as GEMM"] = cur = replace(cur, small_convs=True)
     steps["+ resize levels folded"] = cur = replace(cur, fold_resize=True)
     steps["+ freed memory reused"] = cur = replace(cur, reuse_memory=True)
-    steps["+ channels_last"] = replace(cur, channels_last=True)
+    if precision != "bf16":
+        steps["+ channels_last"] = replace(cur, channels_last=True)
     if with_compile:
         steps["+ torch.compile"] = replace(cur, compile=True)
     return steps

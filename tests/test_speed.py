@@ -257,6 +257,19 @@ def _script(name: str):
     return module
 
 
+def test_ablation_adds_one_speed_up_at_a_time():
+    module = _script("bench_train")
+    fp32 = module.ablation_sides(False)
+    assert list(fp32)[0] == "plain" and fp32["+ freed memory reused"].reuse_memory
+    assert fp32["+ channels_last"].channels_last and not fp32["+ freed memory reused"].channels_last
+    bf16 = module.ablation_sides(True, "bf16")
+    names = list(bf16)
+    assert names[:3] == ["plain", "bf16 autocast", "+ channels_last activations"] and "+ channels_last" not in bf16
+    assert all(bf16[n].precision == "bf16" for n in names[1:]) and bf16["+ torch.compile"].compile
+    last = bf16["+ freed memory reused"]  # everything the chosen bf16 CPU step has
+    assert (last.channels_last, last.optimizer, last.small_convs, last.fold_resize) == (True, "fused", True, True)
+
+
 def test_precision_check_runs_fp32_against_fp32_where_nothing_else_is_native(capsys):
     module = _script("bench_train")
     result = module.main(["--quick", "--device", "cpu", "--precision", "fp32"])
