@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -136,6 +137,33 @@ def test_tone_fill_takes_the_shading_around_the_hole_and_keeps_the_painted_detai
     # ...and keeps the painted detail (not a flat copy of the surroundings).
     assert (core - skin).std(axis=(0, 1)).min() > 2
     assert tone_fill(painted, source, np.zeros_like(hole)) is painted
+
+
+def test_tone_fill_gives_a_smooth_fill_the_grain_of_the_skin_around_it():
+    from eyeedit.editing.blending import tone_fill
+
+    rng = np.random.default_rng(1)
+    skin = np.clip(150 + rng.normal(0, 6, (64, 128, 1)) + np.zeros((1, 1, 3)), 0, 255).astype(np.uint8)
+    hole = np.zeros((64, 128), np.float32)
+    hole[26:38, 10:118] = 1
+    painted = skin.copy()
+    painted[26:38, 10:118] = 150  # painted perfectly flat: reads as a smear
+    out = tone_fill(painted, skin, hole)
+    assert np.array_equal(out[hole == 0], painted[hole == 0])
+
+    def fine(img):  # fine detail's spread in the hole's core
+        lum = img.astype(np.float32).mean(axis=2)
+        return (lum - cv2.GaussianBlur(lum, (0, 0), 1.5))[28:36, 20:108].std()
+
+    assert fine(painted) < 0.5 and 0.5 * fine(skin) < fine(out) < 1.5 * fine(skin)
+    assert abs(out[28:36, 20:108].mean() - 150) < 2  # grain, not a change of tone
+    assert np.array_equal(tone_fill(painted, skin, hole), out)  # the same grain every time
+    from eyeedit.editing.blending import _grain
+
+    flat = np.full(skin.shape, 150, np.float32)  # no texture around the hole: nothing to match
+    assert not _grain(flat, flat, hole > 0.5).any()
+    # where the painted hole has the skin's detail already, next to nothing is added
+    assert _grain(skin.astype(np.float32), skin.astype(np.float32), hole > 0.5).std() < 0.3 * fine(skin)
 
 
 def test_pin_chroma_gives_the_painted_colour_its_pinned_hue_and_keeps_its_shading():
