@@ -110,9 +110,9 @@ def test_each_webcam_visitor_has_their_own_tracks():
         edited = cv2.imdecode(np.frombuffer(out_a, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
         # glasses drawn: many more pixels changed than the two JPEG passes alone change (the
         # share drawn varies a little with timing, which the landmark smoothing follows)
-        unedited = cv2.imdecode(cv2.imencode(".jpg", cv2.imdecode(np.frombuffer(jpeg(face_frames[-1]), np.uint8),
-                                                                  cv2.IMREAD_COLOR),
-                                             [cv2.IMWRITE_JPEG_QUALITY, 85])[1], cv2.IMREAD_COLOR)[:, :, ::-1]
+        received = cv2.imdecode(np.frombuffer(jpeg(face_frames[-1]), np.uint8), cv2.IMREAD_COLOR)
+        sent_back = cv2.imencode(".jpg", received, [cv2.IMWRITE_JPEG_QUALITY, 85])[1]
+        unedited = cv2.imdecode(sent_back, cv2.IMREAD_COLOR)[:, :, ::-1]
 
         def changed(img: np.ndarray) -> float:
             return float((np.abs(img.astype(int) - face_frames[-1]).max(axis=2) > 40).mean())

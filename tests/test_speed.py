@@ -260,7 +260,7 @@ def _script(name: str):
 def test_ablation_adds_one_speed_up_at_a_time():
     module = _script("bench_train")
     fp32 = module.ablation_sides(False)
-    assert list(fp32)[0] == "plain" and fp32["+ freed memory reused"].reuse_memory
+    assert next(iter(fp32)) == "plain" and fp32["+ freed memory reused"].reuse_memory
     assert fp32["+ channels_last"].channels_last and not fp32["+ freed memory reused"].channels_last
     bf16 = module.ablation_sides(True, "bf16")
     names = list(bf16)

@@ -61,7 +61,7 @@ def adam(params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, fl
 
 def _conv_as_gemm(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """``conv(x)`` as one matrix product: (B*L, Cin*k*k) @ (Cin*k*k, Cout)."""
-    n, _, h, w = x.shape
+    h, w = x.shape[-2:]
     (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
     oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
     cols = F.unfold(x, (kh, kw), padding=(ph, pw), stride=(sh, sw))  # (B, Cin*k*k, L)
