@@ -117,6 +117,11 @@ def test_run_end_to_end_skips_and_redoes(tmp_path, monkeypatch):
     from eyeedit.model.store import read_metadata
 
     assert read_metadata(installed)["effect"] == "tiny-glasses"  # named as published
+    assert "instead of the one shipped" not in res.output
+    recipe_path.write_text(TINY.format(epochs=1).replace('"tiny-glasses"', '"glasses"'))
+    res = CliRunner().invoke(cli, ["run", str(recipe_path), "--faces", str(faces), "--out", str(runs)])
+    assert res.exit_code == 0 and "instead of the one shipped" in " ".join(res.output.split())
+    recipe_path.write_text(TINY.format(epochs=1))
 
     again = run_recipe(load_recipe(recipe_path), runs, _invoke, str(faces))
     assert [(r.step, r.status) for r in again] == [

@@ -368,6 +368,11 @@ def test_cli_effect_installs_into_user_store(pairs_dir, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     installed = tmp_path / "xdg" / "eyeedit" / "models" / "inverted.safetensors"
     assert read_metadata(installed)["effect"] == "inverted"
+    assert "instead of the one shipped" not in result.output
+    # a name a shipped model has: the user is told which one --effect now uses
+    result = _run([*args[:-4], "glasses", "--no-flip", "--device", "cpu", "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert "glasses now uses this model instead of the one shipped" in " ".join(result.output.split())
 
 
 def test_cli_help_lists_the_options():

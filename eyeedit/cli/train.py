@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.progress import Progress
 
-from eyeedit.cli.ui import console, fail, files_table, progress
+from eyeedit.cli.ui import console, fail, files_table, note_shadowing, progress
 from eyeedit.data.loader import load_pairs
 from eyeedit.data.pairs import DatasetError
 from eyeedit.model.store import EFFECT_NAME, install_model
@@ -122,6 +122,7 @@ def train(pairs: Path, out_dir: Path, effect: str | None, device: str, precision
     files = [result.model_path, out_dir / "metrics.jsonl", out_dir / "curves.png"]
     if effect:
         files.append(install_model(result.model_path, effect))
+        note_shadowing(files[-1])
     files_table("Training outputs", files)
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items()) or "no validation pairs"
     console.print(f"{result.steps} steps in {result.seconds:.0f} s; validation: {metrics}")

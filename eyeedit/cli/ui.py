@@ -81,3 +81,12 @@ def dataset_summary(title: str, rows: list[tuple[str, int]], unit: str, root: Pa
         table.add_row(status, str(count))
     out.print(table)
     console.print(f"{counts['train']} train + {counts['val']} val pairs; details in {root / 'report.csv'}")
+
+
+def note_shadowing(installed: Path) -> None:
+    """Say so when a model just installed in the user store replaces a shipped one."""
+    from eyeedit.model.store import shipped_model
+
+    if shipped_model(installed.stem) is not None:
+        warn(f"{installed}: --effect {installed.stem} now uses this model instead of the one shipped "
+             f"with eyeedit (`eyeedit models` lists both); delete the file to go back", label="note")

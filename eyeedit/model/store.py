@@ -227,6 +227,13 @@ def install_model(path: str | os.PathLike, effect: str) -> Path:
     return dest
 
 
+def shipped_model(effect: str) -> Path | None:
+    """The model shipped with eyeedit under ``effect``, or None: a user model of that name is
+    used instead of it (see :func:`store_dirs`)."""
+    path = PACKAGE_MODELS / f"{effect}{SUFFIX}"
+    return path if path.is_file() else None
+
+
 def with_metadata(blob: bytes, metadata: dict[str, Any], key: str = META_KEY) -> bytes:
     """A safetensors file's bytes with its ``__metadata__[key]`` replaced (tensors untouched).
 
