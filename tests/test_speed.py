@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import importlib.util
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -155,6 +156,12 @@ def test_planned_steps_count_the_steps_the_loop_takes(pairs, world):
                       decay_epochs=2)
     rt = Runtime(torch.device("cpu"), "fp32", False, rank=world - 1, world_size=world)
     assert planned_steps(pairs, cfg, world) == 5 * len(_epoch_batches(pairs, cfg, rt, 0))
+    # compiled, every batch has the full size (one graph): the last is filled from the epoch's start
+    eager_batches = _epoch_batches(pairs, cfg, rt, 1)
+    full = _epoch_batches(pairs, cfg, replace(rt, compile=True), 1)
+    assert len(full) == len(eager_batches) and {len(b) for b in full} == {8}
+    flat = [i for b in eager_batches for i in b]
+    assert [i for b in full for i in b] == (flat * 8)[: 8 * len(full)]
 
 
 def test_train_cli_refuses_an_unknown_compile_choice(tmp_path):

@@ -172,8 +172,8 @@ def _pick_compile(name: str, device: torch.device, precision: str, planned_steps
 # Where `--compile auto` compiles: device/precision pairs where the compiled step measured faster
 # than the eager one, and the fewest planned steps for which the saving repays the compile time.
 # - CPU bf16 (AMX Xeon, 2 threads): the shipped configuration 1.38x the eager step (104 against
-#   76 img/s), unet_256 1.03x; compiling costs 45-55 s, and a few more graphs later (the last,
-#   smaller batch of an epoch; validation). Repaid after ~2,000 steps of the shipped
+#   76 img/s), unet_256 1.03x; compiling costs 45-55 s (each graph once: an epoch's last batch
+#   is filled to full size and validation runs eagerly). Repaid after ~2,000 steps of the shipped
 #   configuration and ~8,000 of unet_256, so runs of 10,000 steps and more compile; the shipped
 #   recipes (under 1,000 steps) stay eager.
 # - CPU fp32 (AVX2): slower (0.95x the plain step against 1.26x eager, after 106 s of compiling).

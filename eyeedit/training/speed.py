@@ -261,6 +261,13 @@ def compile_available() -> str | None:
     return None
 
 
+def eager(model: nn.Module) -> Callable[..., Any]:
+    """``model``'s forward without its compiled version (``nn.Module.compile`` compiles only the
+    call): validation and sample grids run once an epoch, in eval mode, without gradients and
+    with their own batch sizes, each of which would compile the model again."""
+    return model.forward
+
+
 def compile_module(model: nn.Module) -> bool:
     """Compile ``model`` in place (``nn.Module.compile``: parameter names unchanged); False,
     with a warning, when compiling is unavailable here."""

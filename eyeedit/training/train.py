@@ -56,7 +56,7 @@ from eyeedit.training.run_folder import (
     write_errors,
 )
 from eyeedit.training.runtime import Runtime
-from eyeedit.training.speed import compiled, reuse_freed_memory
+from eyeedit.training.speed import compiled, eager, reuse_freed_memory
 from eyeedit.training.state import GanState, build_state, unwrap, wrap_ddp
 
 # ----------------------------------------------------------------------------- the step
@@ -183,7 +183,7 @@ def validate(g: nn.Module, pairs: PairSet, rt: Runtime, batch: int = 16) -> dict
     for i in range(0, len(pairs), batch):
         a, b = (_to_device(t[i : i + batch], rt) for t in (pairs.a, pairs.b))
         with rt.autocast():
-            fake, alpha = g(a, with_alpha=True)
+            fake, alpha = eager(g)(a, with_alpha=True)
         fake = fake.float()
         sums["l1"] += (fake - b).abs().flatten(1).mean(1).sum().item()
         sums["psnr"] += psnr(fake, b).sum().item()
@@ -206,7 +206,7 @@ def sample_grid(g: nn.Module, pairs: PairSet, rt: Runtime) -> np.ndarray:
     was_training = g.training
     g.eval()
     with rt.autocast():
-        fake = g(_to_device(pairs.a, rt))
+        fake = eager(g)(_to_device(pairs.a, rt))
     g.train(was_training)
     rows = zip(tensor_to_images(images_to_tensor(pairs.a)), tensor_to_images(fake),
                tensor_to_images(images_to_tensor(pairs.b)))
@@ -365,6 +365,11 @@ def _epoch_batches(n: int, cfg: TrainConfig, rt: Runtime, epoch: int) -> list[li
                                  shuffle=True, seed=cfg.seed)
     sampler.set_epoch(epoch)
     idx = list(sampler)
+    if rt.compile and len(idx) % cfg.batch_size:
+        # A compiled step is specialised to its batch size: a smaller last batch would compile
+        # G, D and the losses again (~30 s on a CPU). Fill it from the epoch's first pairs.
+        pad = cfg.batch_size - len(idx) % cfg.batch_size
+        idx += (idx * math.ceil(pad / len(idx)))[:pad]
     return [idx[i : i + cfg.batch_size] for i in range(0, len(idx), cfg.batch_size)]
 
 
