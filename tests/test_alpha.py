@@ -7,6 +7,7 @@ Tiny networks (ngf 4-8, 5 levels) on 64x32 or 256x128 crops; everything runs in 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -539,12 +540,12 @@ def test_fill_never_erases_the_kept_eye_openings(tmp_path):
     assert load_generator(_save(tmp_path, _tiny()))[0].kept is None
 
 
-@pytest.mark.parametrize("low", [None, 0.2])
-def test_fill_model_exports_both_passes_to_onnx(tmp_path, cache, low):
+@pytest.mark.parametrize("low,flip", [(None, False), (0.2, False), (0.2, True)])
+def test_fill_model_exports_both_passes_to_onnx(tmp_path, cache, low, flip):
     from eyeedit.model.export import export_onnx
 
     torch.manual_seed(4)
-    cfg = _tiny(fill=True, upsample="resize", hole_low_threshold=low)
+    cfg = _tiny(fill=True, upsample="resize", hole_low_threshold=low, find_flip=flip)
     net = build_generator(cfg)
     with torch.no_grad():  # a clear hole: alpha far from the threshold everywhere
         net.up[0][-2].bias[-1] = 0.0
@@ -574,6 +575,23 @@ def test_fill_model_exports_both_passes_to_onnx(tmp_path, cache, low):
         export_onnx(_save(tmp_path, _tiny()), tmp_path / "x.onnx", part="fill")
     with pytest.raises(ValueError, match="only a fill generator"):
         load_translator(open_model(_save(tmp_path, _tiny())), "torch").with_hole(crops)
+
+
+def test_find_flip_finds_the_frame_alike_in_a_crop_and_its_mirror_image():
+    torch.manual_seed(5)
+    net = build_generator(_tiny(fill=True, hole_low_threshold=0.2)).eval()
+    x = torch.rand(2, 3, H, W) * 2 - 1
+    with torch.no_grad():
+        plain, plain_mirror = net.find(x), net.find(x.flip(-1)).flip(-1)
+        assert not torch.allclose(plain, plain_mirror, atol=1e-3)  # the pass alone is not symmetric
+        both = net._find_both_ways(x)
+        assert torch.equal(both, torch.maximum(plain, plain_mirror))
+        assert torch.equal(net._find_both_ways(x.flip(-1)).flip(-1), both)
+        net.cfg = replace(net.cfg, find_flip=True)
+        hole = net.find_hole(x)
+        assert torch.equal(net.find_hole(x.flip(-1)).flip(-1), hole)  # mirrored crop, mirrored hole
+    with pytest.raises(ValueError, match="find-flip needs fill"):
+        _tiny(find_flip=True)
 
 
 def test_fill_holes_erase_the_solid_frame_and_never_the_lens():

@@ -56,6 +56,11 @@ from eyeedit.training.train import train as run_training
               help="With --fill: the hole also follows faint frame (alpha above this, below "
                    "--hole-threshold) connected to sure frame, in crops that show enough sure frame "
                    "(used when the model runs, not in training) [default: off].")
+@click.option("--find-flip/--no-find-flip", default=False, show_default=True,
+              help="With --fill: the first pass also looks at the mirrored crop and keeps the surer "
+                   "alpha at each pixel (glasses are symmetric, so a rim it is sure of on one side "
+                   "helps it find a faint one on the other). Used when the model runs, not in "
+                   "training; one more first pass.")
 @click.option("--alpha-weight", type=click.FloatRange(0), default=ALPHA_WEIGHT, show_default=True,
               help="Weight of the alpha mask's cross-entropy against the dataset's edit masks.")
 @click.option("--ndf", default=64, show_default=True, help="Discriminator width.")

@@ -92,6 +92,11 @@ class GeneratorConfig:
     # follows connected pixels above this lower one, so a frame that is sure in places takes its
     # faint parts (a thin rim, a light temple) along. None: no hysteresis. See frame_hole.
     hole_low_threshold: float | None = None
+    # Also look for the frame in the mirrored crop and keep, at each pixel, the surer of the two
+    # alphas: a pair of glasses is symmetric about the crop's centre line, so a rim the first
+    # pass is sure of on one side makes it surer of the faint rim on the other. One more
+    # first pass when the model runs; training is unchanged.
+    find_flip: bool = False
 
     def __post_init__(self) -> None:
         for name in ("in_channels", "out_channels"):
@@ -109,6 +114,8 @@ class GeneratorConfig:
             raise ValueError("fill needs alpha (it erases what the alpha finds) and no residual")
         if not 0 < self.hole_threshold < 1:
             raise ValueError(f"hole threshold must be between 0 and 1, got {self.hole_threshold}")
+        if self.find_flip and not self.fill:
+            raise ValueError("find-flip needs fill (it is how the first pass looks for the frame)")
         if self.hole_low_threshold is not None and not 0 < self.hole_low_threshold < self.hole_threshold:
             raise ValueError(f"hole low threshold must be between 0 and the hole threshold "
                              f"({self.hole_threshold}), got {self.hole_low_threshold}")
@@ -307,12 +314,20 @@ class UNetGenerator(nn.Module):
     def find_hole(self, x: torch.Tensor) -> torch.Tensor:
         """A fill generator's hole for ``x``: (B, 1, H, W) in {0, 1}, where its first pass sees
         frame (grown a little), less the kept pixels."""
-        hole = frame_hole(self.find(x), self.cfg.hole_threshold, low=self.cfg.hole_low_threshold)
+        found = self.find(x) if not self.cfg.find_flip else self._find_both_ways(x)
+        hole = frame_hole(found, self.cfg.hole_threshold, low=self.cfg.hole_low_threshold)
         if self.kept is not None:
             if self.kept.shape[-2:] != x.shape[-2:]:
                 raise ValueError(f"kept pixels are {tuple(self.kept.shape[-2:])}, input is {tuple(x.shape[-2:])}")
             hole = hole * (1 - self.kept.to(hole.dtype))
         return hole
+
+    def _find_both_ways(self, x: torch.Tensor) -> torch.Tensor:
+        """The first pass's alpha on ``x`` and, mirrored back, on ``x`` mirrored: the larger at
+        each pixel (see ``GeneratorConfig.find_flip``). One batch of twice the images."""
+        n = x.shape[0]
+        both = self.find(torch.cat([x, x.flip(-1)], 0))
+        return torch.maximum(both[:n], both[n:].flip(-1))
 
     def fill_hole(self, x: torch.Tensor, hole: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A fill generator's second pass alone: ``x`` with ``hole`` (B, 1, H, W) erased and

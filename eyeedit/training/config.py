@@ -84,7 +84,7 @@ class TrainConfig:
 def make_config(data: PairData, *, ngf: int = 64, depth: int | None = None, norm: str = "batch",
                 upsample: str = "transpose", dropout: bool = True, residual: bool = False,
                 alpha: bool = False, fill: bool = False, hole_threshold: float = 0.5,
-                hole_low_threshold: float | None = None, ndf: int = 64,
+                hole_low_threshold: float | None = None, find_flip: bool = False, ndf: int = 64,
                 n_layers: int = 3, d_kind: str = "patch", **options: Any) -> TrainConfig:
     """A TrainConfig for ``data``: size and channels from the dataset, the rest from options.
 
@@ -97,6 +97,6 @@ def make_config(data: PairData, *, ngf: int = 64, depth: int | None = None, norm
         # When nothing fits, keep the default so check_size explains which sizes would.
         depth = min(8, fits) if fits >= 2 else GeneratorConfig.depth
     gen = GeneratorConfig(c_in, c_out, ngf, depth, norm, upsample, dropout, residual, alpha, fill,
-                          hole_threshold, hole_low_threshold)
+                          hole_threshold, hole_low_threshold, find_flip)
     disc = DiscriminatorConfig(c_in + c_out, ndf, n_layers, norm, d_kind)
     return TrainConfig(size=data.size, generator=gen, discriminator=disc, **options)
