@@ -266,3 +266,14 @@ def test_no_variation_puts_ranges_at_their_middle(alice):
     params = render_pairs(image, face, ALICE, config)[0].record["params"]
     assert params["lens_width"] == pytest.approx((0.38 + 0.45) / 2)
     assert params["rim_width"] == pytest.approx(0.04) and params["lens_power"] == 1.0
+
+
+def test_a_resumed_run_removes_what_a_killed_one_left_half_written(faces_dir, tmp_path):
+    out = tmp_path / "pairs"
+    assert _synth(faces_dir, out, "--effect", "eye-color").exit_code == 0
+    finished = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    # a kill while dataset.json or a crop was being written leaves their temp files behind
+    (out / ".dataset.json.k1.tmp").write_text("{")
+    next(out.rglob("*.png")).with_name(".x.png.k2.tmp").write_bytes(b"")
+    assert _synth(faces_dir, out, "--effect", "eye-color").exit_code == 0
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == finished

@@ -107,8 +107,10 @@ def check_output_outside(inputs: list[Path], out: Path) -> None:
 
 
 def remove_stale_temp_files(root: Path, folders: Iterable[str] = SPLITS) -> None:
-    """Delete ``.*.tmp`` files a killed run left in the output folders (atomic writes in flight)."""
+    """Delete ``.*.tmp`` files a killed run left in the output folders (atomic writes in flight):
+    crops in ``folders``, and dataset.json, report.csv or the manifest in ``root`` itself."""
     remove_temp_files(*(root / f for f in folders))
+    remove_temp_files(root, recursive=False)
 
 
 def split_of(key: str, val_fraction: float) -> str:
