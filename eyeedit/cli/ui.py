@@ -85,7 +85,7 @@ def dataset_summary(title: str, rows: list[tuple[str, int]], unit: str, root: Pa
 
 def note_shadowing(installed: Path) -> None:
     """Say so when a model just installed in the user store replaces a shipped one."""
-    from eyeedit.model.store import shipped_model
+    from eyeedit.model.store import shipped_model  # here: ui stays free of the image libraries
 
     if shipped_model(installed.stem) is not None:
         warn(f"{installed}: --effect {installed.stem} now uses this model instead of the one shipped "
