@@ -48,6 +48,11 @@ class Recipe:
     faces: str | None = None
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    @property
+    def published_as(self) -> str | None:
+        """The effect name the publish step installs the model as, or None without one."""
+        return self.steps["publish"].get("effect", self.name) if "publish" in self.steps else None
+
 
 def load_recipe(path: str | Path) -> Recipe:
     """Parse and check a recipe file."""
@@ -141,8 +146,8 @@ def plan(recipe: Recipe, out_root: Path, faces: str | None) -> list[StepPlan]:
         plans.append(StepPlan("eval", ["eval", str(model), str(data_dir), "--out", str(eval_dir),
                                        "--checkpoints", str(train_dir / "checkpoints"), *to_args(eval_opts)],
                               eval_dir, eval_dir / "metrics.json", fingerprint(eval_opts)))
-    if "publish" in recipe.steps:
-        effect = recipe.steps["publish"].get("effect", recipe.name)
+    if recipe.published_as is not None:
+        effect = recipe.published_as
         plans.append(StepPlan("publish", ["publish", str(model), effect], model, model, fingerprint(effect)))
     return plans
 

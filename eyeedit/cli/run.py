@@ -9,7 +9,7 @@ from rich.table import Table
 
 from eyeedit.cli.main import cli
 from eyeedit.cli.ui import console, fail, note_shadowing, out
-from eyeedit.model.store import SUFFIX, user_store
+from eyeedit.model.store import user_model_path
 from eyeedit.recipes import RecipeError, load_recipe, run_recipe
 
 
@@ -38,8 +38,8 @@ def run_command(recipe: Path, faces: str | None, out_root: Path) -> None:
     for r in results:
         table.add_row(r.step, r.status, f"{r.seconds:.1f}", str(r.output))
     out.print(table)
-    if any(r.step == "publish" for r in results):
-        note_shadowing(user_store() / f"{rec.steps['publish'].get('effect', rec.name)}{SUFFIX}")
+    if rec.published_as is not None:
+        note_shadowing(user_model_path(rec.published_as))
 
 
 def _invoke(argv: list[str]) -> int:

@@ -218,13 +218,18 @@ def install_model(path: str | os.PathLike, effect: str) -> Path:
     if not EFFECT_NAME.match(effect):
         raise ModelError(f"effect {effect!r} is not a name (letters, digits, '-', '_')")
     model = open_model(path)  # refuses anything that is not a model
-    dest = user_store() / f"{effect}{SUFFIX}"
+    dest = user_model_path(effect)
     blob = Path(path).read_bytes()
     if model.effect != effect:
         blob = with_metadata(blob, {**model.metadata, "effect": effect})
     with atomic_write(dest, durable=True) as fh:
         fh.write(blob)
     return dest
+
+
+def user_model_path(effect: str) -> Path:
+    """Where :func:`install_model` puts the model it installs as ``effect``."""
+    return user_store() / f"{effect}{SUFFIX}"
 
 
 def shipped_model(effect: str) -> Path | None:
