@@ -7,7 +7,6 @@ import dataclasses
 import functools
 import importlib.util
 import warnings
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -158,7 +157,7 @@ def test_planned_steps_count_the_steps_the_loop_takes(pairs, world):
     assert planned_steps(pairs, cfg, world) == 5 * len(_epoch_batches(pairs, cfg, rt, 0))
     # compiled, every batch has the full size (one graph): the last is filled from the epoch's start
     eager_batches = _epoch_batches(pairs, cfg, rt, 1)
-    full = _epoch_batches(pairs, cfg, replace(rt, compile=True), 1)
+    full = _epoch_batches(pairs, cfg, dataclasses.replace(rt, compile=True), 1)
     assert len(full) == len(eager_batches) and {len(b) for b in full} == {8}
     flat = [i for b in eager_batches for i in b]
     assert [i for b in full for i in b] == (flat * 8)[: 8 * len(full)]

@@ -75,10 +75,9 @@ def _conv_as_gemm(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
 def _rows_to_map(y: torch.Tensor, x: torch.Tensor, oh: int, ow: int) -> torch.Tensor:
     """(B*L, C) rows -> a (B, C, oh, ow) map in ``x``'s memory format: channels_last is the
     rows' own layout (a free view); the contiguous format takes a transposing copy."""
-    nhwc = y.reshape(x.shape[0], oh, ow, y.shape[-1])
-    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        return nhwc.permute(0, 3, 1, 2)
-    return nhwc.permute(0, 3, 1, 2).contiguous()
+    nchw = y.reshape(x.shape[0], oh, ow, y.shape[-1]).permute(0, 3, 1, 2)
+    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    return nchw if channels_last else nchw.contiguous()
 
 
 def _transposed_as_gemm(conv: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
