@@ -77,16 +77,28 @@ def test_demo_writes_aligned_crop(tmp_path, monkeypatch):
     assert row_dark and np.isfinite(crop).all()
     shipped = sorted(p.stem for p in PACKAGE_MODELS.glob("*.safetensors") if p.stem not in NOT_EFFECTS)
     from eyeedit.data.samples import astronaut
+    from eyeedit.geometry import fit_crop_from_image, warp_to_crop
+    from eyeedit.landmarks import detect_faces
     from eyeedit.model.store import open_model
-    from eyeedit.training.real_photos import REMOVAL, effect_kind
+    from eyeedit.regions import REGIONS
+    from eyeedit.training.real_photos import REMOVAL, effect_kind, psnr
 
+    original = astronaut()
+    spec = REGIONS["glasses"]
+    m = fit_crop_from_image(detect_faces(original, max_faces=1)[0].eye_corners, spec)
     for effect in shipped:
         edited = read_image(tmp_path / f"astronaut_{effect}.png")
+        assert edited.shape == (512, 512, 3)
         removal = effect_kind(open_model(PACKAGE_MODELS / f"{effect}.safetensors").metadata) == REMOVAL
-        # She wears no glasses: a removal effect has next to nothing to remove (no pixel moves
-        # by more than 24 levels), every other effect makes a visible edit.
-        change = np.abs(edited.astype(int) - astronaut()).max(axis=2)
-        assert edited.shape == (512, 512, 3) and (change.max() <= 24) == removal, (effect, change.max())
+        # She wears no glasses: a removal effect has next to nothing to remove (the eye region's
+        # crop at least 35 dB from the original, the bar for faces without glasses), every
+        # other effect makes a visible edit (some pixel moves by more than 24 levels).
+        crop_psnr = psnr(warp_to_crop(original, m, spec.size), warp_to_crop(edited, m, spec.size))
+        change = np.abs(edited.astype(int) - original).max(axis=2)
+        if removal:
+            assert crop_psnr >= 35, (effect, crop_psnr)
+        else:
+            assert change.max() > 24, (effect, change.max())
     page = (tmp_path / "index.html").read_text()
     assert all(f"astronaut_{e}.png" in page for e in shipped)
     assert read_image(tmp_path / "grid.png").shape[1] >= 256 * (1 + len(shipped)) * 0.5

@@ -8,12 +8,14 @@ from dataclasses import replace
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from eyeedit.data.effects import glasses
 from eyeedit.data.effects.base import TypicalDraws, to_face
 from eyeedit.data.effects.rimcheck import check_rim
 from eyeedit.imageio import parse_color
 from eyeedit.landmarks import NOSE_TIP, TEMPLES, Face
+from eyeedit.model.networks import solid_parts
 
 PINNED = ("rectangular", "plastic", "black", "clear")  # pipelines/glasses.toml
 
@@ -197,3 +199,19 @@ def test_new_choices_are_pins_and_unknown_ones_are_refused(big_face):
     assert (p.style, p.material) == ("semi-rimless", "tortoiseshell")
     with pytest.raises(ValueError, match="two-tone"):
         glasses.sample_params(TypicalDraws(), face, "round", "wood")
+
+
+@pytest.mark.parametrize("style", ["rimless", "semi-rimless", "rectangular"])
+def test_a_lens_edge_no_rim_hides_counts_as_frame_to_remove(style, big_face):
+    # A removal model learns to erase what synth's coverage marks solid; the edge of a rimless
+    # lens is what a person sees as the glasses, so the lowest point of each lens must be solid.
+    image, face = big_face
+    params = glasses.sample_params(np.random.default_rng(4), face, style, "metal", tint="clear")
+    cov = glasses.render(image, face, params).coverage
+    solid = solid_parts(torch.from_numpy(cov)[None, None])[0, 0].numpy() > 0
+    for outline in glasses.layout(face, params).lenses:
+        x, y = np.round(outline[np.argmax(outline[:, 1])]).astype(int)
+        assert solid[y - 1:y + 2, x - 1:x + 2].any(), f"{style}: lower lens edge at ({x}, {y}) not solid"
+    # ... and the lens itself, inside its edge, stays not solid (the eye behind it is kept).
+    center = np.round(glasses.layout(face, params).centers[0]).astype(int)
+    assert not solid[center[1], center[0]]

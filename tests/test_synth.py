@@ -146,6 +146,39 @@ def test_variants_and_pins(alice):
     assert colored[0].record["params"]["color"] == "#2e8b57"
 
 
+def test_plain_pairs_show_the_face_unchanged_with_an_empty_mask(alice):
+    image, face = alice
+    config = SynthConfig(effect="glasses", region=default_region("glasses"), variants=2, plain_pairs=1,
+                         reverse=True, seed=4)
+    pairs = render_pairs(image, face, ALICE, config)
+    assert [p.record["key"] for p in pairs] == ["alice__v0", "alice__v1", "alice__v2"]
+    drawn, plain = pairs[0], pairs[2]
+    assert (drawn.a != drawn.b).any() and drawn.mask.max() > 0
+    assert np.array_equal(plain.a, plain.b) and np.array_equal(plain.b, drawn.b)  # the photo's crop
+    assert plain.mask.shape == plain.a.shape[:2] and plain.mask.max() == 0
+    assert plain.record["params"] == {"plain": True} and plain.record["touched_pixels"] == 0
+    # The drawn variants are the ones a run without plain pairs makes.
+    alone = render_pairs(image, face, ALICE, SynthConfig(effect="glasses", region=default_region("glasses"),
+                                                         variants=2, reverse=True, seed=4))
+    assert all(np.array_equal(p.a, q.a) for p, q in zip(pairs, alone))
+
+
+def test_plain_pairs_are_written_and_loaded_like_the_others(faces_dir, tmp_path):
+    out = tmp_path / "pairs"
+    result = _synth(faces_dir, out, "--effect", "glasses", "--reverse", "--plain-pairs", "1", "--val-fraction", "0")
+    assert result.exit_code == 0, result.output
+    assert load_info(out)["plain_pairs"] == 1
+    records = [r for r in read_manifest(out) if r["status"] == "ok"]
+    plain = [r for r in records if r["params"] == {"plain": True}]
+    assert len(plain) == 2 and len(records) == 4  # alice and bob: one drawn, one plain each
+    for r in plain:
+        a, b = (read_image(out / "train" / side / f"{r['key']}.png") for side in ("A", "B"))
+        assert np.array_equal(a, b)
+        assert cv2.imread(str(out / r["mask"]), cv2.IMREAD_UNCHANGED).max() == 0
+    again = _synth(faces_dir, out, "--effect", "glasses", "--reverse", "--plain-pairs", "1", "--val-fraction", "0")
+    assert again.exit_code == 0 and "0 photos to go" in again.output
+
+
 def test_resume_skips_finished_photos_and_other_options_are_refused(faces_dir, tmp_path):
     out = tmp_path / "pairs"
     assert _synth(faces_dir, out, "--effect", "makeup").exit_code == 0

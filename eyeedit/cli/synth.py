@@ -31,6 +31,10 @@ from eyeedit.regions import parse_size
               help="Random seed; the same seed gives the same dataset.")
 @click.option("--variants", type=click.IntRange(1, 100), default=1, show_default=True,
               help="Pairs per face, each with different random effect parameters.")
+@click.option("--plain-pairs", type=click.IntRange(0, 100), default=0, show_default=True,
+              help="Also this many pairs per face with nothing drawn (A = B, an empty mask): with "
+                   "--reverse, a removal model then also learns to leave faces without the "
+                   "effect alone.")
 @click.option("--variation/--no-variation", default=True, show_default=True,
               help="Vary what is not pinned (sizes, strengths, reflections) at random. Off: every "
                    "range at its middle, one deterministic look per face, which a model can "
@@ -65,7 +69,8 @@ from eyeedit.regions import parse_size
               help="Worker processes [default: all cores].")
 @click.option("--overwrite", is_flag=True,
               help="Rebuild OUT from scratch (needed when it was made with other options).")
-def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variants: int, variation: bool,
+def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variants: int, plain_pairs: int,
+          variation: bool,
           style: str | None, color: str | None, material: str | None, tint: str | None, liner: str | None,
           size: str | None, val_fraction: float,
           min_eye_distance: float, exclude_specs: tuple[str, ...], workers: int | None,
@@ -107,7 +112,8 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
     try:
         exclude = read_exclusion_lists(exclude_specs)
         config = SynthConfig(effect=effect, region=spec, reverse=reverse, seed=seed,
-                             variants=variants, variation=variation, val_fraction=val_fraction,
+                             variants=variants, plain_pairs=plain_pairs, variation=variation,
+                             val_fraction=val_fraction,
                              style=style,
                              color=color, material=material, tint=tint, liner=liner,
                              min_eye_distance=min_eye_distance, exclude=exclude)

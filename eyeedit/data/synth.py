@@ -74,6 +74,9 @@ class SynthConfig:
     reverse: bool = False  # A = edited, B = original (e.g. a glasses-removal dataset)
     seed: int = 0
     variants: int = 1
+    # Pairs per face with nothing drawn (A = B, an empty mask), after the variants: a removal
+    # model sees faces without glasses too, and learns to find nothing on them.
+    plain_pairs: int = 0
     variation: bool = True  # False: unpinned parameters at their typical values (TypicalDraws)
     val_fraction: float = 0.1
     style: str | None = None  # glasses shape pinned by --style
@@ -89,6 +92,8 @@ class SynthConfig:
         get_effect(self.effect)  # ValueError naming the choices
         if self.variants < 1:
             raise ValueError(f"variants must be >= 1, got {self.variants}")
+        if self.plain_pairs < 0:
+            raise ValueError(f"plain pairs must be >= 0, got {self.plain_pairs}")
         if not self.variation and self.variants > 1:
             raise ValueError("--no-variation renders one look per face: --variants must be 1")
         if not 0 <= self.val_fraction < 1:
@@ -105,6 +110,10 @@ class SynthConfig:
     def pins(self) -> Pins:
         return Pins(style=self.style, color=self.color, material=self.material, tint=self.tint,
                     liner=self.liner)
+
+    @property
+    def pairs_per_face(self) -> int:
+        return self.variants + self.plain_pairs
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # the region becomes a nested dict
@@ -248,16 +257,22 @@ def render_pairs(image: np.ndarray, face: Face, photo: Photo, config: SynthConfi
         rec["touched_pixels"] = int(rendered.mask.sum())
         rec["mask"] = mask_path(Path(), rec["split"], rec["key"]).as_posix()  # relative to the dataset
         pairs.append(Pair(rec, a, b, crop_mask_of(rendered, crop_from_image, spec.size)))
+    for v in range(config.variants, config.pairs_per_face):
+        rec = _record(photo, v, config, None, crop_from_image, face)
+        rec["touched_pixels"] = 0
+        rec["mask"] = mask_path(Path(), rec["split"], rec["key"]).as_posix()
+        pairs.append(Pair(rec, original, original, np.zeros(original.shape[:2], np.uint8)))
     return pairs
 
 
-def _record(photo: Photo, variant: int, config: SynthConfig, params: Any, crop_from_image: np.ndarray,
+def _record(photo: Photo, variant: int, config: SynthConfig, params: Any | None, crop_from_image: np.ndarray,
             face: Face) -> dict[str, Any]:
     return {
         "key": variant_key(photo.key, variant), "status": OK, "reason": "",
         "split": split_of(photo.person, config.val_fraction), "source": photo.path.as_posix(),
         "person": photo.person, "variant": variant, "effect": config.effect,
-        "a": "edited" if config.reverse else "original", "params": params_dict(params),
+        "a": "edited" if config.reverse else "original",
+        "params": {"plain": True} if params is None else params_dict(params),
         "crop_from_image": np.round(crop_from_image, 6).tolist(),
         "eye_distance": round(face.eye_distance, 2), "roll": round(face.roll, 2),
         "yaw": round(face.yaw, 2),
@@ -307,7 +322,7 @@ def run_photos(photos: list[Photo], config: SynthConfig, root: Path,
 def _is_done(writer: DatasetWriter, photo: Photo, config: SynthConfig) -> bool:
     if writer.is_done(photo.key):  # skipped earlier
         return True
-    return all(writer.is_done(variant_key(photo.key, v)) for v in range(config.variants))
+    return all(writer.is_done(variant_key(photo.key, v)) for v in range(config.pairs_per_face))
 
 
 def open_dataset(source: Path, out: Path, config: SynthConfig,
@@ -331,7 +346,7 @@ def finish_dataset(writer: DatasetWriter, config: SynthConfig) -> dict[str, Any]
     return writer.finish(
         config.region, channels=3, source="synth", source_folder=writer.settings["source"],
         effect=config.effect, reverse=config.reverse, seed=config.seed, variants=config.variants,
-        variation=config.variation,
+        plain_pairs=config.plain_pairs, variation=config.variation,
         style=config.style, color=config.color, material=config.material, tint=config.tint, liner=config.liner,
     )
 

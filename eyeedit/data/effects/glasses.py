@@ -468,11 +468,15 @@ def _box(frame: _Frame, shape: tuple[int, ...]) -> Box:
 
 
 def _coverage(layers: dict[str, np.ndarray], params: GlassesParams) -> np.ndarray:
-    """How much the glasses cover each box pixel: the frame at its opacity, the lens at its
-    visual weight (more when tinted), the shadow at its strength."""
+    """How much the glasses cover each box pixel: the frame at its opacity, the lens edge where
+    no rim hides it at how much it shows, the lens at its visual weight (more when tinted), the
+    shadow at its strength."""
     lens_weight = min(0.5, 0.2 + 0.5 * params.lens_alpha)
+    # Without a rim, the lens edge is the line a person sees as the glasses, so it counts as
+    # frame (a removal model learns to find and erase it); beside a rim it is a faint trace.
+    seen_edge = layers["edge"] * (1 - layers["rim"]) * _edge_shading(params)[0] / RIMLESS_EDGE_DARK
     solid = np.maximum.reduce([layers["rim_alpha"], layers["arms"], layers["pad_arms"], layers["mounts"],
-                               0.6 * layers["pads"]])
+                               0.6 * layers["pads"], seen_edge])
     return np.maximum.reduce([solid, lens_weight * layers["lens"], params.shadow * layers["shadow"]])
 
 
@@ -586,12 +590,25 @@ def _draw_lenses(patch: np.ndarray, image: np.ndarray, frame: _Frame, params: Gl
     # The lens edge: ground glass seen edge-on, a faint dark line (stronger where no rim hides it).
     # Without a rim the edge is what shows the lens (a dark line with a bright one inside it, as
     # the ground edge reflects); under a rim it is mostly hidden.
-    dark, bright = (0.3, 0.4) if _kind(params.style) in ("rimless", "semi") else (0.1, 0.15)
+    dark, bright = _edge_shading(params)
     edge = layers["edge"] * (1 - layers["rim"])
     patch = patch * (1 - dark * edge[..., None])
     inner = blur(layers["edge"], 0.006 * frame.unit) * lens * (1 - layers["edge"])
     glare = np.clip(_reflections(frame, params, box) + bright * inner, 0, 1) * lens
     return _screen(patch, glare)
+
+
+# How much the lens edge darkens the face behind it, and brightens the lens just inside it,
+# where no rim hides it (rimless, and below a semi-rimless rim) and where a rim does.
+RIMLESS_EDGE_DARK, RIMLESS_EDGE_BRIGHT = 0.3, 0.4
+RIMMED_EDGE_DARK, RIMMED_EDGE_BRIGHT = 0.1, 0.15
+
+
+def _edge_shading(params: GlassesParams) -> tuple[float, float]:
+    """(dark, bright) of the lens edge line and the bright line inside it."""
+    if _kind(params.style) in ("rimless", "semi"):
+        return RIMLESS_EDGE_DARK, RIMLESS_EDGE_BRIGHT
+    return RIMMED_EDGE_DARK, RIMMED_EDGE_BRIGHT
 
 
 def _refracted(image: np.ndarray, frame: _Frame, power: float, box: Box) -> np.ndarray:
