@@ -253,29 +253,29 @@ def render_pairs(image: np.ndarray, face: Face, photo: Photo, config: SynthConfi
         rendered = effect.render(image, face, params)
         edited = warp_to_crop(rendered.image, crop_from_image, spec.size)
         a, b = (edited, original) if config.reverse else (original, edited)
-        rec = _record(photo, v, config, params, crop_from_image, face)
-        rec["touched_pixels"] = int(rendered.mask.sum())
-        rec["mask"] = mask_path(Path(), rec["split"], rec["key"]).as_posix()  # relative to the dataset
+        rec = _record(photo, v, config, params, crop_from_image, face, int(rendered.mask.sum()))
         pairs.append(Pair(rec, a, b, crop_mask_of(rendered, crop_from_image, spec.size)))
     for v in range(config.variants, config.pairs_per_face):
-        rec = _record(photo, v, config, None, crop_from_image, face)
-        rec["touched_pixels"] = 0
-        rec["mask"] = mask_path(Path(), rec["split"], rec["key"]).as_posix()
+        rec = _record(photo, v, config, None, crop_from_image, face, 0)
         pairs.append(Pair(rec, original, original, np.zeros(original.shape[:2], np.uint8)))
     return pairs
 
 
 def _record(photo: Photo, variant: int, config: SynthConfig, params: Any | None, crop_from_image: np.ndarray,
-            face: Face) -> dict[str, Any]:
+            face: Face, touched_pixels: int) -> dict[str, Any]:
+    """One pair's manifest record; ``params`` None for a plain pair (nothing drawn)."""
+    key, split = variant_key(photo.key, variant), split_of(photo.person, config.val_fraction)
     return {
-        "key": variant_key(photo.key, variant), "status": OK, "reason": "",
-        "split": split_of(photo.person, config.val_fraction), "source": photo.path.as_posix(),
+        "key": key, "status": OK, "reason": "",
+        "split": split, "source": photo.path.as_posix(),
         "person": photo.person, "variant": variant, "effect": config.effect,
         "a": "edited" if config.reverse else "original",
         "params": {"plain": True} if params is None else params_dict(params),
         "crop_from_image": np.round(crop_from_image, 6).tolist(),
         "eye_distance": round(face.eye_distance, 2), "roll": round(face.roll, 2),
         "yaw": round(face.yaw, 2),
+        "touched_pixels": touched_pixels,
+        "mask": mask_path(Path(), split, key).as_posix(),  # relative to the dataset
     }
 
 
