@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import torch
 
-from eyeedit.data.loader import augment
+from eyeedit.data.loader import PairSet
 from eyeedit.data.samples import astronaut, astronaut_head, group_photo, moving_face_video
 from eyeedit.detection import MIN_EYE_DISTANCE, scan_windows
 from eyeedit.editing.backends import OnnxTranslator, load_translator
@@ -31,14 +31,13 @@ from eyeedit.geometry import fit_crop_from_image, warp_to_crop
 from eyeedit.landmarks import FaceMeshDetector, SingleStageMesh
 from eyeedit.model.networks import DiscriminatorConfig, GeneratorConfig, build_generator
 from eyeedit.model.store import ModelFile, open_model
-from eyeedit.model.tensors import images_to_tensor
 from eyeedit.model.weights import save_generator
 from eyeedit.regions import region_spec
 from eyeedit.training.config import TrainConfig
 from eyeedit.training.runtime import Runtime, cpu_supports_bf16, plain_runtime
 from eyeedit.training.speed import reuse_freed_memory
 from eyeedit.training.state import build_state
-from eyeedit.training.train import train_step
+from eyeedit.training.train import make_batch, train_step
 
 
 @dataclass(frozen=True)
@@ -253,16 +252,15 @@ def training_step(case: TrainCase, rt: Runtime) -> Callable[[], None]:
     as a function that runs it and waits for the device."""
     cfg = _case_config(case)
     w, h = case.size
-    raw = torch.randint(0, 256, (2, case.batch, h, w, 3), dtype=torch.uint8,
-                        generator=torch.Generator().manual_seed(0))
-    a_u8, b_u8 = raw.to(rt.device)
+    a_u8, b_u8 = torch.randint(0, 256, (2, case.batch, h, w, 3), dtype=torch.uint8,
+                               generator=torch.Generator().manual_seed(0))
+    pairs, idx = PairSet(a_u8, b_u8, tuple(map(str, range(case.batch)))), list(range(case.batch))
     state = build_state(cfg, rt)
 
     def step() -> None:
         reuse_freed_memory(rt.reuse_memory)  # a process-wide setting: each side sets its own
-        a, b = augment(images_to_tensor(a_u8), images_to_tensor(b_u8), state.aug_rng, cfg.jitter, True)
-        mf = rt.memory_format
-        train_step(state, a.contiguous(memory_format=mf), b.contiguous(memory_format=mf), cfg, rt)
+        a, b, _ = make_batch(pairs, idx, state, cfg, rt)
+        train_step(state, a, b, cfg, rt)
         _sync(rt)
 
     return step

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import torch
 
-from eyeedit.data.loader import PairData, PairSet, augment, load_pairs
+from eyeedit.data.loader import PairData, PairSet, load_pairs
 from eyeedit.data.samples import astronaut, rotate
 from eyeedit.data.synth import SynthConfig, synth
 from eyeedit.imageio import write_image
@@ -33,7 +33,7 @@ from eyeedit.training.evaluate import edit_masks, image_metrics
 from eyeedit.training.runtime import Runtime
 from eyeedit.training.speed import reuse_freed_memory
 from eyeedit.training.state import GanState, build_state
-from eyeedit.training.train import train_step
+from eyeedit.training.train import make_batch, train_step
 
 # pipelines/glasses.toml: the data pins and the [train] table.
 GLASSES_SYNTH = {"effect": "glasses", "variation": False, "style": "rectangular", "material": "plastic",
@@ -93,10 +93,8 @@ def _step(side: _Side, train: PairSet, cfg: TrainConfig) -> None:
     reuse_freed_memory(side.rt.reuse_memory)  # a process-wide setting: each side sets its own
     t0 = time.perf_counter()
     idx = torch.randint(0, len(train), (cfg.batch_size,), generator=side.order)
-    a, b = (images_to_tensor(t[idx]).to(side.rt.device) for t in (train.a, train.b))
-    a, b = augment(a, b, side.state.aug_rng, cfg.jitter, cfg.flip)
-    mf = side.rt.memory_format
-    losses = train_step(side.state, a.contiguous(memory_format=mf), b.contiguous(memory_format=mf), cfg, side.rt)
+    a, b, _ = make_batch(train, idx, side.state, cfg, side.rt)
+    losses = train_step(side.state, a, b, cfg, side.rt)
     losses["G_L1"].item()  # wait for the device, so the clock holds the whole step
     side.seconds += time.perf_counter() - t0
     side.steps += 1

@@ -7,8 +7,10 @@ One process per tree builds the case's training step the way `eyeedit train` wou
 tree (`setup_runtime("auto", "auto")`) and runs its warm-up steps (any compilation falls
 there); then the two processes take turns, one step each per round, on command, so a change in
 the machine's load falls on both alike. Figures are medians over rounds; the ratio is the
-median of per-round ratios. Only API present in both trees is used (bench.TRAIN_CASES,
-setup_runtime, build_state, train_step, augment).
+median of per-round ratios. A step is what `eyeedit train` does for a batch: the batch made
+from uint8 crops in memory (`make_batch`: gather, augment, make float) and `train_step`. Only API
+present in both trees is used (bench.TRAIN_CASES, PairSet, setup_runtime, build_state,
+make_batch (earlier `_batch`), train_step).
 """
 
 from __future__ import annotations
@@ -26,13 +28,13 @@ HERE = Path(__file__).resolve().parents[1]
 CHILD = """
 import json, sys, time, torch
 from eyeedit.bench import TRAIN_CASES
-from eyeedit.data.loader import augment
+from eyeedit.data.loader import PairSet
 from eyeedit.model.networks import DiscriminatorConfig, GeneratorConfig
-from eyeedit.model.tensors import images_to_tensor
 from eyeedit.training.config import TrainConfig
 from eyeedit.training.runtime import setup_runtime
 from eyeedit.training.state import build_state
-from eyeedit.training.train import train_step
+from eyeedit.training import train
+make_batch = getattr(train, "make_batch", None) or train._batch  # its name before it was public
 
 case = {c.name: c for c in TRAIN_CASES}[sys.argv[1]]
 warmup = int(sys.argv[2])
@@ -42,13 +44,17 @@ gen = GeneratorConfig(ngf=case.ngf, depth=case.depth, upsample=case.upsample, re
 cfg = TrainConfig(size=case.size, generator=gen, discriminator=DiscriminatorConfig(ndf=case.ndf),
                   batch_size=case.batch)
 w, h = case.size
-a_u8, b_u8 = torch.randint(0, 256, (2, case.batch, h, w, 3), dtype=torch.uint8,
-                           generator=torch.Generator().manual_seed(0))
+n = 4 * case.batch  # a few batches' worth of crops, taken in turn
+a_u8, b_u8 = torch.randint(0, 256, (2, n, h, w, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+pairs = PairSet(a_u8, b_u8, tuple(map(str, range(n))))
 state = build_state(cfg, rt)
+steps = 0
 def step():
-    a, b = augment(images_to_tensor(a_u8), images_to_tensor(b_u8), state.aug_rng, 1.0, True)
-    train_step(state, a.contiguous(memory_format=rt.memory_format),
-               b.contiguous(memory_format=rt.memory_format), cfg, rt)["G_L1"].item()
+    global steps
+    first = steps % 4 * case.batch
+    batch = make_batch(pairs, list(range(first, first + case.batch)), state, cfg, rt)
+    train.train_step(state, batch[0], batch[1], cfg, rt)["G_L1"].item()
+    steps += 1
 t0 = time.perf_counter()
 for _ in range(warmup):
     step()
@@ -90,12 +96,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps per process (compilation too)")
     parser.add_argument("--compile-after", choices=["auto", "on", "off"], default=None,
                         help="the after tree's --compile (its warm-up steps take the compile time)")
+    parser.add_argument("--compile-before", choices=["auto", "on", "off"], default=None,
+                        help="the before tree's --compile, where it has one")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
     trees = {"before": args.before, "after": args.after}
-    procs = {side: start_tree(tree, args.case, args.warmup, args.compile_after if side == "after" else None)
-             for side, tree in trees.items()}
+    compile_ = {"before": args.compile_before, "after": args.compile_after}
+    procs = {side: start_tree(tree, args.case, args.warmup, compile_[side]) for side, tree in trees.items()}
     load = [os.getloadavg()[0]]
     times: dict[str, list[float]] = {side: [] for side in trees}
     try:

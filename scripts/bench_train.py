@@ -39,13 +39,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eyeedit.bench import TRAIN_CASES, TrainCase, bench_training  # noqa: E402
-from eyeedit.data.loader import PairSet, augment  # noqa: E402
+from eyeedit.data.loader import PairSet  # noqa: E402
 from eyeedit.model.networks import DiscriminatorConfig, GeneratorConfig  # noqa: E402
-from eyeedit.model.tensors import images_to_tensor  # noqa: E402
 from eyeedit.training.config import TrainConfig  # noqa: E402
 from eyeedit.training.runtime import cpu_supports_bf16, plain_runtime, setup_runtime  # noqa: E402
 from eyeedit.training.state import build_state  # noqa: E402
-from eyeedit.training.train import train_step, validate  # noqa: E402
+from eyeedit.training.train import make_batch, train_step, validate  # noqa: E402
 
 TOLERANCE = 0.02  # validation L1 of the reduced precision at most 2% above fp32's
 
@@ -96,8 +95,7 @@ def quality_check(precision: str, steps: int, device: str = "cpu", seeds: int = 
             order = torch.Generator().manual_seed(seed + 2)
             for _ in range(steps):
                 idx = torch.randint(0, len(train_set), (batch,), generator=order)
-                x, y = (images_to_tensor(t[idx]).to(rt.device) for t in (train_set.a, train_set.b))
-                x, y = augment(x, y, state.aug_rng, cfg.jitter, True)
+                x, y, _ = make_batch(train_set, idx, state, cfg, rt)
                 train_step(state, x, y, cfg, rt)
             runs.append(validate(state.g, val_set, rt)["l1"])
         result[key] = {"precision": prec, "l1": float(np.mean(runs)), "l1_per_seed": runs,

@@ -77,6 +77,13 @@ def test_discriminator_shape_and_gradients(variant):
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in d.parameters())
 
 
+def test_discriminator_takes_the_pair_whole_or_in_two():
+    d = build_discriminator(DiscriminatorConfig(in_channels=6, ndf=8)).eval()
+    a, b = _inputs(3), _inputs(3).flip(-1)
+    assert torch.equal(d(a, b), d(torch.cat([a, b], 1)))
+    assert not torch.equal(d(a, b), d(b, a))
+
+
 def test_reference_patchgan_sees_70x70():
     """Receptive field of n_layers=3: the centre logit moves only for inputs within 70x70."""
     d = build_discriminator(DiscriminatorConfig(ndf=4)).eval()

@@ -182,6 +182,22 @@ def test_compile_falls_back_to_eager_when_unavailable(monkeypatch):
     assert all(torch.isfinite(v) for v in losses.values())
 
 
+@pytest.mark.slow  # compiles G, D and the losses with inductor: ~2 min on two cores
+def test_a_compiled_step_computes_what_the_eager_step_does():
+    # no dropout: compiled code draws its random numbers from another stream
+    cfg = TrainConfig(size=TINY.size, generator=GeneratorConfig(ngf=8, depth=5, dropout=False),
+                      discriminator=DiscriminatorConfig(ndf=8), batch_size=2)
+    a = torch.rand(2, 3, 32, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    losses = {}
+    for compile_ in ("off", "on"):
+        rt = setup_runtime("cpu", "fp32", compile_)
+        state = build_state(cfg, rt)
+        losses[compile_] = [train_step(state, a, a.flip(-1), cfg, rt) for _ in range(3)]
+    for eager, compiled in zip(losses["off"], losses["on"]):
+        for name, value in eager.items():
+            assert torch.allclose(compiled[name], value, rtol=1e-3, atol=1e-4), name
+
+
 @pytest.mark.slow  # compiles a one-line function with inductor: ~15 s on two cores
 def test_compile_available_reports_a_reason_or_none():
     reason = speed.compile_available()

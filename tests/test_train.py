@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from safetensors.torch import load_file
 
 from eyeedit.cli.main import cli
-from eyeedit.data.loader import augment, load_pairs
+from eyeedit.data.loader import PairSet, augment_all, flip_crops, load_pairs
 from eyeedit.data.pairs import DatasetError, DatasetWriter, write_pair
 from eyeedit.model.networks import DiscriminatorConfig, GeneratorConfig
 from eyeedit.model.store import ModelError, read_metadata
@@ -27,9 +27,9 @@ from eyeedit.model.tensors import images_to_tensor, tensor_to_images
 from eyeedit.model.weights import load_generator, save_model
 from eyeedit.regions import region_spec
 from eyeedit.training.config import TrainConfig, make_config
-from eyeedit.training.runtime import _pick_precision, cpu_supports_bf16, setup_runtime
+from eyeedit.training.runtime import Runtime, _pick_precision, cpu_supports_bf16, setup_runtime
 from eyeedit.training.state import build_state
-from eyeedit.training.train import train, train_step
+from eyeedit.training.train import make_batch, train, train_step
 
 W, H = 64, 32
 TINY = ["--ngf", "8", "--ndf", "8", "--epochs", "2", "--decay-epochs", "1", "--batch-size", "2",
@@ -100,14 +100,47 @@ def test_image_tensor_round_trip():
 def test_augment_moves_a_and_b_together():
     base = images_to_tensor(np.random.default_rng(2).integers(0, 256, (8, H, W, 3), dtype=np.uint8))
     gen = torch.Generator().manual_seed(0)
-    a, b = augment(base, base.clone(), gen, jitter=1.2, flip=True)
+    a, b = augment_all([base, base.clone()], gen, jitter=1.2, flip=True)
     assert a.shape == base.shape and torch.equal(a, b)
     assert not torch.equal(a, base)
-    same = augment(base, base.clone(), gen, jitter=1.0, flip=False)
+    same = augment_all([base, base.clone()], gen, jitter=1.0, flip=False)
     assert torch.equal(same[0], base)
-    a, _ = augment(base, base.clone(), torch.Generator().manual_seed(3), jitter=1.0, flip=True)
+    a, _ = augment_all([base, base.clone()], torch.Generator().manual_seed(3), jitter=1.0, flip=True)
     flipped = [torch.equal(a[i], base[i].flip(-1)) for i in range(8)]
     assert any(flipped) and not all(flipped)
+
+
+def test_flipping_uint8_crops_is_augment_all_without_jitter_to_the_bit():
+    rng = np.random.default_rng(4)
+    crops = [torch.from_numpy(rng.integers(0, 256, (8, H, W, c), dtype=np.uint8)) for c in (3, 3, 1)]
+    flipped = flip_crops(crops, torch.Generator().manual_seed(7))
+    as_float = [c.permute(0, 3, 1, 2).float() for c in crops]
+    expected = augment_all(as_float, torch.Generator().manual_seed(7), jitter=1.0, flip=True)
+    assert any(not torch.equal(f, c) for f, c in zip(flipped, crops))  # some samples were mirrored
+    for f, e in zip(flipped, expected):
+        assert f.dtype == torch.uint8 and torch.equal(f.permute(0, 3, 1, 2).float(), e)
+
+
+@pytest.mark.parametrize("jitter", [1.0, 1.2])
+def test_a_batch_is_the_crops_augmented_alike_in_the_runtime_layout(jitter):
+    """make_batch: the same values as images_to_tensor + augment_all (A, B and the mask), from
+    the same random stream, as channels-last float maps where the runtime asks for them."""
+    rng = np.random.default_rng(5)
+    a, b = (torch.from_numpy(rng.integers(0, 256, (6, H, W, 3), dtype=np.uint8)) for _ in range(2))
+    mask = torch.from_numpy(rng.integers(0, 256, (6, H, W), dtype=np.uint8))
+    pairs, idx = PairSet(a, b, tuple("abcdef"), mask), [4, 1, 3]
+    cfg = TrainConfig(size=(W, H), generator=GeneratorConfig(ngf=8, depth=3, alpha=True),
+                      discriminator=DiscriminatorConfig(ndf=8), jitter=jitter)
+    rt = Runtime(torch.device("cpu"), "fp32", channels_last=True)
+    state = build_state(cfg, rt)
+    state.aug_rng.manual_seed(11)
+    got = make_batch(pairs, idx, state, cfg, rt)
+    tensors = [images_to_tensor(a[idx]), images_to_tensor(b[idx]), mask[idx].unsqueeze(1).float() / 255]
+    expected = augment_all(tensors, torch.Generator().manual_seed(11), jitter, True)
+    for g, e in zip(got, expected):
+        assert g.shape == e.shape and torch.equal(g, e)
+        assert g.is_contiguous(memory_format=torch.channels_last)
+    assert got[0].min() >= -1 and got[0].max() <= 1 and got[2].min() >= 0 and got[2].max() <= 1
 
 
 def test_load_pairs(pairs_dir):

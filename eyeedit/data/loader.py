@@ -149,11 +149,14 @@ def load_pairs(root: str | os.PathLike) -> PairData:
     return PairData(root, region, size, channels, train, val, info)
 
 
-def augment(a: torch.Tensor, b: torch.Tensor, generator: torch.Generator, jitter: float,
-            flip: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same random jitter and flip for A and B, drawn per sample (see :func:`augment_all`)."""
-    a, b = augment_all([a, b], generator, jitter, flip)
-    return a, b
+def flip_crops(crops: Sequence[torch.Tensor], generator: torch.Generator) -> list[torch.Tensor]:
+    """:func:`augment_all` without jitter, on uint8 (B, H, W, C) crops before they become float:
+    the same draw from ``generator`` mirrors the same samples, and the result, made float, is
+    the same to the bit. A quarter of the bytes move, and the crops stay in the channels-last
+    layout that training wants."""
+    n = crops[0].shape[0]
+    mirror = (torch.rand(n, generator=generator) < 0.5).to(crops[0].device).view(n, 1, 1, 1)
+    return [torch.where(mirror, c.flip(2), c) for c in crops]
 
 
 def augment_all(tensors: Sequence[torch.Tensor], generator: torch.Generator, jitter: float,

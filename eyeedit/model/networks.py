@@ -458,8 +458,10 @@ class PatchDiscriminator(nn.Module):
         self.cfg = cfg
         self.net = nn.Sequential(*(_pixel_layers(cfg) if cfg.kind == "pixel" else _patch_layers(cfg)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits for ``a`` alone (the pair already concatenated) or for the pair (``a``, ``b``),
+        concatenated here: inside a compiled discriminator the copy fuses with its first layer."""
+        return self.net(a if b is None else torch.cat([a, b], 1))
 
 
 def _patch_layers(cfg: DiscriminatorConfig) -> list[nn.Module]:

@@ -16,7 +16,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
-from eyeedit.data.loader import PairData, PairSet, augment_all, load_pairs
+from eyeedit.data.loader import PairData, PairSet, augment_all, flip_crops, load_pairs
 from eyeedit.data.pairs import DatasetError
 from eyeedit.imageio import remove_temp_files, write_image, write_text
 from eyeedit.model.losses import (
@@ -95,17 +95,17 @@ def train_step(state: GanState, a: torch.Tensor, b: torch.Tensor, cfg: TrainConf
     state.opt_d.zero_grad(set_to_none=True)
     with _no_sync(state.d):
         with rt.autocast():
-            loss_d_fake = d_fake_loss(kind, state.d(torch.cat([a, fake.detach()], 1)))
+            loss_d_fake = d_fake_loss(kind, state.d(a, fake.detach()))
         scaler.scale(loss_d_fake).backward()
     with rt.autocast():
-        loss_d_real = d_real_loss(kind, state.d(torch.cat([a, b], 1)))
+        loss_d_real = d_real_loss(kind, state.d(a, b))
     scaler.scale(loss_d_real).backward()
     scaler.step(state.opt_d)
     # G: fool D (frozen, and called unwrapped so its DDP reducer expects no gradients) + L1.
     _set_requires_grad(d_plain, False)
     state.opt_g.zero_grad(set_to_none=True)
     with rt.autocast():
-        logits = d_plain(torch.cat([a, fake], 1))
+        logits = d_plain(a, fake)
     loss_g_gan, loss_g_l1, loss_g = g_loss(kind, logits, fake, b, cfg.lambda_l1)
     loss_alpha = None
     if alpha is not None and mask is not None:
@@ -284,7 +284,7 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
         while state.epoch < cfg.total_epochs:
             batches = _epoch_batches(len(data.train), cfg, rt, state.epoch)
             for idx in batches[state.step - state.epoch * steps_per_epoch :]:
-                a, b, mask = _batch(data.train, idx, state, cfg, rt)
+                a, b, mask = make_batch(data.train, idx, state, cfg, rt)
                 step_losses = train_step(state, a, b, cfg, rt, mask)
                 state.step += 1
                 window_images += len(idx) * rt.world_size
@@ -373,16 +373,30 @@ def _epoch_batches(n: int, cfg: TrainConfig, rt: Runtime, epoch: int) -> list[li
     return [idx[i : i + cfg.batch_size] for i in range(0, len(idx), cfg.batch_size)]
 
 
-def _batch(pairs: PairSet, idx: list[int], state: GanState, cfg: TrainConfig,
-           rt: Runtime) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """A, B and (for an alpha generator, when the data has them) the edit masks of a batch,
-    augmented alike; the masks are float (B, 1, H, W) in [0, 1]."""
-    tensors = [images_to_tensor(t[idx].to(rt.device, non_blocking=True)) for t in (pairs.a, pairs.b)]
+def make_batch(pairs: PairSet, idx: Sequence[int] | torch.Tensor, state: GanState, cfg: TrainConfig,
+               rt: Runtime) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The pairs ``idx`` as a training batch on ``rt.device``: A, B and (for an alpha generator,
+    when the data has them) the edit masks, augmented alike (``state.aug_rng``), in
+    ``rt.memory_format``; A and B float (B, C, H, W) in [-1, 1], masks (B, 1, H, W) in [0, 1]."""
+    # Gathered, moved and (without jitter) flipped as uint8 NHWC: a quarter of the bytes, and
+    # made float in place they are already the channels-last maps the step wants.
+    crops = [t[idx].to(rt.device, non_blocking=True) for t in (pairs.a, pairs.b)]
     if cfg.generator.alpha and pairs.mask is not None:
-        tensors.append(pairs.mask[idx].to(rt.device, non_blocking=True).unsqueeze(1).float() / 255)
-    out = [t.contiguous(memory_format=rt.memory_format)
-           for t in augment_all(tensors, state.aug_rng, cfg.jitter, cfg.flip)]
+        crops.append(pairs.mask[idx].to(rt.device, non_blocking=True).unsqueeze(-1))
+    if cfg.jitter == 1.0 and cfg.flip:
+        crops = flip_crops(crops, state.aug_rng)
+    out = [_crops_to_float(c, i == 2) for i, c in enumerate(crops)]
+    if cfg.jitter != 1.0:
+        out = augment_all(out, state.aug_rng, cfg.jitter, cfg.flip)
+    out = [t.contiguous(memory_format=rt.memory_format) for t in out]
     return out[0], out[1], out[2] if len(out) > 2 else None
+
+
+def _crops_to_float(crops: torch.Tensor, is_mask: bool) -> torch.Tensor:
+    """uint8 (B, H, W, C) -> float (B, C, H, W) (a channels-last view): images in [-1, 1] as
+    :func:`images_to_tensor` makes them, masks in [0, 1]."""
+    t = crops.permute(0, 3, 1, 2).float()
+    return t.div_(255) if is_mask else t.div_(127.5).sub_(1.0)
 
 
 def _checkpoint(paths: RunPaths, state: GanState, cfg: TrainConfig, rt: Runtime,
