@@ -152,6 +152,7 @@ def ablation_sides(with_compile: bool, precision: str = "fp32") -> dict:
     steps["+ fused Adam"] = cur = replace(cur, optimizer="fused")
     steps["+ small convs as GEMM"] = cur = replace(cur, small_convs=True)
     steps["+ resize levels folded"] = cur = replace(cur, fold_resize=True)
+    steps["+ dense skip gradients"] = cur = replace(cur, dense_grads=True)
     steps["+ freed memory reused"] = cur = replace(cur, reuse_memory=True)
     if precision != "bf16":
         steps["+ channels_last"] = replace(cur, channels_last=True)

@@ -85,6 +85,30 @@ def test_folded_resize_levels_give_the_same_outputs_and_gradients():
     assert speed.fold_resize_levels(build_generator(GeneratorConfig(ngf=8, depth=5))) == 0  # transposed: none
 
 
+def test_skip_gradients_made_dense_give_the_same_outputs_and_gradients():
+    torch.manual_seed(0)
+    eager = build_generator(GeneratorConfig(ngf=8, depth=5, upsample="resize", residual=True))
+    fast = copy.deepcopy(eager)
+    assert speed.dense_skip_grads(fast) == 4  # every decoder level but the output layer
+    x = (torch.rand(2, 3, 32, 64) * 2 - 1).contiguous(memory_format=torch.channels_last)
+    _assert_same_outputs_and_gradients(eager, fast, x)
+    # the gradient each level's last layer (its batch norm) gets back is dense channels_last,
+    # where the concatenation's backward alone hands it a strided channel slice
+    layouts = {}
+    for model in (eager, fast):
+        grads = []
+
+        def catch_grad(module, inputs, out, grads=grads):
+            out.register_hook(grads.append)
+
+        for level in model.up[1:]:
+            level[-1].register_forward_hook(catch_grad)
+        model(x).sum().backward()
+        layouts[model is fast] = [g.is_contiguous(memory_format=torch.channels_last) for g in grads]
+    assert all(layouts[True]) and not any(layouts[False])
+    assert speed.dense_skip_grads(build_discriminator(DiscriminatorConfig(ndf=8))) == 0
+
+
 def test_discriminator_with_narrow_last_conv_gives_the_same_outputs_and_gradients():
     torch.manual_seed(0)
     eager = build_discriminator(DiscriminatorConfig(ndf=8))
@@ -130,8 +154,9 @@ def test_compile_choice_is_checked_and_recorded():
     rt = setup_runtime("cpu", "fp32")
     assert rt.optimizer == "fused" and rt.small_convs and rt.fold_resize and "fused Adam" in rt.describe()
     plain = plain_runtime()
-    assert (plain.optimizer, plain.compile, plain.small_convs, plain.fold_resize, plain.reuse_memory,
-            plain.channels_last) == ("plain", False, False, False, False, False)
+    assert (plain.optimizer, plain.compile, plain.small_convs, plain.fold_resize, plain.dense_grads,
+            plain.reuse_memory, plain.channels_last) == ("plain", False, False, False, False, False, False)
+    assert rt.dense_grads and "dense skip gradients" in rt.describe()
 
 
 def test_auto_compiles_only_long_runs_where_it_measured_faster():
@@ -289,7 +314,8 @@ def test_ablation_adds_one_speed_up_at_a_time():
     assert names[:3] == ["plain", "bf16 autocast", "+ channels_last activations"] and "+ channels_last" not in bf16
     assert all(bf16[n].precision == "bf16" for n in names[1:]) and bf16["+ torch.compile"].compile
     last = bf16["+ freed memory reused"]  # everything the chosen bf16 CPU step has
-    assert (last.channels_last, last.optimizer, last.small_convs, last.fold_resize) == (True, "fused", True, True)
+    assert (last.channels_last, last.optimizer, last.small_convs, last.fold_resize, last.dense_grads) == (
+        True, "fused", True, True, True)
 
 
 def test_precision_check_runs_fp32_against_fp32_where_nothing_else_is_native(capsys):

@@ -49,6 +49,7 @@ class Runtime:
     compile: bool = False
     small_convs: bool = False
     fold_resize: bool = False  # upsample + 3x3 conv levels as one transposed conv
+    dense_grads: bool = False  # dense gradients into the U-Net levels that skips are joined to
     reuse_memory: bool = False  # keep freed host memory for the next step (glibc malloc)
 
     @property
@@ -83,6 +84,7 @@ class Runtime:
         extras = [name for name, on in ((layout, self.channels_last), ("compiled", self.compile),
                                         ("small convs as GEMM", self.small_convs),
                                         ("resize levels folded", self.fold_resize),
+                                        ("dense skip gradients", self.dense_grads),
                                         ("freed memory reused", self.reuse_memory)) if on]
         extras.append(f"{self.optimizer} Adam")
         if self.world_size > 1:
@@ -153,7 +155,7 @@ def setup_runtime(device: str = "auto", precision: str = "auto", compile: str = 
     # in bf16 (AMX: unet_256 1.9x -> 2.3x the plain step, the shipped configuration 2.7x -> 3.0x).
     cpu = dev.type == "cpu"
     return Runtime(dev, prec, channels_last, rank, world, optimizer=optimizer,
-                   compile=_pick_compile(compile, dev, prec, planned_steps), small_convs=cpu, fold_resize=cpu,
+                   compile=_pick_compile(compile, dev, prec, planned_steps), small_convs=cpu, fold_resize=cpu, dense_grads=cpu,
                    reuse_memory=cpu)
 
 
@@ -171,10 +173,12 @@ def _pick_compile(name: str, device: torch.device, precision: str, planned_steps
 
 # Where `--compile auto` compiles: device/precision pairs where the compiled step measured faster
 # than the eager one, and the fewest planned steps for which the saving repays the compile time.
-# - CPU bf16 (AMX Xeon, 2 threads): the shipped configuration 1.38x the eager step (104 against
-#   76 img/s), unet_256 1.03x; compiling costs 45-55 s (each graph once: an epoch's last batch
-#   is filled to full size and validation runs eagerly). Repaid after ~2,000 steps of the shipped
-#   configuration and ~8,000 of unet_256, so runs of 10,000 steps and more compile. The
+# - CPU bf16 (AMX Xeon, 2 threads): the shipped configuration 1.12x the eager step (91.9 against
+#   81.7 img/s, `scripts/bench_before_after.py` with the same tree on both sides; 1.38x before
+#   the eager step's skip gradients were made dense), unet_256 1.03x; compiling costs 45-55 s
+#   (each graph once: an epoch's last batch is filled to full size and validation runs
+#   eagerly). Repaid after ~4,500 steps of the shipped configuration and ~8,000 of unet_256, so
+#   runs of 10,000 steps and more compile. The
 #   no-glasses recipe (1,584 steps; its generator runs twice a step) stays eager, and compiled
 #   it gained nothing: 1.04x once compiled, 341 s of training against 311 s.
 # - CPU fp32 (AVX2): slower (0.95x the plain step against 1.26x eager, after 106 s of compiling).

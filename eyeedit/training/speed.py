@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eyeedit.model.networks import folded_weight, is_foldable
+from eyeedit.model.networks import UNetGenerator, folded_weight, is_foldable
 
 OPTIMIZERS = ("plain", "foreach", "fused")
 # Input positions (batch x height x width) up to which the matrix product beat oneDNN, forward +
@@ -199,6 +199,38 @@ def fold_resize_levels(model: nn.Module) -> int:
             seq.forward = functools.partial(_resize_forward, seq, pairs)
             count += len(pairs)
     return count
+
+
+# ----------------------------------------------------------------------------- skip gradients
+class _DenseGrad(torch.autograd.Function):
+    """Identity forward; backward hands on the gradient dense, in the output's memory format."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        ctx.channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        layout = torch.channels_last if ctx.channels_last else torch.contiguous_format
+        return grad.contiguous(memory_format=layout)
+
+
+def _dense_grad_forward(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    return _DenseGrad.apply(forward(x))
+
+
+def dense_skip_grads(model: nn.Module) -> int:
+    """Make the gradient reaching each U-Net decoder level whose output is concatenated with a
+    skip dense; returns how many levels. The concatenation's backward hands each level a
+    channel slice of its gradient, and a batch norm's backward on such a strided gradient took
+    7.0 ms against 1.4 ms on a dense one (bf16, channels_last, 8x16x64x128, AMX Xeon, 2
+    threads), where the copy costs 0.1 ms. Nothing else changes: the values are the same."""
+    if not isinstance(model, UNetGenerator):
+        return 0
+    for level in model.up[1:]:  # up[0] is the output layer, never concatenated
+        level.forward = functools.partial(_dense_grad_forward, level.forward)
+    return len(model.up) - 1
 
 
 # ----------------------------------------------------------------------------- freed memory

@@ -12,7 +12,13 @@ from torch.nn.parallel import DistributedDataParallel
 from eyeedit.model.networks import build_discriminator, build_generator
 from eyeedit.training.config import TrainConfig
 from eyeedit.training.runtime import Runtime
-from eyeedit.training.speed import adam, compile_module, fold_resize_levels, small_convs_as_gemm
+from eyeedit.training.speed import (
+    adam,
+    compile_module,
+    dense_skip_grads,
+    fold_resize_levels,
+    small_convs_as_gemm,
+)
 
 
 @dataclass
@@ -50,6 +56,8 @@ def build_state(cfg: TrainConfig, rt: Runtime) -> GanState:
             fold_resize_levels(net)
         if rt.small_convs:
             small_convs_as_gemm(net)
+        if rt.dense_grads:
+            dense_skip_grads(net)
         if rt.compile:
             compile_module(net)
     opt_g, opt_d = _adam(g.parameters(), cfg, rt), _adam(d.parameters(), cfg, rt)
