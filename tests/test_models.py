@@ -24,6 +24,7 @@ from eyeedit.model.networks import (
     dropout_levels,
     fold_upsampling,
     max_depth,
+    max_filter,
 )
 
 W, H = 64, 32  # rectangular on purpose: the eye crops are 2:1
@@ -82,6 +83,15 @@ def test_discriminator_takes_the_pair_whole_or_in_two():
     a, b = _inputs(3), _inputs(3).flip(-1)
     assert torch.equal(d(a, b), d(torch.cat([a, b], 1)))
     assert not torch.equal(d(a, b), d(b, a))
+
+
+@pytest.mark.parametrize("size", [1, 3, 5, 7])
+def test_max_filter_is_a_stride_one_max_pool_to_the_bit(size):
+    x = _inputs(2, b=3)  # values of both signs: the border is padded with -inf, as a pool pads
+    x[0, 0, :, :5] = 1.0  # and a plateau at the edge
+    got = max_filter(x, size)
+    assert got.shape == x.shape
+    assert torch.equal(got, torch.nn.functional.max_pool2d(x, size, stride=1, padding=size // 2))
 
 
 def test_reference_patchgan_sees_70x70():

@@ -409,11 +409,27 @@ SOLID_LINE = 0.2
 HOLE_GROW = 2
 
 
+def max_filter(x: torch.Tensor, size: int) -> torch.Tensor:
+    """``F.max_pool2d(x, size, stride=1, padding=size // 2)`` for an odd ``size``, to the bit: the
+    maximum of shifted copies, along rows and then along columns. On one-channel masks a
+    CPU max-pool cannot vectorise over channels: 3.0 ms for a 5x5 window on 8x1x128x256, where
+    this takes 0.5 ms (AMX Xeon, 2 threads)."""
+    r = size // 2
+    for dim in (3, 2):
+        pad = (r, r, 0, 0) if dim == 3 else (0, 0, r, r)
+        padded, n = F.pad(x, pad, value=float("-inf")), x.shape[dim]
+        out = padded.narrow(dim, 0, n)
+        for i in range(1, size):
+            out = torch.maximum(out, padded.narrow(dim, i, n))
+        x = out
+    return x
+
+
 def solid_parts(mask: torch.Tensor) -> torch.Tensor:
     """(B, 1, H, W) soft mask in [0, 1] -> {0, 1} mask of its solid parts: above
     ``SOLID_COVERAGE``, or thin lines above ``SOLID_LINE`` over their surroundings (lens areas and
     soft shadows are broad, so opening keeps them and they do not count)."""
-    opened = F.max_pool2d(-F.max_pool2d(-mask, 5, stride=1, padding=2), 5, stride=1, padding=2)
+    opened = max_filter(-max_filter(-mask, 5), 5)
     return ((mask > SOLID_COVERAGE) | (mask - opened > SOLID_LINE)).to(mask.dtype)
 
 
@@ -442,7 +458,7 @@ def frame_hole(alpha: torch.Tensor, threshold: float = 0.5, grow: int = HOLE_GRO
         seeded = (hole.mean(dim=(1, 2, 3), keepdim=True) >= HOLE_SEED_SHARE).to(alpha.dtype)
         hole = torch.maximum(hole, grown * seeded)
     if grow > 0:
-        hole = F.max_pool2d(hole, 2 * grow + 1, stride=1, padding=grow)
+        hole = max_filter(hole, 2 * grow + 1)
     return hole
 
 
