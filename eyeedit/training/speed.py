@@ -16,6 +16,9 @@ or the model files:
 - ``fold_resize``: a resize level (nearest x2 upsample, then a 3x3 conv) runs as the one 4x4
   stride-2 transposed conv it equals, with weights derived from the 3x3 ones at each step:
   2.25x fewer multiply-adds and no upsampled map (the shipped models' U-Net).
+- ``dense_grads``: the gradient reaching each U-Net decoder level that joins a skip is made
+  dense (the concatenation's backward hands on a strided slice, which batch norm's backward
+  handles 5x slower).
 - ``reuse_memory``: freed host memory stays in the process for the next step's tensors.
 - ``compile``: ``torch.compile`` of G, D and the losses (fuses batch norm, activations and the
   loss arithmetic). Falls back to eager, with a warning, where compiling fails.
