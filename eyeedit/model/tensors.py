@@ -22,7 +22,8 @@ def images_to_tensor(images: np.ndarray | torch.Tensor, channels: int | None = N
         t = t.unsqueeze(0)
     if channels is not None:
         t = t[..., :channels]
-    return t.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)  # (B, C, H, W)
+    # (B, C, H, W), a channels-last view of the NHWC pixels; float() copies, so in place is safe
+    return t.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
 
 
 def tensor_to_images(tensor: torch.Tensor) -> np.ndarray:

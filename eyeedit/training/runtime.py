@@ -155,8 +155,8 @@ def setup_runtime(device: str = "auto", precision: str = "auto", compile: str = 
     # in bf16 (AMX: unet_256 1.9x -> 2.3x the plain step, the shipped configuration 2.7x -> 3.0x).
     cpu = dev.type == "cpu"
     return Runtime(dev, prec, channels_last, rank, world, optimizer=optimizer,
-                   compile=_pick_compile(compile, dev, prec, planned_steps), small_convs=cpu, fold_resize=cpu, dense_grads=cpu,
-                   reuse_memory=cpu)
+                   compile=_pick_compile(compile, dev, prec, planned_steps), small_convs=cpu, fold_resize=cpu,
+                   dense_grads=cpu, reuse_memory=cpu)
 
 
 COMPILE_CHOICES = ("auto", "on", "off")
@@ -178,9 +178,9 @@ def _pick_compile(name: str, device: torch.device, precision: str, planned_steps
 #   the eager step's skip gradients were made dense), unet_256 1.03x; compiling costs 45-55 s
 #   (each graph once: an epoch's last batch is filled to full size and validation runs
 #   eagerly). Repaid after ~4,500 steps of the shipped configuration and ~8,000 of unet_256, so
-#   runs of 10,000 steps and more compile. The
-#   no-glasses recipe (1,584 steps; its generator runs twice a step) stays eager, and compiled
-#   it gained nothing: 1.04x once compiled, 341 s of training against 311 s.
+#   runs of 10,000 steps and more compile. The no-glasses recipe (1,584 steps; its generator
+#   runs twice a step) stays eager, and compiled it gained nothing: 1.04x once compiled, 341 s
+#   of training against 311 s.
 # - CPU fp32 (AVX2): slower (0.95x the plain step against 1.26x eager, after 106 s of compiling).
 # - GPUs: `scripts/gpu_check.sh` times it; not yet measured.
 COMPILE_AUTO: dict[tuple[str, str], int] = {("cpu", "bf16"): 10_000}

@@ -79,8 +79,12 @@ def _rows_to_map(y: torch.Tensor, x: torch.Tensor, oh: int, ow: int) -> torch.Te
     """(B*L, C) rows -> a (B, C, oh, ow) map in ``x``'s memory format: channels_last is the
     rows' own layout (a free view); the contiguous format takes a transposing copy."""
     nchw = y.reshape(x.shape[0], oh, ow, y.shape[-1]).permute(0, 3, 1, 2)
-    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    return nchw if channels_last else nchw.contiguous()
+    return nchw if _is_channels_last(x) else nchw.contiguous()
+
+
+def _is_channels_last(x: torch.Tensor) -> bool:
+    """A channels-last map (a map with one channel, or 1x1, is both layouts: counted contiguous)."""
+    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
 def _transposed_as_gemm(conv: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
@@ -210,7 +214,7 @@ class _DenseGrad(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        ctx.channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        ctx.channels_last = _is_channels_last(x)
         return x.view_as(x)
 
     @staticmethod

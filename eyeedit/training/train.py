@@ -379,24 +379,19 @@ def make_batch(pairs: PairSet, idx: Sequence[int] | torch.Tensor, state: GanStat
     when the data has them) the edit masks, augmented alike (``state.aug_rng``), in
     ``rt.memory_format``; A and B float (B, C, H, W) in [-1, 1], masks (B, 1, H, W) in [0, 1]."""
     # Gathered, moved and (without jitter) flipped as uint8 NHWC: a quarter of the bytes, and
-    # made float in place they are already the channels-last maps the step wants.
+    # made float they are already the channels-last maps the step wants.
     crops = [t[idx].to(rt.device, non_blocking=True) for t in (pairs.a, pairs.b)]
     if cfg.generator.alpha and pairs.mask is not None:
         crops.append(pairs.mask[idx].to(rt.device, non_blocking=True).unsqueeze(-1))
     if cfg.jitter == 1.0 and cfg.flip:
         crops = flip_crops(crops, state.aug_rng)
-    out = [_crops_to_float(c, i == 2) for i, c in enumerate(crops)]
+    out = [images_to_tensor(c) for c in crops[:2]]
+    if len(crops) > 2:  # the masks, 0-255 -> [0, 1]
+        out.append(crops[2].permute(0, 3, 1, 2).float().div_(255))
     if cfg.jitter != 1.0:
         out = augment_all(out, state.aug_rng, cfg.jitter, cfg.flip)
     out = [t.contiguous(memory_format=rt.memory_format) for t in out]
     return out[0], out[1], out[2] if len(out) > 2 else None
-
-
-def _crops_to_float(crops: torch.Tensor, is_mask: bool) -> torch.Tensor:
-    """uint8 (B, H, W, C) -> float (B, C, H, W) (a channels-last view): images in [-1, 1] as
-    :func:`images_to_tensor` makes them, masks in [0, 1]."""
-    t = crops.permute(0, 3, 1, 2).float()
-    return t.div_(255) if is_mask else t.div_(127.5).sub_(1.0)
 
 
 def _checkpoint(paths: RunPaths, state: GanState, cfg: TrainConfig, rt: Runtime,
