@@ -412,8 +412,8 @@ HOLE_GROW = 2
 def max_filter(x: torch.Tensor, size: int) -> torch.Tensor:
     """``F.max_pool2d(x, size, stride=1, padding=size // 2)`` for an odd ``size``, to the bit: the
     maximum of shifted copies, along rows and then along columns. On one-channel masks a
-    CPU max-pool cannot vectorise over channels: 3.0 ms for a 5x5 window on 8x1x128x256, where
-    this takes 0.4 ms (AMX Xeon, 2 threads)."""
+    CPU max-pool cannot vectorise over channels: 3.0-3.2 ms for a 5x5 window on 8x1x128x256,
+    where this takes 0.34-0.36 ms (AMX Xeon, 2 threads; `scripts/bench_ops.py`)."""
     r = size // 2
     for dim in (3, 2):
         pad = (r, r, 0, 0) if dim == 3 else (0, 0, r, r)

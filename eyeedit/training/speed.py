@@ -17,8 +17,8 @@ or the model files:
   stride-2 transposed conv it equals, with weights derived from the 3x3 ones at each step:
   2.25x fewer multiply-adds and no upsampled map (the shipped models' U-Net).
 - ``dense_grads``: the gradient reaching each U-Net decoder level that joins a skip is made
-  dense (the concatenation's backward hands on a strided slice, which batch norm's backward
-  handles 5x slower).
+  dense (the concatenation's backward hands on a strided slice, with which batch norm's
+  backward ran 5x slower).
 - ``reuse_memory``: freed host memory stays in the process for the next step's tensors.
 - ``compile``: ``torch.compile`` of G, D and the losses (fuses batch norm, activations and the
   loss arithmetic). Falls back to eager, with a warning, where compiling fails.
@@ -230,9 +230,10 @@ def _dense_grad_forward(forward: Callable[[torch.Tensor], torch.Tensor], x: torc
 def dense_skip_grads(model: nn.Module) -> int:
     """Make the gradient reaching each U-Net decoder level whose output is concatenated with a
     skip dense; returns how many levels. The concatenation's backward hands each level a
-    channel slice of its gradient, and a batch norm's backward on such a strided gradient took
-    7.0 ms against 1.4 ms on a dense one (bf16, channels_last, 8x16x64x128, AMX Xeon, 2
-    threads), where the copy costs 0.1 ms. Nothing else changes: the values are the same."""
+    channel slice of its gradient, and a batch norm's forward + backward with such a strided
+    gradient took 6.3-6.8 ms against 1.2 ms with a dense one (bf16, channels_last,
+    8x16x64x128, AMX Xeon, 2 threads; `scripts/bench_ops.py`), far more than the copy. Nothing
+    else changes: the values are the same."""
     if not isinstance(model, UNetGenerator):
         return 0
     for level in model.up[1:]:  # up[0] is the output layer, never concatenated
