@@ -90,10 +90,10 @@ NOTES: dict[str, str] = {
 # What the real-photo galleries show (runs/<effect>/real/<set>/index.html), written after looking.
 REAL_NOTES: dict[str, str] = {
     "no-glasses": (
-        "Looking at the gallery of the 14 held-out people with glasses (edited as `eyeedit "
-        "apply` edits them: the eye openings kept out of the hole, the hole grown along faint "
-        "frame from where the first pass is sure, the painted hole toned from the skin around "
-        "it and given its grain), beside the model before this one: on 8 or 9 of them the "
+        "Looking at the gallery of the 16 photos of the 14 held-out people with glasses (edited "
+        "as `eyeedit apply` edits them: the eye openings kept out of the hole, the hole grown "
+        "along faint frame from where the first pass is sure, the painted hole toned from the "
+        "skin around it and given its grain), beside the model before this one: on about 8 of them the "
         "glasses are gone and skin and eyes are where the frames were (black and dark "
         "tortoiseshell acetate on dark skin, thin dark and gold metal frames, a round black "
         "frame, and now the faint lower rims of a thin metal frame, which the model before left "
@@ -102,12 +102,14 @@ REAL_NOTES: dict[str, str] = {
         "rim stays at one temple. On the others part of a frame stays: the faint edges of two "
         "rimless lenses and of one thin light frame, the outline of a grey acetate frame, "
         "pieces of a light tortoiseshell one, and purple pieces at the temples. By eye about 8 "
-        "or 9 of 14 look like faces without glasses, where the judge calls none of the 14 "
-        "glasses: it misses faint lines. On the people who are not held out the change is "
+        "of the 16 photos look like faces without glasses (counted again on 2026-12-05, with the "
+        "two members' second portraits: one more rimless pair with faint edges, one more "
+        "tortoiseshell frame with pieces left), where the judge calls none of the 16 glasses: it "
+        "misses faint lines. On the people who are not held out the change is "
         "clearer: on 17 wearers the edges of rimless lenses and thin rims that the model before "
         "left as lines are gone on most faces, and on all 47 wearers the judge's mean "
         "probability of glasses after the edit is 0.041 against 0.080. On the 102 held-out "
-        "faces without glasses the edited crop is 42.4 dB from the original (median; p10 37.3): "
+        "faces without glasses the edited crop is 42.5 dB from the original (median; p10 37.3): "
         "the first pass sees a little of a lens-like line around some eyes and repaints it."
     ),
     "glasses": (

@@ -10,7 +10,13 @@ import pytest
 import torch
 from conftest import shared_faces
 
-from eyeedit.data.portraits import align_portraits, is_held_out, labelled_portraits, read_holdout
+from eyeedit.data.portraits import (
+    align_portraits,
+    congress_person,
+    is_held_out,
+    labelled_portraits,
+    read_holdout,
+)
 from eyeedit.geometry import fit_crop_from_image, warp_to_crop
 from eyeedit.model.judge import DEFAULT_JUDGE, Judge, JudgeConfig, JudgeNet, save_judge
 from eyeedit.model.store import ModelError, find_model, list_models
@@ -213,6 +219,25 @@ def test_holdout_list_reads_and_excludes():
     names = read_holdout(HOLDOUT)
     assert names == frozenset(read_exclusions(str(HOLDOUT)))  # `synth --exclude` takes it as is
     assert all(n.endswith(".jpg") and not n.startswith("#") for n in names)
+
+
+def test_congress_portraits_of_one_member_are_one_person(tmp_path):
+    folder = tmp_path / "congress"
+    folder.mkdir()
+    (folder / "glasses.csv").write_text("file,glasses\n118_M000001.jpg,1\n119_M000001.jpg,1\n"
+                                        "118_M000002.jpg,0\n118_G000003.jpg,?\n")
+    portraits = labelled_portraits(tmp_path)
+    assert [p.person for p in portraits] == ["M000001", "M000001", "M000002"]
+    assert congress_person("plain.jpg") == "plain"  # no congress number: the stem
+
+
+@pytest.mark.faces
+def test_holdout_lists_every_photo_of_a_held_out_person():
+    names = read_holdout(HOLDOUT)
+    portraits = labelled_portraits(shared_faces())
+    held = {p.person for p in portraits if is_held_out(p, names)}
+    missing = [p.path.name for p in portraits if p.person in held and not is_held_out(p, names)]
+    assert not missing
 
 
 @pytest.mark.faces

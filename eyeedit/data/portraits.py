@@ -3,11 +3,13 @@
 The labelled set is the layout of ``../shared/faces`` (see its README): ``congress/*.jpg`` with
 hand labels in ``congress/glasses.csv`` (``file,glasses`` with 1, 0 or ``?``), and the London set
 ``london/{neutral,smiling}/NNN.jpg``, where nobody wears glasses and the same file name is the
-same person. A *person* id keeps a person's photos together in every split: the Congress file
-stem, or ``london/NNN``.
+same person. A *person* id keeps a person's photos together in every split: for Congress the
+member's id after the congress number (``118_M001226.jpg`` and ``119_M001226.jpg`` are one
+member's portraits from two congresses), for London ``london/NNN``.
 
 The held-out list (``pipelines/holdout.txt``) names people by file name, one a line, ``#``
-starting a comment; a London name such as ``007.jpg`` stands for both photos of that person.
+starting a comment; a London name such as ``007.jpg`` stands for both photos of that person,
+and a Congress member is listed with every portrait of them.
 """
 
 from __future__ import annotations
@@ -56,8 +58,16 @@ def _congress(folder: Path) -> list[Portrait]:
         return []
     with open(labels, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    return [Portrait(folder / r["file"], Path(r["file"]).stem, r["glasses"].strip() == "1",
+    return [Portrait(folder / r["file"], congress_person(r["file"]), r["glasses"].strip() == "1",
                      "congress") for r in rows if r["glasses"].strip() in ("0", "1")]
+
+
+def congress_person(name: str) -> str:
+    """The member a Congress portrait shows: its file stem without the congress number
+    (``119_M001226.jpg`` -> ``M001226``), so two congresses' portraits of one member are one
+    person in every split."""
+    number, sep, member = Path(name).stem.partition("_")
+    return member if sep and number.isdigit() else Path(name).stem
 
 
 def _london(folder: Path) -> list[Portrait]:
