@@ -8,13 +8,22 @@ from pathlib import Path
 import click
 
 from eyeedit.cli.options import make_dataset
+from eyeedit.cli.ui import console
 from eyeedit.data.effects import EFFECTS
 from eyeedit.data.effects.eye_color import parse_target
 from eyeedit.data.effects.glasses import MATERIALS as GLASSES_MATERIALS
 from eyeedit.data.effects.glasses import STYLES as GLASSES_STYLES
 from eyeedit.data.effects.glasses import check_pins
 from eyeedit.data.effects.makeup import check_pins as check_makeup
-from eyeedit.data.synth import InputError, SynthConfig, default_region, read_exclusion_lists
+from eyeedit.data.real_frames import RealFrames
+from eyeedit.data.synth import (
+    InputError,
+    SynthConfig,
+    default_region,
+    find_donors,
+    read_exclusion_lists,
+    read_exclusions,
+)
 from eyeedit.data.synth import synth as run_synth
 from eyeedit.data.workers import default_workers
 from eyeedit.regions import parse_size
@@ -65,6 +74,16 @@ from eyeedit.regions import parse_size
                    "of a CSV's rows whose COLUMN is one of the values, e.g. "
                    "congress/glasses.csv:glasses=1,? to skip people already wearing glasses. "
                    "Repeat it to leave out the photos of several lists.")
+@click.option("--real-frames", type=click.IntRange(0, 100), default=0, show_default=True,
+              help="With --effect glasses --reverse: also this many pairs per face with a real "
+                   "frame pasted on, one that --frame-model's first pass finds on a photo named "
+                   "in --frame-donors.")
+@click.option("--frame-donors", "donor_spec", default=None, metavar="FILE[:COLUMN=V1,V2]",
+              help="Photos in FACES of people who wear glasses (a list as --exclude reads it) "
+                   "whose frames --real-frames pastes; they are never used as plain faces.")
+@click.option("--frame-model", default="no-glasses", show_default=True, metavar="NAME|PATH",
+              help="The removal model (trained with --fill) whose first pass finds the donors' "
+                   "frames.")
 @click.option("--workers", type=click.IntRange(1), default=None,
               help="Worker processes [default: all cores].")
 @click.option("--overwrite", is_flag=True,
@@ -73,8 +92,8 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
           variation: bool,
           style: str | None, color: str | None, material: str | None, tint: str | None, liner: str | None,
           size: str | None, val_fraction: float,
-          min_eye_distance: float, exclude_specs: tuple[str, ...], workers: int | None,
-          overwrite: bool) -> None:
+          min_eye_distance: float, exclude_specs: tuple[str, ...], real_frames: int,
+          donor_spec: str | None, frame_model: str, workers: int | None, overwrite: bool) -> None:
     """Draw an effect on the plain face photos in FACES and write before/after pairs to OUT.
 
     \b
@@ -111,14 +130,42 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
         raise click.BadParameter(str(exc), param_hint="--size") from None
     try:
         exclude = read_exclusion_lists(exclude_specs)
+        donors = read_exclusions(donor_spec) if donor_spec else ()
         config = SynthConfig(effect=effect, region=spec, reverse=reverse, seed=seed,
                              variants=variants, plain_pairs=plain_pairs, variation=variation,
                              val_fraction=val_fraction,
                              style=style,
                              color=color, material=material, tint=tint, liner=liner,
-                             min_eye_distance=min_eye_distance, exclude=exclude)
+                             min_eye_distance=min_eye_distance, exclude=exclude,
+                             real_frames=real_frames, frame_donors=donors, frame_model=frame_model)
     except (ValueError, InputError) as exc:
         raise click.UsageError(str(exc)) from None
-    make_dataset(partial(run_synth, faces, out, config, workers or default_workers(), overwrite),
+    frames = donor_frames(faces, config) if real_frames else None
+    make_dataset(partial(run_synth, faces, out, config, workers or default_workers(), overwrite, frames=frames),
                  faces, out, label=f"Synthesizing {effect}", title="Synthesized", unit="faces", verb="synthesized",
                  resume_note="{done} records done earlier, {todo} photos to go.")
+
+
+def donor_frames(faces: Path, config: SynthConfig) -> RealFrames:
+    """The frames ``config.frame_model`` finds on the donor photos in ``faces``, with a line a
+    donor that gave none; a usage error when none gives a frame."""
+    from eyeedit.editing.frames import find_frames  # loads torch and the model: only when asked
+    from eyeedit.model.store import ModelError
+
+    donors = find_donors(faces, config.frame_donors)
+    if not donors:
+        raise click.UsageError(f"--frame-donors: none of the {len(config.frame_donors)} donors is in {faces}")
+
+    def tell(path: Path, problem: str) -> None:
+        if problem:
+            console.print(f"[yellow]frame donor {path}: {problem}; left out[/]")
+
+    with console.status(f"Finding the frames on {len(donors)} donor photos"):
+        try:
+            found = find_frames(donors, config.frame_model, on_photo=tell)
+        except (ModelError, ValueError) as exc:
+            raise click.UsageError(f"--frame-model: {exc}") from None
+    if not found.names:
+        raise click.UsageError("--frame-donors: no frame was found on any donor photo")
+    console.print(f"{len(found.names)} real frames found on {len(donors)} donor photos")
+    return RealFrames(found.crops, found.weights, found.names, found.model)

@@ -10,6 +10,7 @@ Layout::
       train/A/<name>.png    input crops (lossless)
       train/B/<name>.png    target crops, pixel-aligned with A
       train/mask/<name>.png where the effect touched the pair, 0-255 grey (synth only; optional)
+      frames.npz            the real frames `synth --real-frames` pastes (synth only; optional)
       val/A, val/B          the held-out split
 
 Resuming: every crop is written atomically before its manifest line is appended, so after a

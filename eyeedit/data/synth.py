@@ -14,6 +14,11 @@ The steps, in order:
    the crops atomically and the main process appends the manifest lines.
 4. :class:`~eyeedit.data.pairs.DatasetWriter` handles resuming and writes ``dataset.json``.
 
+With ``real_frames`` (removal datasets), each face also gets pairs with a real frame pasted on:
+frames a removal model found on photos of glasses wearers (the donors, found by the caller with
+:func:`eyeedit.editing.frames.find_frames` and saved in the dataset as ``frames.npz`` for the
+workers), see :mod:`eyeedit.data.real_frames`.
+
 A photo that cannot take the effect gets one record under its own key with a skip status
 (:data:`STATUSES`); an ok photo gets one record per variant, keyed ``<key>__v<k>``.
 """
@@ -21,6 +26,7 @@ A photo that cannot take the effect gets one record under its own key with a ski
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 from collections.abc import Iterator
@@ -51,6 +57,7 @@ from eyeedit.data.pairs import (
     split_of,
     write_pair,
 )
+from eyeedit.data.real_frames import RealFrames, paste_frame
 from eyeedit.data.workers import ordered_map
 from eyeedit.geometry import fit_crop_from_image, warp_to_crop
 from eyeedit.imageio import IMAGE_SUFFIXES, ImageError, find_images, read_image
@@ -87,6 +94,12 @@ class SynthConfig:
     min_eye_distance: float = DEFAULT_MIN_EYE_DISTANCE  # pixels
     max_faces: int = 4
     exclude: tuple[str, ...] = ()  # file names to leave out (e.g. people already wearing glasses)
+    # Pairs per face with a real frame pasted on (after the variants and plain pairs): frames a
+    # removal model's first pass found on the photos named in frame_donors (never used as plain
+    # faces), see eyeedit.data.real_frames.
+    real_frames: int = 0
+    frame_donors: tuple[str, ...] = ()
+    frame_model: str = "no-glasses"
 
     def __post_init__(self) -> None:
         get_effect(self.effect)  # ValueError naming the choices
@@ -105,6 +118,11 @@ class SynthConfig:
             raise ValueError("--color only applies to --effect glasses, eye-color or makeup")
         if self.liner is not None and self.effect != "makeup":
             raise ValueError("--liner only applies to --effect makeup")
+        if self.real_frames < 0:
+            raise ValueError(f"real frames must be >= 0, got {self.real_frames}")
+        if self.real_frames and not (self.effect == "glasses" and self.reverse and self.frame_donors):
+            raise ValueError("--real-frames makes removal pairs: it needs --effect glasses, --reverse "
+                             "and --frame-donors")
 
     @property
     def pins(self) -> Pins:
@@ -113,7 +131,7 @@ class SynthConfig:
 
     @property
     def pairs_per_face(self) -> int:
-        return self.variants + self.plain_pairs
+        return self.variants + self.plain_pairs + self.real_frames
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # the region becomes a nested dict
@@ -191,6 +209,12 @@ def find_inputs(source: Path, exclude: tuple[str, ...] = ()) -> list[Photo]:
     return photos
 
 
+def find_donors(source: Path, names: tuple[str, ...]) -> list[Path]:
+    """The photos in ``source`` (a folder, searched recursively) named in ``names``, sorted."""
+    wanted = set(names)
+    return [p for p in find_images(Path(source)) if p.name in wanted] if Path(source).is_dir() else []
+
+
 def variant_key(key: str, variant: int) -> str:
     return f"{key}__v{variant}"
 
@@ -241,8 +265,10 @@ def crop_mask_of(rendered: Any, crop_from_image: np.ndarray, size: tuple[int, in
     return np.clip(np.ceil(warped * 255 - 1e-3), 0, 255).astype(np.uint8)
 
 
-def render_pairs(image: np.ndarray, face: Face, photo: Photo, config: SynthConfig) -> list[Pair]:
-    """Render every variant of the effect on ``face`` and crop A and B with one transform."""
+def render_pairs(image: np.ndarray, face: Face, photo: Photo, config: SynthConfig,
+                 frames: RealFrames | None = None) -> list[Pair]:
+    """Render every variant of the effect on ``face`` and crop A and B with one transform; then
+    the plain pairs, then ``config.real_frames`` pairs with one of ``frames`` pasted on."""
     effect, spec = get_effect(config.effect), config.region
     crop_from_image = fit_crop_from_image(face.eye_corners, spec)
     original = warp_to_crop(image, crop_from_image, spec.size)
@@ -255,9 +281,19 @@ def render_pairs(image: np.ndarray, face: Face, photo: Photo, config: SynthConfi
         a, b = (edited, original) if config.reverse else (original, edited)
         rec = _record(photo, v, config, params, crop_from_image, face, int(rendered.mask.sum()))
         pairs.append(Pair(rec, a, b, crop_mask_of(rendered, crop_from_image, spec.size)))
-    for v in range(config.variants, config.pairs_per_face):
+    plain_end = config.variants + config.plain_pairs
+    for v in range(config.variants, plain_end):
         rec = _record(photo, v, config, None, crop_from_image, face, 0)
         pairs.append(Pair(rec, original, original, np.zeros(original.shape[:2], np.uint8)))
+    for v in range(plain_end, config.pairs_per_face):
+        if frames is None or not len(frames):
+            raise ValueError("real-frame pairs need the frames found on the donors")
+        rng = variant_rng(config.seed, photo.key, v)
+        donor, flip = int(rng.integers(len(frames))), bool(rng.random() < 0.5)
+        a, mask = paste_frame(original, frames.crops[donor], frames.weights[donor], flip)
+        rec = _record(photo, v, config, None, crop_from_image, face, int((mask > 0).sum()))
+        rec["params"] = {"real_frame": frames.names[donor], "flip": flip}
+        pairs.append(Pair(rec, a, original, mask))
     return pairs
 
 
@@ -279,7 +315,8 @@ def _record(photo: Photo, variant: int, config: SynthConfig, params: Any | None,
     }
 
 
-def synth_photo(photo: Photo, config: SynthConfig) -> tuple[list[Pair], dict[str, Any] | None]:
+def synth_photo(photo: Photo, config: SynthConfig,
+                frames: RealFrames | None = None) -> tuple[list[Pair], dict[str, Any] | None]:
     """(pairs, None) for a usable photo, ([], skip record) otherwise. Never raises for bad input."""
     try:
         try:
@@ -294,16 +331,29 @@ def synth_photo(photo: Photo, config: SynthConfig) -> tuple[list[Pair], dict[str
         return [], {"key": photo.key, "status": skip.status, "reason": skip.reason,
                     "split": split_of(photo.person, config.val_fraction),
                     "source": photo.path.as_posix(), "person": photo.person}
-    return render_pairs(image, face, photo, config), None
+    return render_pairs(image, face, photo, config, frames), None
 
 
 # ---------------------------------------------------------------------------------------------
 # 3. Writing and running
 
 
+# The real frames a dataset pastes, saved in it by the main process for the workers to read.
+FRAMES_FILE = "frames.npz"
+
+
+@functools.lru_cache(maxsize=2)
+def _frames_in(path: str, mtime_ns: int) -> RealFrames:
+    return RealFrames.load(path)
+
+
 def _work(photo: Photo, config: SynthConfig, root: Path) -> list[dict[str, Any]]:
     """Worker entry point: render and write one photo's pairs; return its manifest records."""
-    pairs, skipped = synth_photo(photo, config)
+    frames = None
+    if config.real_frames:
+        path = root / FRAMES_FILE
+        frames = _frames_in(str(path), path.stat().st_mtime_ns)
+    pairs, skipped = synth_photo(photo, config, frames)
     for pair in pairs:
         write_pair(root, pair.record["split"], pair.record["key"], pair.a, pair.b, pair.mask)
     return [p.record for p in pairs] if skipped is None else [skipped]
@@ -334,7 +384,7 @@ def open_dataset(source: Path, out: Path, config: SynthConfig,
     """
     source, out = Path(source), Path(out)
     check_output_outside([source], out)
-    photos = find_inputs(source, config.exclude)
+    photos = find_inputs(source, config.exclude + config.frame_donors)  # donors wear glasses
     settings = {"command": "synth", "source": str(source.resolve()), **config.to_dict()}
     writer = DatasetWriter(out, settings, overwrite)
     remove_stale_temp_files(out)  # crops a killed run left half-written
@@ -346,7 +396,8 @@ def finish_dataset(writer: DatasetWriter, config: SynthConfig) -> dict[str, Any]
     return writer.finish(
         config.region, channels=3, source="synth", source_folder=writer.settings["source"],
         effect=config.effect, reverse=config.reverse, seed=config.seed, variants=config.variants,
-        plain_pairs=config.plain_pairs, variation=config.variation,
+        plain_pairs=config.plain_pairs, variation=config.variation, real_frames=config.real_frames,
+        frame_model=_frame_model(writer.root) if config.real_frames else None,
         style=config.style, color=config.color, material=config.material, tint=config.tint, liner=config.liner,
     )
 
@@ -359,10 +410,26 @@ def drawn_color(info: dict[str, Any]) -> str | None:
     return glasses.frame_color(info.get("color"), info.get("material"))
 
 
+def _frame_model(root: Path) -> str:
+    """sha256 of the model file that found a dataset's real frames."""
+    with np.load(root / FRAMES_FILE, allow_pickle=False) as f:
+        return str(f["model"])
+
+
 def synth(source: Path, out: Path, config: SynthConfig, workers: int = 1, overwrite: bool = False,
-          on_start: OnStart | None = None, on_item: OnItem | None = None) -> BuildReport:
+          on_start: OnStart | None = None, on_item: OnItem | None = None,
+          frames: RealFrames | None = None) -> BuildReport:
     """Pairs in ``out`` made by drawing ``config.effect`` on each plain face photo in ``source``
-    (an item is a photo). Errors and callbacks: see :func:`eyeedit.data.pairs.build_dataset`."""
-    return build_dataset(lambda: open_dataset(source, out, config, overwrite), config, workers,
-                         lambda w, photos, c, n: run_photos(photos, c, w.root, n),
+    (an item is a photo); with ``config.real_frames``, also pairs with one of ``frames`` (found
+    on the donors by :func:`eyeedit.editing.frames.find_frames`) pasted on. Errors and
+    callbacks: see :func:`eyeedit.data.pairs.build_dataset`."""
+    if config.real_frames and (frames is None or not len(frames)):
+        raise ValueError("--real-frames: no frames were found on the donors")
+
+    def run(writer: DatasetWriter, photos: list[Photo], c: SynthConfig, n: int) -> Iterator[list[dict[str, Any]]]:
+        if c.real_frames:
+            frames.save(writer.root / FRAMES_FILE)  # type: ignore[union-attr]
+        return run_photos(photos, c, writer.root, n)
+
+    return build_dataset(lambda: open_dataset(source, out, config, overwrite), config, workers, run,
                          finish_dataset, STATUSES, on_start, on_item)

@@ -38,7 +38,7 @@ def brow_mask(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return polygon_mask([pts[list(RIGHT_BROW)], pts[list(LEFT_BROW)]], size)
 
 
-def _grow(mask: np.ndarray, radius: float) -> np.ndarray:
+def grow_mask(mask: np.ndarray, radius: float) -> np.ndarray:
     """Dilate a {0, 1} float mask by a disk of ``radius`` pixels."""
     outside = (mask < 0.5).astype(np.uint8)
     if not outside.all():
@@ -94,8 +94,8 @@ def crop_mask(points: np.ndarray | None, spec: RegionSpec, kind: str) -> np.ndar
         # Dilate past lids and brows, then erode back a little so thin gaps stay closed but the
         # edges move in. Both by thresholding distance transforms: the same as morphology with
         # a disk, but linear in the pixel count rather than in the disk's area.
-        hard = _grow(hard, 0.15 * eye_px)
-        hard = 1.0 - _grow(1.0 - hard, 0.04 * eye_px)
+        hard = grow_mask(hard, 0.15 * eye_px)
+        hard = 1.0 - grow_mask(1.0 - hard, 0.04 * eye_px)
     feather = 0.12 * eye_px
     soft = cv2.GaussianBlur(hard, (0, 0), sigmaX=feather / 2) if kind != "crop" else hard
     fade = border_fade(spec.size, 0.18 * eye_px if kind == "crop" else feather)

@@ -49,6 +49,15 @@ class TorchTranslator:
             y, alpha = self.model.fill_hole(x, hole)
         return (*self._decode(y, alpha), hole[:, 0].float().cpu().numpy())
 
+    def find(self, crops: np.ndarray) -> np.ndarray:
+        """A fill generator's first-pass alpha, (N, H, W) float32 in [0, 1]: where it sees the
+        thing it erases, before any threshold or growth."""
+        if not self.fills:
+            raise ValueError("only a fill generator has a first pass")
+        with self._running():
+            found = self.model.find(self._encode(crops))
+        return found[:, 0].float().cpu().numpy()
+
     def _encode(self, crops: np.ndarray) -> torch.Tensor:
         return images_to_tensor(to_model_channels(crops, self.in_channels)).to(self.device)  # (N, C, H, W)
 
