@@ -40,9 +40,9 @@ Trained on face photos that are not shipped with eyeedit:
 
 # Added for a recipe that pastes real frames (`synth --real-frames`).
 DONOR_CREDIT = """
-- Real frames on some of the pairs: what the `no-glasses` model before this one found on the
-  portraits of the Congress members labelled as wearing glasses who are not held out
-  (`pipelines/frame-donors.txt`), pasted onto the faces above."""
+- Real frames on some of the pairs: what the `no-glasses` model trained on drawn frames alone
+  found on the portraits of the Congress members labelled as wearing glasses who are not held
+  out (`pipelines/frame-donors.txt`), pasted onto the faces above."""
 
 # How each model looks in use, written after looking at its gallery (runs/<effect>/eval/).
 NOTES: dict[str, str] = {
@@ -80,16 +80,16 @@ NOTES: dict[str, str] = {
     "no-glasses": (
         "On held-out synthetic pairs dark frames, thick acetate and dark metal wires alike, are "
         "found, erased and painted over with skin that is smoother (blurrier) than the face "
-        "around it, and so are the real frames pasted on a quarter of them; thin light frames "
-        "(gold, silver, clear acetate) the first pass is not sure of at the file's hole "
-        "threshold (0.7) stay whole, and a dark tinted lens leaves a brown patch. The first pass "
+        "around it, and so are the real frames pasted on two of every five; thin light frames "
+        "(gold, silver, clear acetate), which the first pass is less sure of, can leave faint "
+        "lines at the file's hole threshold (0.65), and a dark tinted lens leaves a brown patch. The first pass "
         "finds the frame (its alpha), the second repaints only the erased frame and the lens, so "
-        "the rest of the face stays exactly as it was. Masked PSNR is about 5.5 dB above doing "
-        "nothing on the 216 validation pairs (the model before this one, without real frames, "
-        "4.0 on its 162 synthetic pairs). The file's hole threshold (0.7, the recipe's) was set "
-        "after training, which ran with 0.6: training never reads it, so the weights are the "
-        "recipe's; only the validation figures stored in the training metadata used 0.6 (the "
-        "table above is measured at 0.7)."
+        "the rest of the face stays exactly as it was. Masked PSNR is about 6.8 dB above doing "
+        "nothing on the 270 validation pairs (the model before this one, without real frames, "
+        "4.0 on its 162 drawn pairs). The file's hole threshold (0.65, the recipe's) was set "
+        "after training, which ran with 0.7: training never reads it, so the weights are the "
+        "recipe's; only the validation figures stored in the training metadata used 0.7 (the "
+        "table above is measured at 0.65)."
     ),
 }
 
@@ -99,20 +99,18 @@ REAL_NOTES: dict[str, str] = {
     "no-glasses": (
         "Looking at the gallery of the 16 photos of the 14 held-out people with glasses (edited "
         "as `eyeedit apply` edits them), beside the model before this one, which learned from "
-        "drawn frames alone: the purple acetate frame, whose temples that model left as purple "
-        "blots, is now gone whole, and the round black metal frame no longer leaves dark shading "
-        "around the eyes. On about 9 of the 16 the glasses are gone and skin and eyes are where "
-        "the frames were (black and dark tortoiseshell acetate on dark skin, thin dark and gold "
-        "metal frames, the round black frame, the purple one). On the others part of a frame "
-        "stays, as before: the faint edges of rimless lenses (three photos), the outline of a "
-        "grey acetate frame and of black acetate on dark skin, pieces of a light tortoiseshell "
-        "frame (both photos of one person), a piece of a gold rim where it leaves the crop, and "
-        "now a short piece of one thin rim at a temple. The judge calls none of the 16 glasses "
-        "(mean P 0.015, was 0.018). On the 102 held-out faces without glasses the edited crop "
-        "keeps 42.2 dB of the original (median; p10 36.9, was 42.5 / 37.3): the first pass "
-        "half-sees lines around some eyes and the cheek's outline at the crop's sides, and "
-        "repaints them a little; one face (P 0.10 before) is judged \"glasses\" after (P 0.69), "
-        "with no frame to be seen."
+        "drawn frames alone: the purple acetate frame's temples, which that model left as purple "
+        "blots, are gone but for a small purple speck at one temple, and the round black metal "
+        "frame no longer leaves dark shading around the eyes. On about 9 of the 16 the glasses "
+        "are gone and skin and eyes are where the frames were (thin dark, grey and gold metal "
+        "frames, the round black frame, nearly all of the purple one). On the others part of a "
+        "frame stays, as before: the faint edges of rimless lenses (three photos), the outline of "
+        "a grey acetate frame and of black acetate on dark skin, pieces of a light tortoiseshell "
+        "frame (both photos of one person) and a piece of a gold rim where it leaves the crop. "
+        "The judge calls none of the 16 glasses (mean P 0.004, was 0.018). On the 102 held-out "
+        "faces without glasses the edited crop keeps 44.7 dB of the original (median; p10 37.5, "
+        "was 42.5 / 37.3) and none is judged \"glasses\"; the first pass half-sees lines around "
+        "some eyes and the cheek's outline at the crop's sides, and repaints them a little."
     ),
     "glasses": (
         "Looking at the gallery of the held-out faces without glasses: every face gets black "
