@@ -46,8 +46,8 @@ THRESHOLD = 0.5  # balanced training: "more likely than not" for a balanced prio
 SOURCES = ("congress", "london")
 LONDON_CREDIT = ("Face Research Lab London Set: DeBruine, L., & Jones, B. (2017). Face Research "
                  "Lab London Set. figshare. doi:10.6084/m9.figshare.5047666.v5 (CC BY 4.0)")
-CONGRESS_CREDIT = ("Official portraits of the 118th US Congress (public domain, US Government "
-                   "Publishing Office), glasses labels made for eyeedit")
+CONGRESS_CREDIT = ("Official portraits of the 118th US Congress and three of the 119th (public domain, "
+                   "US Government Publishing Office), glasses labels made for eyeedit")
 
 
 def load_crops(faces: Path, cache: Path, size: tuple[int, int]) -> AlignedCrops:
