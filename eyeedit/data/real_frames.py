@@ -7,10 +7,11 @@ finds them); pasted onto another face's crop, such a frame gives a pair whose ed
 paste itself. Crops are aligned on the eye corners, so a frame lands where frames sit.
 
 What the first pass marks is cleaned before it is pasted
-(:func:`eyeedit.editing.frames.frame_weight`): the eye openings and brows are left out, because a first pass half-sees brows and lash lines, and a
-model taught to erase a pasted brow erases brows on faces without glasses (measured with the
-`no-glasses` recipe at hole threshold 0.6: on 102 held-out faces without glasses the edited
-crop kept 33.5 dB of the original at p10 with brows pasted, 36.7 without).
+(:func:`eyeedit.editing.frames.frame_weight`): the eye openings and brows are left out,
+because a first pass half-sees brows and lash lines, and a model taught to erase a pasted brow
+erases brows on faces without glasses (measured with the `no-glasses` recipe at hole threshold
+0.6: on 102 held-out faces without glasses the edited crop kept 33.5 dB of the original at p10
+with brows pasted, 36.7 without).
 """
 
 from __future__ import annotations

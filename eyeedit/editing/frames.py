@@ -63,13 +63,12 @@ def frame_weight(found: np.ndarray, keep_out: np.ndarray) -> np.ndarray:
     return np.maximum(soft, kept.astype(np.float32))
 
 
-
 def find_frames(photos: Sequence[Path], model: str | os.PathLike = "no-glasses",
                 on_photo: Callable[[Path, str], None] | None = None) -> FoundFrames:
     """The frames ``model``'s first pass finds on ``photos`` (one face each, the largest), in
     the model's crop. ``on_photo(path, problem)`` is told of each photo, with "" when its frame
     was taken or why not (unreadable, no face, no frame found). Raises ModelError for a model
-    that is not a fill generator or cannot be loaded."""
+    that cannot be loaded, ValueError for one that is not a fill generator."""
     model_file = resolve(model)
     translator = load_torch_translator(model_file)
     if not translator.fills:
