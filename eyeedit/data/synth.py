@@ -285,9 +285,9 @@ def render_pairs(image: np.ndarray, face: Face, photo: Photo, config: SynthConfi
     for v in range(config.variants, plain_end):
         rec = _record(photo, v, config, None, crop_from_image, face, 0)
         pairs.append(Pair(rec, original, original, np.zeros(original.shape[:2], np.uint8)))
+    if config.real_frames and (frames is None or not len(frames)):
+        raise ValueError("real-frame pairs need the frames found on the donors")
     for v in range(plain_end, config.pairs_per_face):
-        if frames is None or not len(frames):
-            raise ValueError("real-frame pairs need the frames found on the donors")
         rng = variant_rng(config.seed, photo.key, v)
         donor, flip = int(rng.integers(len(frames))), bool(rng.random() < 0.5)
         a, mask = paste_frame(original, frames.crops[donor], frames.weights[donor], flip)

@@ -448,7 +448,7 @@ def frame_hole(alpha: torch.Tensor, threshold: float = 0.5, grow: int = HOLE_GRO
     """(B, 1, H, W) alpha or coverage in [0, 1] -> {0, 1} mask of the pixels to erase: above
     ``threshold`` or, with ``low``, above ``low`` and connected to those within
     :data:`HOLE_REACH` pixels (in crops where they cover :data:`HOLE_SEED_SHARE`); then dilated
-    by ``grow`` pixels (max-pools, so it exports to ONNX)."""
+    by ``grow`` pixels (:func:`max_filter`, which exports to ONNX as pads and maxima)."""
     hole = (alpha > threshold).to(alpha.dtype)
     if low is not None:
         faint = (alpha > low).to(alpha.dtype)
