@@ -215,3 +215,23 @@ def test_a_lens_edge_no_rim_hides_counts_as_frame_to_remove(style, big_face):
     # ... and the lens itself, inside its edge, stays not solid (the eye behind it is kept).
     center = np.round(glasses.layout(face, params).centers[0]).astype(int)
     assert not solid[center[1], center[0]]
+
+
+@pytest.mark.parametrize("style", ["rimless", "semi-rimless"])
+def test_a_rimless_lens_edge_shines_and_its_glow_counts_as_frame(style, big_face):
+    # In portraits a rimless lens shows as a whitish band along its lower edge (the ground edge
+    # catches the light), not only as a dark line: the glow brightens the edge, and a removal
+    # model learns to erase the band.
+    image, face = big_face
+    base = replace(glasses.sample_params(np.random.default_rng(4), face, style, "metal", tint="clear"),
+                   edge_width=0.03, edge_dark=0.08)
+    bright = glasses.render(image, face, replace(base, edge_glow=0.45))
+    unlit = glasses.render(image, face, replace(base, edge_glow=0.0))
+    dark = glasses.render(image, face, replace(base, edge_glow=0.0, edge_dark=0.3))
+    solid = solid_parts(torch.from_numpy(bright.coverage)[None, None])[0, 0].numpy() > 0
+    lum = lambda im, y, x: float(im[y - 1:y + 2, x - 1:x + 2].astype(np.float32).mean())  # noqa: E731
+    for outline in glasses.layout(face, base).lenses:
+        x, y = np.round(outline[np.argmax(outline[:, 1])]).astype(int)
+        assert lum(bright.image, y, x) > lum(unlit.image, y, x) + 5, f"{style}: lower edge at ({x}, {y}) not lit"
+        assert lum(dark.image, y, x) < lum(unlit.image, y, x) - 5, f"{style}: dark line at ({x}, {y}) too faint"
+        assert solid[y - 1:y + 2, x - 1:x + 2].any(), f"{style}: glowing edge at ({x}, {y}) not solid"

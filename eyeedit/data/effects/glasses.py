@@ -11,9 +11,11 @@ Frame types (``style`` gives the lens shape and how the lens is held):
 
 * full rims: round, rectangular, aviator, cat-eye;
 * ``browline``: a thick bar over the top of the lenses, a thin metal wire below;
-* ``semi-rimless``: a rim along the top only; the lower lens edge shows as a faint line;
-* ``rimless``: no rim, only the lens edge (a faint dark line with a bright inner line), the
-  bridge and the arms fixed to the lens by small drilled mounts.
+* ``semi-rimless``: a rim along the top only; below it the lens edge shows as on rimless frames;
+* ``rimless``: no rim, only the lens edge, the bridge and the arms fixed to the lens by small
+  drilled mounts. The edge shows as portraits show it: a whitish band where the ground edge
+  catches the light, brightest along the bottom and uneven along its length, beside a faint
+  dark line.
 
 Materials: ``metal`` (a thin wire with a sharp glint, nose pads on pad arms), ``plastic``
 (thick acetate: an opaque band with a darker inner bevel and a broad matte sheen),
@@ -104,6 +106,9 @@ class GlassesParams:
     or the two-tone's lower crystal. ``shadow_angle`` turns the shadow's offset away from
     straight down (degrees, toward image right when positive). ``streak`` is the opacity of a
     sharp specular line across the lenses (0: none). ``texture_seed`` draws the mottle.
+    ``edge_glow`` is how bright the ground lens edge shines where no rim hides it (rimless,
+    and below a semi-rimless rim), over a band ``edge_width`` wide; ``edge_dark`` how much the
+    dark line along it darkens the face.
     """
 
     style: str
@@ -126,6 +131,9 @@ class GlassesParams:
     streak: float = 0.0
     texture_seed: int = 0
     softness: float = 0.0
+    edge_glow: float = 0.0
+    edge_width: float = 0.009
+    edge_dark: float = 0.3
 
 
 def sample_params(rng: np.random.Generator, face: Face, style: str | None = None,
@@ -160,7 +168,18 @@ def sample_params(rng: np.random.Generator, face: Face, style: str | None = None
         shadow_angle=float(rng.uniform(-35, 35)), shadow_offset=float(rng.uniform(0.025, 0.045)),
         streak=float(0.0 if rng.random() < 0.75 else rng.uniform(0.25, 0.5)),
         texture_seed=int(rng.uniform(0, 2**31 - 1)), softness=float(rng.uniform(0.0, 0.008)),
+        edge_glow=float(rng.uniform(*EDGE_GLOW)), edge_width=float(rng.uniform(*EDGE_WIDTH)),
+        edge_dark=float(rng.uniform(*EDGE_DARK)),
     )
+
+
+# A rimless lens's edge, seen in portraits: the ground edge catches the light as a whitish band
+# about 1-3 crop pixels wide (a lens edge is 2-4 mm thick), brightest along the bottom, often
+# faint along the top, with at most a faint dark line beside it. Ranges for the band's glow,
+# its width (face units) and the dark line.
+EDGE_GLOW = (0.1, 0.45)
+EDGE_WIDTH = (0.012, 0.035)
+EDGE_DARK = (0.08, 0.3)
 
 
 def _named_color(color: str) -> tuple[int, int, int]:
@@ -474,7 +493,7 @@ def _coverage(layers: dict[str, np.ndarray], params: GlassesParams) -> np.ndarra
     lens_weight = min(0.5, 0.2 + 0.5 * params.lens_alpha)
     # Without a rim, the lens edge is the line a person sees as the glasses, so it counts as
     # frame (a removal model learns to find and erase it); beside a rim it is a faint trace.
-    seen_edge = layers["edge"] * (1 - layers["rim"]) * _edge_shading(params)[0] / RIMLESS_EDGE_DARK
+    seen_edge = np.clip(layers["seen_edge"] / EDGE_SOLID, 0, 1)
     solid = np.maximum.reduce([layers["rim_alpha"], layers["arms"], layers["pad_arms"], layers["mounts"],
                                0.6 * layers["pads"], seen_edge])
     return np.maximum.reduce([solid, lens_weight * layers["lens"], params.shadow * layers["shadow"]])
@@ -486,13 +505,14 @@ def _masks(frame: _Frame, params: GlassesParams, box: Box) -> dict[str, np.ndarr
     unit, kind = frame.unit, _kind(params.style)
     rim_px = params.rim_width * unit
     wire_px = rim_px * 0.35 if kind == "browline" else rim_px  # a browline's lower rim is thin metal
-    c = {name: Canvas(box) for name in ("lens", "edge", "rim", "bar", "glint", "arms", "pads", "pad_arms",
-                                        "mounts")}
+    c = {name: Canvas(box) for name in ("lens", "edge", "band", "rim", "bar", "glint", "arms", "pads",
+                                        "pad_arms", "mounts")}
     up = frame.up * wire_px * 0.15  # the glint sits on the upper side of the wire or the band
     bridge_px = rim_px * (1.1 if params.material != "metal" else 0.9)
     for outline in frame.lenses:
         c["lens"].fill(outline)
         c["edge"].stroke(outline, max(0.8, 0.009 * unit), closed=True)
+        c["band"].stroke(outline, max(0.8, params.edge_width * unit), closed=True)
         if kind in ("full", "browline"):
             c["rim"].stroke(outline, wire_px, closed=True)
             c["glint"].stroke(outline + up, wire_px * 0.3, closed=True)
@@ -523,6 +543,8 @@ def _masks(frame: _Frame, params: GlassesParams, box: Box) -> dict[str, np.ndarr
     masks["rim"] = np.maximum(masks["rim"], masks["bar"])
     masks["_v"] = _face_v(frame, box) - params.lens_drop  # face-unit height below the lens centres
     masks["rim_alpha"] = masks["rim"] * _frame_opacity(params, masks["_v"])
+    masks["glow"] = _edge_glow(masks, params, unit)
+    masks["seen_edge"] = _seen_edge(masks, params)
     masks["shadow"] = _shadow(np.maximum.reduce([masks["rim_alpha"], masks["arms"], masks["mounts"],
                                                  0.5 * masks["edge"]]), frame, params) * (1 - masks["lens"])
     return masks
@@ -595,7 +617,7 @@ def _draw_lenses(patch: np.ndarray, image: np.ndarray, frame: _Frame, params: Gl
     patch = patch * (1 - dark * edge[..., None])
     inner = blur(layers["edge"], 0.006 * frame.unit) * lens * (1 - layers["edge"])
     glare = np.clip(_reflections(frame, params, box) + bright * inner, 0, 1) * lens
-    return _screen(patch, glare)
+    return _screen(patch, np.maximum(glare, layers["glow"]))
 
 
 # How much the lens edge darkens the face behind it, and brightens the lens just inside it,
@@ -607,8 +629,39 @@ RIMMED_EDGE_DARK, RIMMED_EDGE_BRIGHT = 0.1, 0.15
 def _edge_shading(params: GlassesParams) -> tuple[float, float]:
     """(dark, bright) of the lens edge line and the bright line inside it."""
     if _kind(params.style) in ("rimless", "semi"):
-        return RIMLESS_EDGE_DARK, RIMLESS_EDGE_BRIGHT
+        return params.edge_dark, RIMLESS_EDGE_BRIGHT
     return RIMMED_EDGE_DARK, RIMMED_EDGE_BRIGHT
+
+
+def _edge_glow(masks: dict[str, np.ndarray], params: GlassesParams, unit: float) -> np.ndarray:
+    """(h, w) how much the ground lens edge shines where no rim hides it (zero under full rims):
+    ``edge_glow`` along the lower part of the lens, a fifth of it along the top (in portraits
+    lit from above, the lower edge faces the light), uneven along its length (a smooth random
+    field drawn from ``texture_seed``: real edges shine in stretches)."""
+    if _kind(params.style) not in ("rimless", "semi"):
+        return np.zeros_like(masks["band"])
+    field = np.random.default_rng(params.texture_seed + 1).standard_normal(masks["band"].shape).astype(np.float32)
+    field = blur(field, EDGE_STRETCH * unit)
+    stretches = np.clip(0.75 + 0.25 * field / max(float(field.std()), 1e-6), 0.4, 1.0)
+    light = np.clip(0.6 + 4.0 * masks["_v"], 0.2, 1.0) * stretches
+    return params.edge_glow * masks["band"] * light * (1 - masks["rim"])
+
+
+# The length (face units) over which a lens edge's shine varies.
+EDGE_STRETCH = 0.08
+
+
+# How strongly a lens edge must show (darkening or glow) to count fully as frame to remove.
+EDGE_SOLID = 0.2
+
+
+def _seen_edge(masks: dict[str, np.ndarray], params: GlassesParams) -> np.ndarray:
+    """(h, w) how strongly the lens edge shows where no rim hides it: the dark line's darkening
+    or the band's glow, whichever is more. A removal model learns to erase it as frame."""
+    if _kind(params.style) not in ("rimless", "semi"):
+        # a trace beside the rim (a third of solid, as the dark line alone always counted)
+        return masks["edge"] * (1 - masks["rim"]) * EDGE_SOLID * RIMMED_EDGE_DARK / RIMLESS_EDGE_DARK
+    return np.maximum(masks["edge"] * (1 - masks["rim"]) * params.edge_dark, masks["glow"])
 
 
 def _refracted(image: np.ndarray, frame: _Frame, power: float, box: Box) -> np.ndarray:
