@@ -569,8 +569,13 @@ def test_fill_model_exports_both_passes_to_onnx(tmp_path, cache, low, flip):
         other[:, 10:20, 30:90] = 1
         y3, a3, _ = translate.with_hole(crops, other)
         assert np.all(a3[other.astype(bool)] == 1) and not np.array_equal(y3, y)
-    info = export_onnx(path, tmp_path / "fill.onnx", part="fill")
-    assert info["max_abs_diff"] <= 1e-4
+        # The first pass alone: its alpha, and the same hole as both passes found.
+        found, hole4 = translate.find_hole(crops)
+        assert found.shape == hole.shape and 0 <= found.min() and found.max() <= 1
+        assert np.array_equal(hole4, hole)
+    for part in ("fill", "find"):
+        info = export_onnx(path, tmp_path / f"{part}.onnx", part=part)
+        assert info["max_abs_diff"] <= 1e-4
     with pytest.raises(ValueError, match="only a fill generator"):
         export_onnx(_save(tmp_path, _tiny()), tmp_path / "x.onnx", part="fill")
     with pytest.raises(ValueError, match="only a fill generator"):

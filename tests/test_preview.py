@@ -264,11 +264,16 @@ class FakeFill:
     def __call__(self, crops):
         return self.with_hole(crops)[0]
 
+    def find_hole(self, crops):
+        self.calls.append("find")
+        holes = np.zeros(crops.shape[:3], np.float32)
+        holes[:, 40:50, 20:200] = len(self.calls)  # a band, marked by the call that found it
+        return np.zeros_like(holes), holes
+
     def with_hole(self, crops, holes=None):
-        self.calls.append("reuse" if holes is not None else "find")
         if holes is None:
-            holes = np.zeros(crops.shape[:3], np.float32)
-            holes[:, 40:50, 20:200] = len(self.calls)  # a band, marked by the call that found it
+            return self.with_hole(crops, self.find_hole(crops)[1])
+        self.calls.append("fill")
         return tint(crops), None, holes
 
 
@@ -285,13 +290,15 @@ def test_fill_models_find_the_hole_every_few_frames_and_reuse_it_between(clip):
     stats = run_preview(editor, PreviewConfig(video=path, headless=True, sync=False, max_frames=12, find_every=5),
                         on_frame=record)
     assert stats.frames == 12
-    # One fill pass before the first frame (so loading it does not stall the video), then:
-    assert fake.calls == ["reuse"] + ["find"] + ["reuse"] * 4 + ["find"] + ["reuse"] * 4 + ["find", "reuse"]
-    assert seen == [2.0] * 5 + [7.0] * 5 + [12.0] * 2  # each frame filled the latest hole found
+    # Both passes once before the first frame (so loading them does not stall the video), then
+    # every fifth frame finds its hole (first pass) and fills it, the others fill the last one:
+    every_fifth = ["find", "fill"] + ["fill"] * 4
+    assert fake.calls == ["find", "fill"] + every_fifth * 2 + ["find", "fill", "fill"]
+    assert seen == [3.0] * 5 + [9.0] * 5 + [15.0] * 2  # each frame filled the latest hole found
     # A new face has no hole yet: the next frame finds holes for every face.
     res = editor.run(sample_images()["astronaut"], holes=[None])
     edit = res.faces[0]
-    assert fake.calls[-1] == "find" and not edit.reused_hole and edit.hole is not None
+    assert fake.calls[-2:] == ["find", "fill"] and not edit.reused_hole and edit.hole is not None
     # The painted hole takes its shading from the photo around it; the rest keeps the tint.
     rest = edit.hole == 0
     assert np.array_equal(edit.crop_out[rest], tint(edit.crop_in)[rest])

@@ -5,7 +5,8 @@ The translators here also have ``with_alpha(crops) -> (crops, alpha)``: alpha is
 float32 mask in [0, 1] of a model that predicts where it edits, or None for one that does not
 (:func:`translate_with_alpha` asks any translator). Translators of fill generators (``fills``)
 also have ``with_hole(crops, holes=None) -> (crops, alpha, holes)``: without holes they find
-them (both passes); with holes, (N, H, W) in {0, 1}, they only fill those (one pass).
+them (both passes); with holes, (N, H, W) in {0, 1}, they only fill those (one pass); and
+``find_hole(crops) -> (found, holes)``, the first pass alone: its alpha and the holes from it.
 ONNX Runtime runs a cached export of the model and needs no torch; the PyTorch backend lives in
 :mod:`eyeedit.editing.torch_backend` and is imported only when chosen.
 """
@@ -44,17 +45,20 @@ class OnnxTranslator:
 
     An export with an ``alpha`` output (a generator that predicts where it edits) also yields
     the mask; exports without one run as before. An export with a ``hole`` output is a fill
-    generator's: ``fill_session`` makes the session of its second pass alone (on first use).
+    generator's: ``fill_session`` and ``find_session`` make the sessions of its second pass
+    alone and of its first pass alone (each on first use).
     """
 
-    def __init__(self, session: Any, in_channels: int, fill_session: Callable[[], Any] | None = None):
+    def __init__(self, session: Any, in_channels: int, fill_session: Callable[[], Any] | None = None,
+                 find_session: Callable[[], Any] | None = None):
         self.session = session
         self.in_channels = in_channels
         names = [o.name for o in session.get_outputs()]
         self.outputs = [n for n in ("output", "alpha") if n in names]
         self.fills = "hole" in names and fill_session is not None
-        self._make_fill_session = fill_session
+        self._make_fill_session, self._make_find_session = fill_session, find_session
         self._fill_session: Any = None
+        self._find_session: Any = None
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         return self.with_alpha(crops)[0]
@@ -75,6 +79,15 @@ class OnnxTranslator:
         hole = np.ascontiguousarray(holes[:, None], dtype=np.float32)
         filled = _run_in_chunks(self._fill_session, ["output", "alpha"], {"input": x, "hole": hole})
         return (*self._decode(filled), holes)
+
+    def find_hole(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A fill generator's first pass alone: its alpha and the holes from it, (N, H, W)."""
+        if not self.fills or self._make_find_session is None:
+            raise ValueError("only a fill generator's export has a first pass")
+        if self._find_session is None:
+            self._find_session = self._make_find_session()
+        found, hole = _run_in_chunks(self._find_session, ["found", "hole"], {"input": self._encode(crops)})
+        return found[:, 0].astype(np.float32), hole[:, 0].astype(np.float32)
 
     def _encode(self, crops: np.ndarray) -> np.ndarray:
         x = to_model_channels(crops, self.in_channels).astype(np.float32)  # (N, H, W, C)
@@ -162,11 +175,12 @@ def load_translator(model: ModelFile, backend: str = "auto", device: str = "cpu"
     """
     if choose_backend(backend, device) == "onnx":
         if model.metadata.get("generator", {}).get("fill"):
-            # Its two sessions (both passes, and the fill pass alone) take turns in video: the
-            # idle one's spinning threads took a core from the other (26 vs 32 FPS previewing).
+            # Its sessions (the first pass, the fill pass) take turns in video: the idle one's
+            # spinning threads took a core from the other (26 vs 32 FPS previewing).
             spin = False
         return OnnxTranslator(_onnx_session(model, spin), model.in_channels,
-                              fill_session=lambda: _onnx_session(model, spin, part="fill"))
+                              fill_session=lambda: _onnx_session(model, spin, part="fill"),
+                              find_session=lambda: _onnx_session(model, spin, part="find"))
     # Imported here on purpose: torch takes seconds to import and the ONNX path never needs it.
     from eyeedit.editing.torch_backend import load_torch_translator
 

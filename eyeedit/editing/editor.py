@@ -32,10 +32,13 @@ from eyeedit.editing.blending import (
     change_weight,
     composite,
     crop_mask,
+    eye_mask,
+    grow_mask,
     match_colors,
     pin_chroma,
     tone_fill,
 )
+from eyeedit.editing.lenses import RING_KEEP_OUT, hole_with_rings
 from eyeedit.geometry import fit_crop_from_image, transform_points, unwarp_from_crop, warp_to_crop
 from eyeedit.landmarks import Face, FaceMeshDetector, FoundFace
 from eyeedit.model.store import ModelFile, resolve
@@ -216,11 +219,23 @@ class Editor:
             return translate_with_alpha(self.translate, crops)
         given = [holes[e.index] if holes is not None and e.index < len(holes) else None for e in edits]
         reuse = all(h is not None for h in given)
-        outputs, alphas, found = self.translate.with_hole(crops, np.stack(given) if reuse else None)
+        outputs, alphas, found = self.translate.with_hole(crops, np.stack(given) if reuse else self._holes(edits, crops))
         for i, (e, hole) in enumerate(zip(edits, found)):
             e.hole, e.reused_hole = hole, reuse
             outputs[i] = tone_fill(outputs[i], e.crop_in, hole)
         return outputs, alphas
+
+    def _holes(self, edits: list[FaceEdit], crops: np.ndarray) -> np.ndarray:
+        """A fill generator's holes for ``crops``: its first pass's, with the lens outlines it
+        half-sees around each face's eyes (:func:`hole_with_rings`), eye openings left out."""
+        found, holes = self.translate.find_hole(crops)
+        size = (crops.shape[2], crops.shape[1])
+        for i, e in enumerate(edits):
+            points = transform_points(e.crop_from_image, e.face.points)
+            keep_out = grow_mask(eye_mask(points, size), RING_KEEP_OUT) > 0.5
+            eyes = transform_points(e.crop_from_image, e.face.iris_centers)
+            holes[i] = hole_with_rings(found[i], holes[i], eyes, keep_out)
+        return holes
 
     def _candidates(self, image: np.ndarray, faces: list[Face] | None,
                     transforms: list[np.ndarray] | None) -> list[_Candidate]:

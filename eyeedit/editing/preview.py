@@ -168,9 +168,10 @@ class Previewer:
         self.detector = FaceMeshDetector(max_faces=opts.max_faces, video=True, min_eye_distance=opts.min_eye_distance)
         self.tracker = FaceTracker(editor.region, cfg.smoothing, smooth=cfg.smooth)
         if getattr(editor.translate, "fills", False):
-            # Its fill pass alone is loaded (made, the first time) on first use: now, not in
-            # the middle of the video.
+            # Its passes alone are loaded (made, the first time) on first use: now, not in the
+            # middle of the video.
             w, h = editor.region.size
+            editor.translate.find_hole(np.zeros((1, h, w, 3), np.uint8))
             editor.translate.with_hole(np.zeros((1, h, w, 3), np.uint8), np.zeros((1, h, w), np.float32))
         self.enabled = True
         self.view = cfg.view

@@ -49,6 +49,15 @@ class TorchTranslator:
             y, alpha = self.model.fill_hole(x, hole)
         return (*self._decode(y, alpha), hole[:, 0].float().cpu().numpy())
 
+    def find_hole(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A fill generator's first pass alone: its alpha and the hole made from it, both
+        (N, H, W) float32 (see :meth:`with_hole` to fill a hole)."""
+        if not self.fills:
+            raise ValueError("only a fill generator has a first pass")
+        with self._running():
+            found, hole = self.model.found_and_hole(self._encode(crops))
+        return found[:, 0].float().cpu().numpy(), hole[:, 0].float().cpu().numpy()
+
     def find(self, crops: np.ndarray) -> np.ndarray:
         """A fill generator's first-pass alpha, (N, H, W) float32 in [0, 1]: where it sees the
         thing it erases, before any threshold or growth."""

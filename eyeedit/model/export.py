@@ -31,14 +31,15 @@ from eyeedit.model.weights import load_generator
 OPSET = 17
 
 
-PARTS = ("whole", "fill")
+PARTS = ("whole", "fill", "find")
 
 
 def export_onnx(model: ModelFile | str | Path, out_path: str | Path, opset: int = OPSET,
                 check: bool = True, part: str = "whole") -> dict[str, Any]:
     """Export a model file's generator to ONNX; returns {"path", "max_abs_diff", "opset"}.
 
-    ``part="fill"`` exports a fill generator's second pass alone (inputs ``input``, ``hole``).
+    ``part="fill"`` exports a fill generator's second pass alone (inputs ``input``, ``hole``);
+    ``part="find"`` its first pass alone (outputs ``found``, its alpha, and ``hole``).
     Resize upsampling is exported folded into transposed convs (:func:`fold_upsampling`). With
     ``check``, random inputs are run through the model as trained in PyTorch and through ONNX
     Runtime, and the largest absolute difference is reported (the export is refused above 1e-4).
@@ -48,13 +49,13 @@ def export_onnx(model: ModelFile | str | Path, out_path: str | Path, opset: int 
     model_file = model if isinstance(model, ModelFile) else open_model(model)
     net, meta = load_generator(model_file.path)
     net = net.float().eval()
-    if part == "fill" and not net.cfg.fill:
-        raise ValueError(f"{model_file.path}: only a fill generator has a fill pass to export")
+    if part != "whole" and not net.cfg.fill:
+        raise ValueError(f"{model_file.path}: only a fill generator has a {part} pass to export")
     w, h = meta.get("size") or (meta["region"]["width"], meta["region"]["height"])
     c = int(meta["generator"].get("in_channels", 3))
     inputs = {"input": (c, h, w), **({"hole": (1, h, w)} if part == "fill" else {})}
-    names = ["output", "alpha"] if part == "fill" else output_names(net)
-    graph = _FillPass if part == "fill" else _Outputs
+    names = {"fill": ["output", "alpha"], "find": ["found", "hole"]}.get(part) or output_names(net)
+    graph = {"fill": _FillPass, "find": _FindPass}.get(part, _Outputs)
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
@@ -101,6 +102,17 @@ class _FillPass(nn.Module):
 
     def forward(self, x: torch.Tensor, hole: torch.Tensor) -> Any:
         return self.net.fill_hole(x, hole)
+
+
+class _FindPass(nn.Module):
+    """A fill generator's first pass: input -> (found, hole), its alpha and the hole from it."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.net.found_and_hole(x)
 
 
 def _with_metadata(blob: bytes, meta: dict[str, Any]) -> bytes:

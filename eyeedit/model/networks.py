@@ -314,13 +314,18 @@ class UNetGenerator(nn.Module):
     def find_hole(self, x: torch.Tensor) -> torch.Tensor:
         """A fill generator's hole for ``x``: (B, 1, H, W) in {0, 1}, where its first pass sees
         frame (grown a little), less the kept pixels."""
+        return self.found_and_hole(x)[1]
+
+    def found_and_hole(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A fill generator's first pass on ``x``: its alpha (B, 1, H, W), and the hole made
+        from it (:meth:`find_hole`)."""
         found = self.find(x) if not self.cfg.find_flip else self._find_both_ways(x)
         hole = frame_hole(found, self.cfg.hole_threshold, low=self.cfg.hole_low_threshold)
         if self.kept is not None:
             if self.kept.shape[-2:] != x.shape[-2:]:
                 raise ValueError(f"kept pixels are {tuple(self.kept.shape[-2:])}, input is {tuple(x.shape[-2:])}")
             hole = hole * (1 - self.kept.to(hole.dtype))
-        return hole
+        return found, hole
 
     def _find_both_ways(self, x: torch.Tensor) -> torch.Tensor:
         """The first pass's alpha on ``x`` and, mirrored back, on ``x`` mirrored: the larger at

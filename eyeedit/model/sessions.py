@@ -42,7 +42,8 @@ def cache_dir() -> Path:
 
 def cached_onnx_path(model: ModelFile, part: str = "whole") -> Path:
     """Where the cache keeps a model file's ONNX export (keyed by the file's content and by
-    :data:`EXPORT_FORMAT`); ``part="fill"``: a fill generator's second pass alone."""
+    :data:`EXPORT_FORMAT`); ``part="fill"`` or ``"find"``: a fill generator's second or first
+    pass alone."""
     digest = hashlib.sha256(model.path.read_bytes()).hexdigest()[:20]
     suffix = "" if part == "whole" else f"-{part}"
     return cache_dir() / f"{digest}-v{EXPORT_FORMAT}{suffix}.onnx"
