@@ -1,6 +1,7 @@
 """Lens outlines completed from a removal model's faint first pass: the curve follows a faint
 closed outline around each eye, adds nothing where nothing is marked, never takes the eye
-openings, and only runs in crops whose hole already holds a frame."""
+openings, and only runs in crops whose hole already holds a frame; the editor hands the grown
+hole to the fill pass."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ import numpy as np
 import pytest
 
 from eyeedit.editing import lenses
+from eyeedit.editing.blending import eye_mask, grow_mask
+from eyeedit.editing.editor import EditOptions, Editor
+from eyeedit.geometry import eye_openings, template_points, transform_points
+from eyeedit.regions import region_spec
 
 H, W = 128, 256
 EYES = np.array([[84.0, 64.0], [172.0, 64.0]])
@@ -85,3 +90,50 @@ def test_a_frame_s_hole_gains_the_outline_and_keeps_what_it_had():
     assert grown.dtype == hole.dtype and np.all(grown >= hole)
     added = (grown > hole)
     assert added.sum() > 300 and _near(added.astype(np.uint8), edges, 2).sum() / added.sum() > 0.95
+
+
+class RingFill:
+    """A fill generator's translator whose first pass half-sees two lens outlines around the
+    template's eyes and is sure of a top bar; it records the holes it is asked to fill."""
+
+    fills = True
+
+    def __init__(self, spec):
+        corners = template_points(spec)
+        self.eyes = np.stack([corners[0:2].mean(0), corners[2:4].mean(0)])
+        self.filled = []
+
+    def find_hole(self, crops):
+        n, h, w = crops.shape[:3]
+        found = np.zeros((n, h, w), np.float32)
+        for c in self.eyes:  # a small lens: its outline runs through the eye corners
+            cv2.ellipse(found[0], (int(c[0]), int(c[1])), (24, 15), 0, 0, 360, 0.2, 1)
+        hole = np.zeros((n, h, w), np.float32)
+        hole[:, 20:34, :] = 1  # the bar across the top: a frame's hole (11% of the crop)
+        return found, hole
+
+    def with_hole(self, crops, holes=None):
+        self.filled.append(holes.copy())
+        return crops.copy(), None, holes
+
+
+def test_the_editor_adds_the_outlines_to_a_frame_s_hole_and_never_erases_the_eyes(astronaut):
+    spec = region_spec("glasses")
+    fake = RingFill(spec)
+    res = Editor(fake, spec, EditOptions(max_faces=1)).run(astronaut)
+    (hole,) = fake.filled[-1]
+    edit = res.faces[0]
+    assert np.array_equal(edit.hole, hole) and not edit.reused_hole
+    assert hole[20:34].all()  # the first pass's hole is kept
+    found = fake.find_hole(edit.crop_in[None])[0][0]
+    added = hole > 0.5
+    added[20:34] = False
+    assert added.sum() > 300  # the outlines, both eyes
+    on_outline = _near(added.astype(np.uint8), (found > 0).astype(np.uint8), 3).sum() / added.sum()
+    assert on_outline > 0.9, on_outline
+    eyes = grow_mask(eye_mask(transform_points(edit.crop_from_image, edit.face.points), spec.size), 2) > 0.5
+    template = eye_openings(spec) > 0.5
+    assert not hole[eyes].any() and not hole[template].any()
+    # ... where the outline alone would have taken them
+    iris = transform_points(edit.crop_from_image, edit.face.iris_centers)
+    assert lenses.lens_rings(found, iris)[eyes | template].sum() > 20

@@ -39,7 +39,13 @@ from eyeedit.editing.blending import (
     tone_fill,
 )
 from eyeedit.editing.lenses import RING_KEEP_OUT, hole_with_rings
-from eyeedit.geometry import fit_crop_from_image, transform_points, unwarp_from_crop, warp_to_crop
+from eyeedit.geometry import (
+    eye_openings,
+    fit_crop_from_image,
+    transform_points,
+    unwarp_from_crop,
+    warp_to_crop,
+)
 from eyeedit.landmarks import Face, FaceMeshDetector, FoundFace
 from eyeedit.model.store import ModelFile, resolve
 from eyeedit.regions import RegionSpec
@@ -227,12 +233,14 @@ class Editor:
 
     def _holes(self, edits: list[FaceEdit], crops: np.ndarray) -> np.ndarray:
         """A fill generator's holes for ``crops``: its first pass's, with the lens outlines it
-        half-sees around each face's eyes (:func:`hole_with_rings`), eye openings left out."""
+        half-sees around each face's eyes (:func:`hole_with_rings`). The outlines leave out the
+        face's eye openings and the template's, which the generator itself never erases."""
         found, holes = self.translate.find_hole(crops)
         size = (crops.shape[2], crops.shape[1])
+        template = eye_openings(self.region) > 0.5
         for i, e in enumerate(edits):
             points = transform_points(e.crop_from_image, e.face.points)
-            keep_out = grow_mask(eye_mask(points, size), RING_KEEP_OUT) > 0.5
+            keep_out = (grow_mask(eye_mask(points, size), RING_KEEP_OUT) > 0.5) | template
             eyes = transform_points(e.crop_from_image, e.face.iris_centers)
             holes[i] = hole_with_rings(found[i], holes[i], eyes, keep_out)
         return holes
