@@ -24,7 +24,7 @@ import torch
 from eyeedit.data.loader import PairSet
 from eyeedit.data.samples import astronaut, astronaut_head, group_photo, moving_face_video
 from eyeedit.detection import MIN_EYE_DISTANCE, scan_windows
-from eyeedit.editing.backends import OnnxTranslator, load_translator
+from eyeedit.editing.backends import OnnxFillTranslator, OnnxTranslator, load_translator
 from eyeedit.editing.editor import EditOptions, Editor, FaceEdit
 from eyeedit.editing.torch_backend import TorchTranslator
 from eyeedit.geometry import fit_crop_from_image, warp_to_crop
@@ -136,7 +136,7 @@ def bench_inference(model: ModelFile | None, size: tuple[int, int], repeats: int
         "vs_single_stage": e2e.median_ms / ref_e2e.median_ms,
         "speedup_vs_torch_fp32": base.median_ms / gen[best].median_ms,
         "backend_psnr_db": _backend_psnr(translators, batch),
-        "is_onnx": isinstance(translators.get("onnx fp32"), OnnxTranslator),
+        "is_onnx": isinstance(translators.get("onnx fp32"), (OnnxTranslator, OnnxFillTranslator)),
         "is_torch": isinstance(translators.get("torch fp32"), TorchTranslator),
     }
 

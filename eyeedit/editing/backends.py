@@ -44,60 +44,74 @@ class OnnxTranslator:
     """The generator exported to ONNX and run by ONNX Runtime (one session, reused).
 
     An export with an ``alpha`` output (a generator that predicts where it edits) also yields
-    the mask; exports without one run as before. An export with a ``hole`` output is a fill
-    generator's: ``fill_session`` and ``find_session`` make the sessions of its second pass
-    alone and of its first pass alone (each on first use).
+    the mask; exports without one run as before. A fill generator runs as
+    :class:`OnnxFillTranslator`.
     """
 
-    def __init__(self, session: Any, in_channels: int, fill_session: Callable[[], Any] | None = None,
-                 find_session: Callable[[], Any] | None = None):
+    fills = False
+
+    def __init__(self, session: Any, in_channels: int):
         self.session = session
         self.in_channels = in_channels
         names = [o.name for o in session.get_outputs()]
         self.outputs = [n for n in ("output", "alpha") if n in names]
-        self.fills = "hole" in names and fill_session is not None
-        self._make_fill_session, self._make_find_session = fill_session, find_session
-        self._fill_session: Any = None
-        self._find_session: Any = None
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         return self.with_alpha(crops)[0]
 
     def with_alpha(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        return self._decode(_run_in_chunks(self.session, self.outputs, {"input": self._encode(crops)}))
+        return _decode(_run_in_chunks(self.session, self.outputs, {"input": _encode(crops, self.in_channels)}))
+
+
+class OnnxFillTranslator:
+    """A fill generator's export as its two passes, each exported alone and run by its own
+    session (made on first use): the first finds the hole (``find_hole``), the second fills a
+    hole (``with_hole`` with holes). The editor runs them apart (it adds to the hole between
+    them, and video reuses a hole), so the export of both passes in one graph is not loaded."""
+
+    fills = True
+
+    def __init__(self, find_session: Callable[[], Any], fill_session: Callable[[], Any], in_channels: int):
+        self.in_channels = in_channels
+        self._make = {"find": find_session, "fill": fill_session}
+        self._sessions: dict[str, Any] = {}
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        return self.with_alpha(crops)[0]
+
+    def with_alpha(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.with_hole(crops)[:2]
 
     def with_hole(self, crops: np.ndarray, holes: np.ndarray | None = None,
                   ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        if not self.fills:
-            raise ValueError("only a fill generator's export takes or gives holes")
-        x = self._encode(crops)
         if holes is None:
-            found = _run_in_chunks(self.session, [*self.outputs, "hole"], {"input": x})
-            return (*self._decode(found[:2]), found[2][:, 0])
-        if self._fill_session is None:
-            self._fill_session = self._make_fill_session()
+            holes = self.find_hole(crops)[1]
         hole = np.ascontiguousarray(holes[:, None], dtype=np.float32)
-        filled = _run_in_chunks(self._fill_session, ["output", "alpha"], {"input": x, "hole": hole})
-        return (*self._decode(filled), holes)
+        filled = _run_in_chunks(self._session("fill"), ["output", "alpha"],
+                                {"input": _encode(crops, self.in_channels), "hole": hole})
+        return (*_decode(filled), holes)
 
     def find_hole(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """A fill generator's first pass alone: its alpha and the holes from it, (N, H, W)."""
-        if not self.fills or self._make_find_session is None:
-            raise ValueError("only a fill generator's export has a first pass")
-        if self._find_session is None:
-            self._find_session = self._make_find_session()
-        found, hole = _run_in_chunks(self._find_session, ["found", "hole"], {"input": self._encode(crops)})
+        """The first pass alone: its alpha and the holes from it, (N, H, W) float32."""
+        found, hole = _run_in_chunks(self._session("find"), ["found", "hole"],
+                                     {"input": _encode(crops, self.in_channels)})
         return found[:, 0].astype(np.float32), hole[:, 0].astype(np.float32)
 
-    def _encode(self, crops: np.ndarray) -> np.ndarray:
-        x = to_model_channels(crops, self.in_channels).astype(np.float32)  # (N, H, W, C)
-        return (np.ascontiguousarray(x.transpose(0, 3, 1, 2)) / 127.5 - 1.0).astype(np.float32)  # (N, C, H, W)
+    def _session(self, part: str) -> Any:
+        if part not in self._sessions:
+            self._sessions[part] = self._make[part]()
+        return self._sessions[part]
 
-    @staticmethod
-    def _decode(found: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
-        y = np.clip((found[0].transpose(0, 2, 3, 1) + 1.0) * 127.5, 0, 255)  # (N, H, W, C)
-        alpha = found[1][:, 0].astype(np.float32) if len(found) > 1 else None  # (N, H, W)
-        return to_rgb(np.rint(y).astype(np.uint8)), alpha
+
+def _encode(crops: np.ndarray, in_channels: int) -> np.ndarray:
+    x = to_model_channels(crops, in_channels).astype(np.float32)  # (N, H, W, C)
+    return (np.ascontiguousarray(x.transpose(0, 3, 1, 2)) / 127.5 - 1.0).astype(np.float32)  # (N, C, H, W)
+
+
+def _decode(found: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+    y = np.clip((found[0].transpose(0, 2, 3, 1) + 1.0) * 127.5, 0, 255)  # (N, H, W, C)
+    alpha = found[1][:, 0].astype(np.float32) if len(found) > 1 else None  # (N, H, W)
+    return to_rgb(np.rint(y).astype(np.uint8)), alpha
 
 
 # Crops per ONNX Runtime run. A group photo's 29 crops took 160-200 ms as one batch and 133-137 ms
@@ -177,10 +191,9 @@ def load_translator(model: ModelFile, backend: str = "auto", device: str = "cpu"
         if model.metadata.get("generator", {}).get("fill"):
             # Its sessions (the first pass, the fill pass) take turns in video: the idle one's
             # spinning threads took a core from the other (26 vs 32 FPS previewing).
-            spin = False
-        return OnnxTranslator(_onnx_session(model, spin), model.in_channels,
-                              fill_session=lambda: _onnx_session(model, spin, part="fill"),
-                              find_session=lambda: _onnx_session(model, spin, part="find"))
+            return OnnxFillTranslator(lambda: _onnx_session(model, False, part="find"),
+                                      lambda: _onnx_session(model, False, part="fill"), model.in_channels)
+        return OnnxTranslator(_onnx_session(model, spin), model.in_channels)
     # Imported here on purpose: torch takes seconds to import and the ONNX path never needs it.
     from eyeedit.editing.torch_backend import load_torch_translator
 
