@@ -225,3 +225,17 @@ def polygon_mask(polygons: list[np.ndarray], size: tuple[int, int]) -> np.ndarra
     polys = [np.round(_check_points(p) * 16).astype(np.int32) for p in polygons]
     cv2.fillPoly(mask, polys, 1, lineType=cv2.LINE_8, shift=4)
     return mask.astype(np.float32)
+
+
+def cast_shadow(mask: np.ndarray, offset: tuple[float, float], softness: float) -> np.ndarray:
+    """(H, W) float32 in [0, 1]: the soft shadow an (H, W) float ``mask`` casts, moved by
+    ``offset`` (dx, dy) pixels and blurred by a Gaussian of ``softness`` pixels (kernel 3 sigma
+    each side, nothing beyond the image). Thin parts keep some depth: the blurred mask is
+    scaled by 1.5 before clipping, so a 2-px rim's shadow is not a faint wash."""
+    h, w = mask.shape
+    shift = np.float32([[1, 0, offset[0]], [0, 1, offset[1]]])
+    moved = cv2.warpAffine(mask.astype(np.float32), shift, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    if softness > 0.2:
+        k = 2 * int(np.ceil(3 * softness)) + 1
+        moved = cv2.GaussianBlur(moved, (k, k), softness, borderType=cv2.BORDER_CONSTANT)
+    return np.clip(moved * 1.5, 0, 1)

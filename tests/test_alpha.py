@@ -376,6 +376,26 @@ def test_editor_keeps_the_photo_wherever_alpha_is_zero(astronaut):
     assert (res.image != astronaut).any(axis=2).sum() > 1000  # inside the box the edit shows
 
 
+def test_a_drawn_frame_casts_its_shadow_on_the_photo_below_it(astronaut):
+    shadow = {"strength": 0.21, "angle": 0.0, "offset": 0.035, "softness": 0.022}
+    options = EditOptions(adaptive=False)
+    plain = Editor(BoxAlpha(), region_spec("glasses"), options).run(astronaut)
+    shaded = Editor(BoxAlpha(), region_spec("glasses"), options, frame_shadow=shadow).run(astronaut)
+    off = Editor(BoxAlpha(), region_spec("glasses"), replace(options, frame_shadow=False),
+                 frame_shadow=shadow).run(astronaut)
+    assert np.array_equal(off.image, plain.image)
+    to_photo = np.linalg.inv(np.vstack([shaded.faces[0].crop_from_image, [0, 0, 1]]))[:2]
+    at = lambda x, y: tuple(np.round(to_photo @ [x, y, 1]).astype(int))  # noqa: E731 (crop -> photo)
+    lum = lambda im, p: float(im[p[1], p[0]].astype(float).mean())  # noqa: E731
+    below, inside, above = at(130, 91), at(130, 65), at(130, 30)
+    assert 0.7 < lum(shaded.image, below) / lum(plain.image, below) < 0.95  # the skin under the frame
+    assert lum(shaded.image, inside) == lum(plain.image, inside)  # not on the frame itself
+    assert lum(shaded.image, above) == lum(plain.image, above)
+    changed = (shaded.image != plain.image).any(axis=2)
+    ys = np.nonzero(changed)[0]
+    assert changed.sum() > 100 and ys.min() > above[1] and ys.max() < at(130, 110)[1]
+
+
 def test_alpha_model_with_alpha_zero_leaves_the_photo_untouched(alpha_model, astronaut, tmp_path, cache):
     net, meta = load_generator(alpha_model)
     _alpha_off(net)

@@ -336,3 +336,20 @@ def test_a_photo_whose_faces_cannot_be_edited_is_reported(env, tmp_path):
                                     "--keep-unedited"])
     assert kept.exit_code == 0 and "face 0: head turned" in kept.output
     assert np.array_equal(read_image(tmp_path / "o" / "turned.png"), read_image(path))
+
+
+def test_added_glasses_cast_their_shadow_unless_told_not_to(env, tmp_path, astronaut):
+    src = tmp_path / "astro.png"
+    write_image(src, astronaut)
+    outs = {}
+    for flag in ("--frame-shadow", "--no-frame-shadow"):
+        out = tmp_path / f"{flag}.png"
+        res = CliRunner().invoke(cli, ["apply", str(src), "-e", "glasses", "--backend", "torch", flag, "-o", str(out)])
+        assert res.exit_code == 0, res.output
+        outs[flag] = read_image(out).astype(int)
+    shaded, plain = outs["--frame-shadow"], outs["--no-frame-shadow"]
+    darker = (shaded < plain).any(axis=2)
+    assert darker.sum() > 300 and not (shaded > plain).any()  # a shadow only darkens
+    framed = np.nonzero((plain != astronaut).any(axis=2))[0]  # rows the frame itself changed
+    rows = np.nonzero(darker)[0]
+    assert rows.min() > framed.min() and rows.max() <= framed.max() + 8  # by the frame, below it

@@ -4,6 +4,7 @@ import pytest
 from eyeedit.data.samples import rotate, sample_images
 from eyeedit.geometry import (
     alignment_residual,
+    cast_shadow,
     compose,
     crop_box,
     fit_crop_from_image,
@@ -152,3 +153,14 @@ def test_eye_openings_cover_each_eye_and_nothing_between(name):
     bridge = np.round(corners[[1, 2]].mean(axis=0)).astype(int)
     assert mask[bridge[1], bridge[0]] == 0  # the nose bridge, where frames sit, is never kept
     assert 0.03 < mask.mean() < 0.15
+
+
+def test_a_shadow_is_its_mask_moved_and_softened():
+    mask = np.zeros((60, 80), np.float32)
+    mask[20:24, 10:70] = 1  # a thin bar
+    shadow = cast_shadow(mask, (0.0, 5.0), 1.5)
+    assert shadow.dtype == np.float32 and shadow.min() >= 0 and shadow.max() == 1
+    rows = shadow[:, 40]
+    assert np.argmax(rows) in (26, 27) and abs(float((rows * np.arange(60)).sum() / rows.sum()) - 26.5) < 0.2
+    assert shadow[:12].max() == 0 and shadow[36:].max() == 0  # a finite blur: 3 sigma each side
+    assert np.array_equal(cast_shadow(mask, (0.0, 0.0), 0.0), mask)  # unmoved and unblurred: the mask

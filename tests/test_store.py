@@ -73,6 +73,8 @@ def test_a_folder_named_like_a_model_is_not_listed(store):
     ({"size": [128, 128]}, "does not match its region"),
     ({"region": {"name": "nose"}}, "bad region"),
     ({"generator": {"in_channels": 2}}, "not 1 or 3"),
+    ({"data": {"frame_shadow": "dark"}}, "bad frame_shadow"),
+    ({"data": {"frame_shadow": {"strength": 3, "angle": 0, "offset": 0.03, "softness": 0.02}}}, "bad frame_shadow"),
 ])
 def test_metadata_that_contradicts_itself_is_refused_with_one_line(tmp_path, change, reason):
     path = tmp_path / "m.safetensors"

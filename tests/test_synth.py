@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from eyeedit.cli.main import cli
 from eyeedit.data.effects import EFFECTS, glasses
+from eyeedit.data.effects.base import TypicalDraws
 from eyeedit.data.loader import load_pairs
 from eyeedit.data.pairs import load_info, read_manifest
 from eyeedit.data.samples import sample_images
@@ -83,7 +84,13 @@ def test_a_pinned_frame_colour_is_recorded_for_the_editor(faces_dir, tmp_path):
     assert res.exit_code == 0, res.output
     info = load_info(out)
     assert (info["color"], info["material"], info["tint"]) == ("black", "plastic", None)
-    assert drawn_color(info) == "#141414" == load_pairs(out).summary()["frame_color"]
+    summary = load_pairs(out).summary()
+    assert drawn_color(info) == "#141414" == summary["frame_color"]
+    # ... with the shadow its frames cast, which the editor casts from the model's frame.
+    typical = glasses.sample_params(TypicalDraws(), None)
+    assert summary["frame_shadow"] == glasses.typical_shadow() == {
+        "strength": typical.shadow, "angle": typical.shadow_angle, "offset": typical.shadow_offset,
+        "softness": glasses.SHADOW_SOFTNESS}
     # Only frames of one colour, drawn on (not removed), have it.
     assert drawn_color({**info, "reverse": True}) is None
     assert drawn_color({**info, "material": "tortoiseshell"}) is None

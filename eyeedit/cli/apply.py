@@ -44,8 +44,8 @@ BLENDS = ["feather", "laplacian", "poisson"]
 def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None, out: Path | None,
           blend: str, strength: float, color_match: bool, max_faces: int | None, face_index: int | None,
           min_eye_distance: float, max_yaw: float, keep_unedited: bool, overwrite: bool,
-          side_by_side: bool, save_crops: bool, adaptive_mask: bool, backend: str,
-          device: str) -> None:
+          side_by_side: bool, save_crops: bool, adaptive_mask: bool, frame_shadow: bool,
+          backend: str, device: str) -> None:
     """Edit the eye region of every face in INPUTS (photos or folders, searched recursively).
 
     Each face is detected, its eye region aligned and translated by the effect's generator, and
@@ -72,7 +72,7 @@ def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None,
         raise click.UsageError(f"no images found in {', '.join(map(str, inputs))}")
     options = EditOptions(blend=blend, strength=strength, color_match=color_match,
                           max_faces=max_faces, face_index=face_index, min_eye_distance=min_eye_distance,
-                          max_yaw=max_yaw, adaptive=adaptive_mask)
+                          max_yaw=max_yaw, adaptive=adaptive_mask, frame_shadow=frame_shadow)
     model = chosen_model(effect, model_path)
     try:
         editor = Editor.load(model, backend=backend, device=device, options=options)

@@ -42,10 +42,13 @@ def _check_effect_name(ctx: click.Context, param: click.Parameter, value: str | 
 
 
 def runtime_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--adaptive-mask, --backend and --device."""
+    """--adaptive-mask, --frame-shadow, --backend and --device."""
     return _stack(
         click.option("--adaptive-mask/--no-adaptive-mask", default=True, show_default=True,
                      help="Keep the photo's own pixels wherever the generator changed nothing (sharper)."),
+        click.option("--frame-shadow/--no-frame-shadow", default=True, show_default=True,
+                     help="With a model that adds a frame (glasses): the frame casts a soft shadow "
+                          "on the skin below it, like the frames it learned from."),
         click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto",
                      show_default=True,
                      help="Generator runtime: auto = ONNX Runtime on a CPU, PyTorch on a GPU."),

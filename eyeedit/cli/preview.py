@@ -39,7 +39,7 @@ from eyeedit.model.store import ModelError
 def preview(effect: str | None, model_path: Path | None, camera: int, video: Path | None,
             output: Path | None, headless: bool, no_sync: bool, view: str, strength: float, blend: str,
             max_faces: int, max_frames: int | None, min_cutoff: float, beta: float, no_smooth: bool,
-            adaptive_mask: bool, backend: str, device: str) -> None:
+            adaptive_mask: bool, frame_shadow: bool, backend: str, device: str) -> None:
     """Show an effect live on a webcam, or replay a video file through it.
 
     \b
@@ -58,7 +58,8 @@ def preview(effect: str | None, model_path: Path | None, camera: int, video: Pat
     require_model(effect, model_path)
     if headless and output is None and max_frames is None and video is None:
         raise click.UsageError("--headless from a camera needs --output or --max-frames (nothing to show)")
-    options = EditOptions(blend=blend, strength=strength, max_faces=max_faces, adaptive=adaptive_mask)
+    options = EditOptions(blend=blend, strength=strength, max_faces=max_faces, adaptive=adaptive_mask,
+                          frame_shadow=frame_shadow)
     cfg = PreviewConfig(camera=camera, video=video, output=output, headless=headless, sync=not no_sync,
                         view=view, max_frames=max_frames,
                         smoothing=SmoothingConfig(min_cutoff=min_cutoff, beta=beta), smooth=not no_smooth)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from eyeedit.data.pairs import DatasetError, load_info, mask_path
-from eyeedit.data.synth import drawn_color
+from eyeedit.data.synth import drawn_color, drawn_shadow
 from eyeedit.imageio import ImageError, read_image
 from eyeedit.regions import RegionSpec
 
@@ -63,7 +63,9 @@ class PairData:
         summary = {"path": str(self.root), "train_pairs": len(self.train), "val_pairs": len(self.val),
                    "fingerprint": self.fingerprint, **{k: self.info[k] for k in keep if k in self.info}}
         painted = drawn_color(self.info)
-        return {**summary, "frame_color": painted} if painted else summary
+        if not painted:
+            return summary
+        return {**summary, "frame_color": painted, "frame_shadow": drawn_shadow(self.info)}
 
     @functools.cached_property
     def fingerprint(self) -> str:

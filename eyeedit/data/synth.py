@@ -410,6 +410,13 @@ def drawn_color(info: dict[str, Any]) -> str | None:
     return glasses.frame_color(info.get("color"), info.get("material"))
 
 
+def drawn_shadow(info: dict[str, Any]) -> dict[str, float] | None:
+    """The shadow a dataset's drawn frames cast (``glasses.typical_shadow``: the middle of
+    synth's ranges, exactly what they cast without variation), for the datasets of
+    :func:`drawn_color`; else None."""
+    return glasses.typical_shadow() if drawn_color(info) else None
+
+
 def _frame_model(root: Path) -> str:
     """sha256 of the model file that found a dataset's real frames."""
     with np.load(root / FRAMES_FILE, allow_pickle=False) as f:

@@ -15,7 +15,7 @@ import functools
 import cv2
 import numpy as np
 
-from eyeedit.geometry import polygon_mask
+from eyeedit.geometry import cast_shadow, polygon_mask
 from eyeedit.imageio import parse_color
 from eyeedit.landmarks import LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE
 from eyeedit.regions import RegionSpec
@@ -185,13 +185,39 @@ def pin_chroma(generated: np.ndarray, source: np.ndarray, alpha: np.ndarray, col
 PIN_MIN_ALPHA = 0.02
 
 
+# Alpha above which (ramping up to FRAME_SOLID + 0.4) an adding model's pixel is frame, whose
+# shadow falls on the skin: not the faint lens tint nor the model's own soft halo around the rims.
+FRAME_SOLID = 0.3
+
+
+def frame_shadow(alpha: np.ndarray, eye_centers: np.ndarray, shadow: dict[str, float]) -> np.ndarray:
+    """(H, W) float32 darkening in [0, strength] of the shadow the frame an adding model drew
+    (its (H, W) ``alpha``) casts on the skin, as synth casts it: the frame moved ``offset`` face
+    units away from the light (``angle`` degrees from the face's down), blurred by ``softness``
+    face units, none on the frame itself. ``eye_centers`` (2, 2): the face's right and left eye
+    centres in the crop's pixels (a face unit is the distance between them)."""
+    solid = np.clip((alpha.astype(np.float32) - FRAME_SOLID) / 0.4, 0, 1)
+    right, left = np.asarray(eye_centers, np.float64)
+    axis = left - right
+    down = np.array([-axis[1], axis[0]])
+    angle = np.radians(shadow["angle"])
+    offset = (np.sin(angle) * axis + np.cos(angle) * down) * shadow["offset"]
+    shade = cast_shadow(solid, (float(offset[0]), float(offset[1])), shadow["softness"] * float(np.linalg.norm(axis)))
+    dark = shadow["strength"] * shade * (1 - np.clip(alpha, 0, 1))
+    return (dark * border_fade((alpha.shape[1], alpha.shape[0]), 2.0)).astype(np.float32)
+
+
 # Scale (crop pixels) below which a painted hole keeps the generator's own detail; its shading
 # above it comes from the photo. On real wearers the generator paints erased frames a shade
 # too pale and pink (a smooth band in the shape of the frame); an inpainting carries the
 # colours at the hole's edge inward exactly, but flat. Its blur plus the generator's detail
 # has both: on glasses wearers not held out the bands took the skin's tone, most clearly on
 # dark skin; what is left of a frame at the hole's edge is carried in too (a grey smudge
-# where a pale band was).
+# where a pale band was). Tried on the same wearers and not kept: the inpainting from a hole
+# grown 2-4 px (it lightens the hole's rim, so what is left of a frame outside it stands out
+# as a dark line), OpenCV contrib's frequency-selective inpainting instead of Telea's (green
+# at the temples, 0.8 s a crop), the shift on the colour alone (Lab a*, b*) or capped at
+# 15-30 levels (no visible difference).
 FILL_TONE_SIGMA = 2.0
 
 

@@ -33,6 +33,7 @@ from eyeedit.editing.blending import (
     composite,
     crop_mask,
     eye_mask,
+    frame_shadow,
     grow_mask,
     match_colors,
     pin_chroma,
@@ -66,6 +67,7 @@ class EditOptions:
     max_yaw: float = 30.0
     mask: str | None = None  # eyes | eyes-brows | crop; None = the model's or the region's default
     adaptive: bool = True  # keep the photo's own pixels wherever the generator changed nothing
+    frame_shadow: bool = True  # a model that adds a frame: the frame casts its shadow on the skin
 
     def __post_init__(self) -> None:
         if not 0 <= self.strength <= 1:
@@ -155,7 +157,8 @@ class Editor:
 
     def __init__(self, translate: Translator, region: RegionSpec, options: EditOptions = EditOptions(),
                  mask_kind: str | None = None, detector: FaceMeshDetector | None = None,
-                 name: str = "effect", frame_color: str | None = None):
+                 name: str = "effect", frame_color: str | None = None,
+                 frame_shadow: dict[str, float] | None = None):
         self.translate = translate
         self.region = region
         self.options = options
@@ -164,6 +167,10 @@ class Editor:
         # ``#rrggbb`` of the one colour a model with alpha was trained to paint (its data pinned
         # it): what it paints gets that hue, keeping its own shading.
         self.frame_color = frame_color
+        # The shadow its data's frames cast (``strength``, ``angle``, ``offset``, ``softness``;
+        # see :func:`frame_shadow`): the editor casts it from the frame the model draws, since
+        # the model itself learned only a faint halo of it.
+        self.frame_shadow = frame_shadow
         self._detector = detector
 
     @classmethod
@@ -175,9 +182,10 @@ class Editor:
         model_file = model if isinstance(model, ModelFile) else resolve(model)
         translate = load_translator(model_file, backend=backend, device=device, spin=spin)
         data = model_file.metadata.get("data")
+        data = data if isinstance(data, dict) else {}
         return cls(translate, model_file.region, options, mask_kind=model_file.metadata.get("mask"),
-                   name=model_file.effect,
-                   frame_color=data.get("frame_color") if isinstance(data, dict) else None)
+                   name=model_file.effect, frame_color=data.get("frame_color"),
+                   frame_shadow=data.get("frame_shadow"))
 
     @property
     def detector(self) -> FaceMeshDetector:
@@ -318,3 +326,17 @@ class Editor:
         alpha = np.clip(alpha * coverage, 0, 1)
         box = result[y0:y1, x0:x1]
         result[y0:y1, x0:x1] = composite(box, patch, alpha, self.options.blend)
+        if e.alpha is not None and self.frame_shadow and self.options.frame_shadow:
+            self._cast_shadow(result, e)
+
+    def _cast_shadow(self, result: np.ndarray, e: FaceEdit) -> None:
+        """Darken ``result`` in place under the frame ``e`` drew, in the photo's own pixels
+        (the crop is a resampled copy: pasting it would soften the skin the shadow falls on)."""
+        assert e.alpha is not None and self.frame_shadow is not None
+        eyes = transform_points(e.crop_from_image, e.face.eye_centers)
+        dark = frame_shadow(e.alpha, eyes, self.frame_shadow) * self.options.strength
+        shade, coverage, (x0, y0, x1, y1) = unwarp_from_crop(dark, e.crop_from_image, result.shape)
+        if shade.size == 0:
+            return
+        keep = 1 - np.clip(shade * coverage, 0, 1)[..., None]
+        result[y0:y1, x0:x1] = np.clip(np.rint(result[y0:y1, x0:x1] * keep), 0, 255).astype(np.uint8)

@@ -168,7 +168,23 @@ def open_model(path: str | os.PathLike, source: str = "path") -> ModelFile:
                          f"{region.name} {region.width}x{region.height}")
     if channels[0] not in (1, 3) or channels[1] not in (1, 3):
         raise ModelError(f"{p}: generator channels {channels} are not 1 or 3")
+    data = meta.get("data")
+    shadow = data.get("frame_shadow") if isinstance(data, dict) else None
+    if shadow is not None and not _is_shadow(shadow):
+        raise ModelError(f"{p}: bad frame_shadow in metadata (want numbers strength 0-1, angle, "
+                         f"offset and softness 0-0.5)")
     return ModelFile(p, meta, source)
+
+
+def _is_shadow(value: Any) -> bool:
+    """A frame's shadow as a model records it (see ``eyeedit.editing.blending.frame_shadow``)."""
+    keys = ("strength", "angle", "offset", "softness")
+    numbers = isinstance(value, dict) and all(
+        isinstance(value.get(k), (int, float)) and not isinstance(value.get(k), bool) for k in keys)
+    if not numbers:
+        return False
+    return (0 <= value["strength"] <= 1 and abs(value["angle"]) <= 180
+            and 0 <= value["offset"] <= 0.5 and 0 <= value["softness"] <= 0.5)
 
 
 def find_model(effect: str) -> ModelFile:

@@ -52,6 +52,7 @@ from eyeedit.data.effects.base import (
     to_face,
     to_image,
 )
+from eyeedit.geometry import cast_shadow
 from eyeedit.imageio import hex_color, parse_color
 from eyeedit.landmarks import NOSE_BRIDGE, TEMPLES, Face
 
@@ -94,6 +95,13 @@ _CONTOUR_POINTS = 96
 # How far out (face units) an arm may run: the `glasses` crop ends at +-1.45, and the arm's
 # shadow spreads a little further than the arm.
 ARM_REACH = 1.3
+# The frame's shadow on the skin: how much it darkens, its direction (degrees from straight
+# down, away from a light above) and offset (face units), and its blur (face units, about 2 px
+# in the `glasses` crop).
+SHADOW_STRENGTH = (0.12, 0.3)
+SHADOW_ANGLE = (-35.0, 35.0)
+SHADOW_OFFSET = (0.025, 0.045)
+SHADOW_SOFTNESS = 0.022
 
 
 @dataclass(frozen=True)
@@ -164,13 +172,22 @@ def sample_params(rng: np.random.Generator, face: Face, style: str | None = None
         lens_drop=float(rng.uniform(0.02, 0.08)), lens_tint=tint_color, lens_alpha=alpha,
         lens_power=_sample_power(rng),
         reflection=float(rng.uniform(0.12, 0.4)), reflection_angle=float(rng.uniform(20, 60)),
-        shadow=float(rng.uniform(0.12, 0.3)), accent_color=hex_color(accent),
-        shadow_angle=float(rng.uniform(-35, 35)), shadow_offset=float(rng.uniform(0.025, 0.045)),
+        shadow=float(rng.uniform(*SHADOW_STRENGTH)), accent_color=hex_color(accent),
+        shadow_angle=float(rng.uniform(*SHADOW_ANGLE)), shadow_offset=float(rng.uniform(*SHADOW_OFFSET)),
         streak=float(0.0 if rng.random() < 0.75 else rng.uniform(0.25, 0.5)),
         texture_seed=int(rng.uniform(0, 2**31 - 1)), softness=float(rng.uniform(0.0, 0.008)),
         edge_glow=float(rng.uniform(*EDGE_GLOW)), edge_width=float(rng.uniform(*EDGE_WIDTH)),
         edge_dark=float(rng.uniform(*EDGE_DARK)),
     )
+
+
+def typical_shadow() -> dict[str, float]:
+    """The frame's shadow as a frame drawn without variation casts it (the middle of every
+    range): ``strength`` (how much it darkens the skin), ``angle`` (degrees from straight down),
+    ``offset`` and ``softness`` (face units). A model that adds one pinned frame records it, so
+    that the editor can cast the same shadow from the frame the model draws."""
+    middle = [sum(r) / 2 for r in (SHADOW_STRENGTH, SHADOW_ANGLE, SHADOW_OFFSET)]
+    return dict(zip(("strength", "angle", "offset"), middle)) | {"softness": SHADOW_SOFTNESS}
 
 
 # A rimless lens's edge, seen in portraits: the ground edge catches the light as a whitish band
@@ -572,10 +589,7 @@ def _shadow(frame_mask: np.ndarray, frame: _Frame, params: GlassesParams) -> np.
     """The frame's soft shadow: its mask moved away from the light and blurred."""
     angle = np.radians(params.shadow_angle)
     offset = to_image(frame.m, np.array([[np.sin(angle), np.cos(angle)]]) * params.shadow_offset)[0] - frame.m[:, 2]
-    shift = np.float32([[1, 0, offset[0]], [0, 1, offset[1]]])
-    h, w = frame_mask.shape
-    moved = cv2.warpAffine(frame_mask, shift, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
-    return np.clip(blur(moved, 0.022 * frame.unit) * 1.5, 0, 1)
+    return cast_shadow(frame_mask, (float(offset[0]), float(offset[1])), SHADOW_SOFTNESS * frame.unit)
 
 
 def _frame_opacity(params: GlassesParams, v: np.ndarray) -> np.ndarray | float:
