@@ -227,15 +227,29 @@ def polygon_mask(polygons: list[np.ndarray], size: tuple[int, int]) -> np.ndarra
     return mask.astype(np.float32)
 
 
-def cast_shadow(mask: np.ndarray, offset: tuple[float, float], softness: float) -> np.ndarray:
-    """(H, W) float32 in [0, 1]: the soft shadow an (H, W) float ``mask`` casts, moved by
-    ``offset`` (dx, dy) pixels and blurred by a Gaussian of ``softness`` pixels (kernel 3 sigma
-    each side, nothing beyond the image). Thin parts keep some depth: the blurred mask is
-    scaled by 1.5 before clipping, so a 2-px rim's shadow is not a faint wash."""
+
+def face_axes(eye_centers: np.ndarray) -> np.ndarray:
+    """(2, 2) columns: one face unit across the face (the right eye's centre to the left's) and
+    one down it (that turned 90 degrees), in the pixels of ``eye_centers`` ((2, 2), right eye
+    first). Face units are the glasses' and the shadow's (see ``eyeedit.data.effects.base``)."""
+    right, left = np.asarray(eye_centers, np.float64)
+    axis = left - right
+    return np.column_stack([axis, [-axis[1], axis[0]]])
+
+
+def cast_shadow(mask: np.ndarray, axes: np.ndarray, angle: float, offset: float, softness: float) -> np.ndarray:
+    """(H, W) float32 in [0, 1]: the soft shadow an (H, W) float ``mask`` casts on a face whose
+    :func:`face_axes` are ``axes``: moved ``offset`` face units away from a light above, turned
+    ``angle`` degrees from the face's down, and blurred by a Gaussian of ``softness`` face units
+    (kernel 3 sigma each side, nothing beyond the image). Thin parts keep some depth: the
+    blurred mask is scaled by 1.5 before clipping, so a 2-px rim's shadow is not a faint wash."""
+    turn = np.radians(angle)
+    dx, dy = axes @ (np.array([np.sin(turn), np.cos(turn)]) * offset)
+    sigma = softness * float(np.hypot(*axes[:, 0]))
     h, w = mask.shape
-    shift = np.float32([[1, 0, offset[0]], [0, 1, offset[1]]])
+    shift = np.float32([[1, 0, dx], [0, 1, dy]])
     moved = cv2.warpAffine(mask.astype(np.float32), shift, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
-    if softness > 0.2:
-        k = 2 * int(np.ceil(3 * softness)) + 1
-        moved = cv2.GaussianBlur(moved, (k, k), softness, borderType=cv2.BORDER_CONSTANT)
+    if sigma > 0.2:
+        k = 2 * int(np.ceil(3 * sigma)) + 1
+        moved = cv2.GaussianBlur(moved, (k, k), sigma, borderType=cv2.BORDER_CONSTANT)
     return np.clip(moved * 1.5, 0, 1)

@@ -7,6 +7,7 @@ from eyeedit.geometry import (
     cast_shadow,
     compose,
     crop_box,
+    face_axes,
     fit_crop_from_image,
     invert,
     similarity,
@@ -158,9 +159,13 @@ def test_eye_openings_cover_each_eye_and_nothing_between(name):
 def test_a_shadow_is_its_mask_moved_and_softened():
     mask = np.zeros((60, 80), np.float32)
     mask[20:24, 10:70] = 1  # a thin bar
-    shadow = cast_shadow(mask, (0.0, 5.0), 1.5)
+    axes = face_axes(np.array([[30.0, 10.0], [40.0, 10.0]]))  # eyes 10 px apart, level
+    assert np.array_equal(axes, [[10, 0], [0, 10]])  # a face unit across, and one down
+    shadow = cast_shadow(mask, axes, 0.0, 0.5, 0.15)  # 5 px down, blurred by 1.5 px
     assert shadow.dtype == np.float32 and shadow.min() >= 0 and shadow.max() == 1
     rows = shadow[:, 40]
     assert np.argmax(rows) in (26, 27) and abs(float((rows * np.arange(60)).sum() / rows.sum()) - 26.5) < 0.2
     assert shadow[:12].max() == 0 and shadow[36:].max() == 0  # a finite blur: 3 sigma each side
-    assert np.array_equal(cast_shadow(mask, (0.0, 0.0), 0.0), mask)  # unmoved and unblurred: the mask
+    assert np.array_equal(cast_shadow(mask, axes, 0.0, 0.0, 0.0), mask)  # unmoved and unblurred: the mask
+    sideways = cast_shadow(mask, axes, 90.0, 0.5, 0.0)  # turned a quarter: 5 px across, not down
+    assert np.array_equal(sideways[20:24, 15:70], mask[20:24, 10:65]) and sideways[24:].max() == 0

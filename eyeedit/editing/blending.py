@@ -15,7 +15,7 @@ import functools
 import cv2
 import numpy as np
 
-from eyeedit.geometry import cast_shadow, polygon_mask
+from eyeedit.geometry import cast_shadow, face_axes, polygon_mask
 from eyeedit.imageio import parse_color
 from eyeedit.landmarks import LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE
 from eyeedit.regions import RegionSpec
@@ -197,12 +197,7 @@ def frame_shadow(alpha: np.ndarray, eye_centers: np.ndarray, shadow: dict[str, f
     face units, none on the frame itself. ``eye_centers`` (2, 2): the face's right and left eye
     centres in the crop's pixels (a face unit is the distance between them)."""
     solid = np.clip((alpha.astype(np.float32) - FRAME_SOLID) / 0.4, 0, 1)
-    right, left = np.asarray(eye_centers, np.float64)
-    axis = left - right
-    down = np.array([-axis[1], axis[0]])
-    angle = np.radians(shadow["angle"])
-    offset = (np.sin(angle) * axis + np.cos(angle) * down) * shadow["offset"]
-    shade = cast_shadow(solid, (float(offset[0]), float(offset[1])), shadow["softness"] * float(np.linalg.norm(axis)))
+    shade = cast_shadow(solid, face_axes(eye_centers), shadow["angle"], shadow["offset"], shadow["softness"])
     dark = shadow["strength"] * shade * (1 - np.clip(alpha, 0, 1))
     return (dark * border_fade((alpha.shape[1], alpha.shape[0]), 2.0)).astype(np.float32)
 

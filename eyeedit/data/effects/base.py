@@ -22,6 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from eyeedit.geometry import face_axes
 from eyeedit.landmarks import Face
 
 Box = tuple[int, int, int, int]
@@ -48,10 +49,7 @@ class Rendered:
 def image_from_face(face: Face) -> np.ndarray:
     """(2, 3) similarity taking face units (see Convention) to image pixels."""
     right, left = face.eye_centers.astype(np.float64)
-    axis = left - right  # one face unit along x
-    normal = np.array([-axis[1], axis[0]])  # x axis turned 90 degrees: "down" in image terms
-    mid = (right + left) / 2
-    return np.column_stack([axis, normal, mid])
+    return np.column_stack([face_axes(face.eye_centers), (right + left) / 2])
 
 
 def to_image(face_from: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -587,9 +587,7 @@ def _upper_part(outline: np.ndarray, level: float) -> np.ndarray:
 
 def _shadow(frame_mask: np.ndarray, frame: _Frame, params: GlassesParams) -> np.ndarray:
     """The frame's soft shadow: its mask moved away from the light and blurred."""
-    angle = np.radians(params.shadow_angle)
-    offset = to_image(frame.m, np.array([[np.sin(angle), np.cos(angle)]]) * params.shadow_offset)[0] - frame.m[:, 2]
-    return cast_shadow(frame_mask, (float(offset[0]), float(offset[1])), SHADOW_SOFTNESS * frame.unit)
+    return cast_shadow(frame_mask, frame.m[:, :2], params.shadow_angle, params.shadow_offset, SHADOW_SOFTNESS)
 
 
 def _frame_opacity(params: GlassesParams, v: np.ndarray) -> np.ndarray | float:
