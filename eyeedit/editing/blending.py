@@ -128,6 +128,10 @@ def change_weight(generated: np.ndarray, source: np.ndarray, spec: RegionSpec) -
 # A model with alpha says where it edits; below ALPHA_LOW the photo is kept exactly, from
 # ALPHA_HIGH up the generator's crop (already mixed by alpha) is used, with a smoothstep between.
 ALPHA_LOW, ALPHA_HIGH = 0.02, 0.5
+# What a model with alpha paints (and the shadow its frame casts) fades out over this many
+# pixels at the crop border: the alpha already keeps the rest of the crop as it was, so the
+# fade only has to hide the crop's edge, not blend a whole crop in.
+ALPHA_BORDER_FADE = 2.0
 
 
 def alpha_mask(alpha: np.ndarray, spec: RegionSpec) -> np.ndarray:
@@ -139,7 +143,7 @@ def alpha_mask(alpha: np.ndarray, spec: RegionSpec) -> np.ndarray:
     weight = _smoothstep(alpha.astype(np.float32), ALPHA_LOW, ALPHA_HIGH)  # exactly 0 at alpha <= ALPHA_LOW
     sigma = max(0.01 * spec.width / spec.span, 0.5)  # ~1 crop pixel at the default sizes
     soft = cv2.GaussianBlur(weight, (0, 0), sigmaX=sigma)
-    return np.clip(soft * border_fade(spec.size, 2.0), 0, 1).astype(np.float32)
+    return np.clip(soft * border_fade(spec.size, ALPHA_BORDER_FADE), 0, 1).astype(np.float32)
 
 
 def _lab(image: np.ndarray) -> np.ndarray:
@@ -199,7 +203,7 @@ def frame_shadow(alpha: np.ndarray, eye_centers: np.ndarray, shadow: dict[str, f
     solid = np.clip((alpha.astype(np.float32) - FRAME_SOLID) / 0.4, 0, 1)
     shade = cast_shadow(solid, face_axes(eye_centers), shadow["angle"], shadow["offset"], shadow["softness"])
     dark = shadow["strength"] * shade * (1 - np.clip(alpha, 0, 1))
-    return (dark * border_fade((alpha.shape[1], alpha.shape[0]), 2.0)).astype(np.float32)
+    return (dark * border_fade((alpha.shape[1], alpha.shape[0]), ALPHA_BORDER_FADE)).astype(np.float32)
 
 
 # Scale (crop pixels) below which a painted hole keeps the generator's own detail; its shading
