@@ -227,6 +227,14 @@ def polygon_mask(polygons: list[np.ndarray], size: tuple[int, int]) -> np.ndarra
     return mask.astype(np.float32)
 
 
+def blur(layer: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Gaussian blur of an (h, w) float32 layer; the kernel is finite (3 sigma), so is the spread
+    (nothing beyond the image comes in). Below 0.2 px, or for an empty layer, the layer itself."""
+    if sigma_px <= 0.2 or layer.size == 0:
+        return layer
+    k = 2 * int(np.ceil(3 * sigma_px)) + 1
+    return cv2.GaussianBlur(layer, (k, k), sigma_px, borderType=cv2.BORDER_CONSTANT)
+
 
 def face_axes(eye_centers: np.ndarray) -> np.ndarray:
     """(2, 2) columns: one face unit across the face (the right eye's centre to the left's) and
@@ -249,7 +257,4 @@ def cast_shadow(mask: np.ndarray, axes: np.ndarray, angle: float, offset: float,
     h, w = mask.shape
     shift = np.float32([[1, 0, dx], [0, 1, dy]])
     moved = cv2.warpAffine(mask.astype(np.float32), shift, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
-    if sigma > 0.2:
-        k = 2 * int(np.ceil(3 * sigma)) + 1
-        moved = cv2.GaussianBlur(moved, (k, k), sigma, borderType=cv2.BORDER_CONSTANT)
-    return np.clip(moved * 1.5, 0, 1)
+    return np.clip(blur(moved, sigma) * 1.5, 0, 1)

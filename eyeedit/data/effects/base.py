@@ -122,14 +122,6 @@ class Canvas:
         return small.astype(np.float32) / 255.0
 
 
-def blur(layer: np.ndarray, sigma_px: float) -> np.ndarray:
-    """Gaussian blur of an (h, w) float32 layer; the kernel is finite (3 sigma), so is the spread."""
-    if sigma_px <= 0.2 or layer.size == 0:
-        return layer
-    k = 2 * int(np.ceil(3 * sigma_px)) + 1
-    return cv2.GaussianBlur(layer, (k, k), sigma_px, borderType=cv2.BORDER_CONSTANT)
-
-
 def over(base: np.ndarray, color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Alpha-blend ``color`` ((3,) or (h, w, 3) float in [0, 255]) over ``base`` (h, w, 3) float32."""
     if not np.any(alpha):  # an empty layer (a part this frame does not have): nothing to blend

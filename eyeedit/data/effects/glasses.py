@@ -43,7 +43,6 @@ from eyeedit.data.effects.base import (
     Box,
     Canvas,
     Rendered,
-    blur,
     box_around,
     image_from_face,
     jitter_color,
@@ -52,7 +51,7 @@ from eyeedit.data.effects.base import (
     to_face,
     to_image,
 )
-from eyeedit.geometry import cast_shadow
+from eyeedit.geometry import blur, cast_shadow
 from eyeedit.imageio import hex_color, parse_color
 from eyeedit.landmarks import NOSE_BRIDGE, TEMPLES, Face
 

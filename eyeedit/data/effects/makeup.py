@@ -17,12 +17,12 @@ from eyeedit.data.effects.base import (
     Box,
     Canvas,
     Rendered,
-    blur,
     box_around,
     jitter_color,
     over,
     paste_patch,
 )
+from eyeedit.geometry import blur
 from eyeedit.imageio import hex_color, parse_color
 from eyeedit.landmarks import (
     LEFT_BROW,
