@@ -1,7 +1,8 @@
 """Lens outlines completed from a removal model's faint first pass: the curve follows a faint
 closed outline around each eye, adds nothing where nothing is marked, never takes the eye
-openings, and only runs in crops whose hole already holds a frame; the editor hands the grown
-hole to the fill pass."""
+openings, and only runs in crops whose hole already holds a frame; where the first pass saw
+nothing, the photo's thin lines below the eyes complete it; the editor hands the grown hole to
+the fill pass."""
 
 from __future__ import annotations
 
@@ -90,6 +91,43 @@ def test_a_frame_s_hole_gains_the_outline_and_keeps_what_it_had():
     assert grown.dtype == hole.dtype and np.all(grown >= hole)
     added = (grown > hole)
     assert added.sum() > 300 and _near(added.astype(np.uint8), edges, 2).sum() / added.sum() > 0.95
+
+
+def _photo_with_edges(edges: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8: skin with grain, and ``edges`` as a thin bright line (a lens edge
+    catching the light)."""
+    grain = np.random.default_rng(2).normal(0, 3, (H, W, 1))
+    skin = np.array([200.0, 160.0, 140.0]) + grain + 30.0 * cv2.GaussianBlur(edges.astype(np.float32), (0, 0), 0.7)[..., None]
+    return np.clip(np.rint(skin), 0, 255).astype(np.uint8)
+
+
+def test_thin_lines_below_the_eyes_count_and_nothing_above_or_at_the_eyes():
+    edges = np.maximum(_outline(EYES[0]), _outline(EYES[1]))
+    lines = lenses.crop_lines(_photo_with_edges(edges), EYES)
+    assert lines.dtype == np.float32 and lines.shape == (H, W) and 0 <= lines.min() and lines.max() <= 1
+    below = (edges > 0) & (np.arange(H)[:, None] > EYES[0, 1] + 10)
+    assert np.median(lines[below]) > lenses.LINE_FLOOR  # the lower edges stand out
+    assert np.median(lines[(edges == 0) & ~_near(np.ones((H, W)), edges, 3)]) < lenses.LINE_FLOOR / 3
+    assert not lines[: int(EYES[0, 1]) - 6].any()  # above the eyes: brows, left to the first pass
+    keep_out = np.zeros((H, W), bool)
+    keep_out[60:70, 70:100] = True  # an eye opening: lines near it are the lids'
+    assert not lenses.crop_lines(_photo_with_edges(edges), EYES, keep_out)[57:73, 67:103].any()
+
+
+def test_lines_complete_the_lower_edges_the_first_pass_missed():
+    edges = np.maximum(_outline(EYES[0]), _outline(EYES[1]))
+    found = 0.3 * edges.astype(np.float32)
+    found[int(EYES[0, 1]) + 4:] = 0  # the first pass sees the upper halves only
+    lines = lenses.crop_lines(_photo_with_edges(edges), EYES)
+    lower = (edges > 0) & (np.arange(H)[:, None] > EYES[0, 1] + 12)
+    without = lenses.lens_rings(found, EYES)
+    with_lines = lenses.lens_rings(found, EYES, lines=lines)
+    assert _near(without, lower.astype(np.uint8), 1).sum() < 0.1 * lower.sum()
+    taken = _near(lower.astype(np.uint8), with_lines.astype(np.uint8), 1).sum() / lower.sum()
+    assert taken > 0.9, taken
+    assert _near(with_lines, edges, 2).sum() / (with_lines > 0).sum() > 0.95  # on the outline only
+    # Lines alone, with nothing from the first pass, erase nothing.
+    assert not lenses.lens_rings(np.zeros((H, W), np.float32), EYES, lines=lines).any()
 
 
 class RingFill:

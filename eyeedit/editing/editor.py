@@ -250,7 +250,7 @@ class Editor:
             points = transform_points(e.crop_from_image, e.face.points)
             keep_out = (grow_mask(eye_mask(points, size), RING_KEEP_OUT) > 0.5) | template
             eyes = transform_points(e.crop_from_image, e.face.iris_centers)
-            holes[i] = hole_with_rings(found[i], holes[i], eyes, keep_out)
+            holes[i] = hole_with_rings(found[i], holes[i], eyes, keep_out, crops[i])
         return holes
 
     def _candidates(self, image: np.ndarray, faces: list[Face] | None,
