@@ -114,6 +114,16 @@ def test_thin_lines_below_the_eyes_count_and_nothing_above_or_at_the_eyes():
     assert not lenses.crop_lines(_photo_with_edges(edges), EYES, keep_out)[57:73, 67:103].any()
 
 
+def test_a_faint_line_on_a_flat_crop_is_not_a_strong_one():
+    # Without skin grain the crop's median line strength is 0: a line 2 levels above a flat
+    # crop must still read as faint, not as the strongest line there could be.
+    edges = np.maximum(_outline(EYES[0]), _outline(EYES[1]))
+    flat = np.full((H, W, 3), (200, 160, 140), np.float32) + 2.0 * edges[..., None]
+    lines = lenses.crop_lines(flat.astype(np.uint8), EYES)
+    assert lines.max() < lenses.LINE_FLOOR
+    assert not lenses.crop_lines(np.full((H, W, 3), 128, np.uint8), EYES).any()
+
+
 def test_lines_complete_the_lower_edges_the_first_pass_missed():
     edges = np.maximum(_outline(EYES[0]), _outline(EYES[1]))
     found = 0.3 * edges.astype(np.float32)
