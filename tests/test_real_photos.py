@@ -95,6 +95,23 @@ def test_eval_real_table_and_limit(fixture_dir, models):
     assert "faces found in 2 of 2" in res.stdout and "still judged glasses" in res.stdout
 
 
+def test_a_copy_of_a_photo_is_measured_once(tmp_path, fixture_dir, models):
+    model, judge = models
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    data = (fixture_dir / "astronaut.png").read_bytes()
+    (folder / "a.png").write_bytes(data)
+    (folder / "b-copy.png").write_bytes(data)  # the same portrait under a second name
+    write_image(folder / "c.png", sample_images()["astronaut-flip"])
+    res = CliRunner().invoke(cli, ["eval", str(model), "--real", str(folder), "--judge", str(judge), "--json"])
+    assert res.exit_code == 0, res.output
+    real = json.loads(res.stdout)["real"]
+    assert real["photos"] == 2 and [r["name"] for r in real["per_photo"]] == ["a.png", "c.png"]
+    assert real["duplicates"] == ["b-copy.png: the same file as a.png"]
+    table = CliRunner().invoke(cli, ["eval", str(model), "--real", str(folder), "--judge", str(judge)])
+    assert table.exit_code == 0 and "copies of a photo already measured, left out" in table.stdout
+
+
 def test_eval_needs_pairs_or_real(models, tmp_path):
     model, judge = models
     res = CliRunner().invoke(cli, ["eval", str(model)])

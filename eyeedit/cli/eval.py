@@ -28,7 +28,7 @@ from eyeedit.training.real_photos import run_real_eval, write_real_gallery
                    "with --real also real/gallery.png and real/index.html (before | after).")
 @click.option("--real", "real_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=None, help="Also measure the model on the real photos in this folder "
-                                 "(searched recursively).")
+                                 "(searched recursively; a byte-for-byte copy of a photo counts once).")
 @click.option("--judge", "judge_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The glasses judge for --real (default: the one shipped with eyeedit).")
 @click.option("--rim-color", "rim_color", default=None, metavar="COLOR",
@@ -154,6 +154,8 @@ def _real_table(real: dict):  # noqa: ANN202 - rich Table, imported lazily
                         f"{real['faces_found']} of {real['photos']}, edited in {real['edited']}")
     table.add_column("figure")
     table.add_column("value", justify="right")
+    if real.get("duplicates"):
+        table.add_row("copies of a photo already measured, left out", str(len(real["duplicates"])))
     for when in ("before", "after"):
         j = judge[when]
         mean = "-" if j["mean_probability"] is None else f"{j['mean_probability']:.2f}"

@@ -20,11 +20,14 @@ For each photo the largest face is found, edited by the model, and measured thre
    hinges), the mean colour difference from that colour (CIEDE2000) and the share of the rim's
    length whose width is within 30% of its median (:mod:`eyeedit.data.effects.rimcheck`).
 
-Only photos where a face is found count; the report says how many there were.
+Only photos where a face is found count; the report says how many there were. A file that is
+a byte-for-byte copy of one before it (in sorted order) is measured once: the report names it
+under ``duplicates`` and counts it nowhere else.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import io
 from collections.abc import Callable
@@ -187,7 +190,8 @@ def run_real_eval(model_path: str | Path, folder: str | Path, judge: Judge, back
     effect's frames should have (rims are then measured).
     """
     editor = Editor.load(Path(model_path), backend=backend)
-    paths = find_images(folder)[:limit]
+    paths, duplicates = distinct_files(find_images(folder), Path(folder))
+    paths = paths[:limit]
     if not paths:
         raise FileNotFoundError(f"{folder}: no photos found")
     results = []
@@ -200,7 +204,31 @@ def run_real_eval(model_path: str | Path, folder: str | Path, judge: Judge, back
         if progress is not None:
             progress(i + 1, len(paths))
     kind = effect_kind(read_metadata(model_path))
-    return summarize(results, kind, judge, editor, str(folder)), results
+    report = summarize(results, kind, judge, editor, str(folder))
+    report["duplicates"] = duplicates
+    return report, results
+
+
+def distinct_files(paths: list[Path], root: Path) -> tuple[list[Path], list[str]]:
+    """``paths`` less byte-for-byte copies of an earlier one, and a line per copy left out
+    ("b.jpg: the same file as a.jpg", names relative to ``root``). A photo set can hold the
+    same portrait under two names; measured twice, it would weigh twice in every figure.
+    Files that cannot be read are kept (the measuring reports them)."""
+    seen: dict[str, Path] = {}
+    kept, copies = [], []
+    for path in paths:
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            kept.append(path)
+            continue
+        if digest in seen:
+            copies.append(f"{path.relative_to(root).as_posix()}: the same file as "
+                          f"{seen[digest].relative_to(root).as_posix()}")
+            continue
+        seen[digest] = path
+        kept.append(path)
+    return kept, copies
 
 
 def summarize(results: list[PhotoResult], kind: str, judge: Judge, editor: Editor,
