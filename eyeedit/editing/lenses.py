@@ -138,7 +138,8 @@ def lens_rings(found: np.ndarray, eye_centers: np.ndarray, keep_out: np.ndarray 
     out = np.zeros(found.shape, np.uint8)
     width = max(2, round(RING_WIDTH * unit))
     for points, seen in zip(*lens_outlines(evidence, eye_centers, unit)):
-        marked = _along(first, points)
+        # With lines, the curve's evidence is not the first pass's alone: sample that along it.
+        marked = seen if lines is None else _along(first, points)
         if marked.mean() < RING_MIN:
             continue
         erase = (marked > RING_FLOOR) | (seen > LINE_FLOOR if lines is not None else False)
