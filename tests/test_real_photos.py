@@ -18,7 +18,14 @@ from eyeedit.model.judge import Judge, JudgeConfig, JudgeNet, save_judge
 from eyeedit.model.networks import GeneratorConfig, build_generator
 from eyeedit.model.weights import save_generator
 from eyeedit.regions import region_spec
-from eyeedit.training.real_photos import ADDING, OTHER, REMOVAL, effect_kind, measure_photo
+from eyeedit.training.real_photos import (
+    ADDING,
+    OTHER,
+    REMOVAL,
+    distinct_files,
+    effect_kind,
+    measure_photo,
+)
 
 SPEC = region_spec("glasses", (64, 32))
 
@@ -110,6 +117,16 @@ def test_a_copy_of_a_photo_is_measured_once(tmp_path, fixture_dir, models):
     assert real["duplicates"] == ["b-copy.png: the same file as a.png"]
     table = CliRunner().invoke(cli, ["eval", str(model), "--real", str(folder), "--judge", str(judge)])
     assert table.exit_code == 0 and "copies of a photo already measured, left out" in table.stdout
+
+
+def test_a_limit_stops_reading_once_enough_distinct_photos_are_kept(tmp_path):
+    for name, data in (("a.jpg", b"1"), ("b.jpg", b"1"), ("c.jpg", b"2"), ("d.jpg", b"3")):
+        (tmp_path / name).write_bytes(data)
+    paths = sorted(tmp_path.iterdir())
+    assert distinct_files(paths, tmp_path) == (
+        [tmp_path / "a.jpg", tmp_path / "c.jpg", tmp_path / "d.jpg"], ["b.jpg: the same file as a.jpg"])
+    assert distinct_files(paths, tmp_path, 2)[0] == [tmp_path / "a.jpg", tmp_path / "c.jpg"]
+    assert distinct_files(paths, tmp_path, 1) == ([tmp_path / "a.jpg"], [])  # b.jpg never read
 
 
 def test_eval_needs_pairs_or_real(models, tmp_path):

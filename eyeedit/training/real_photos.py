@@ -190,8 +190,7 @@ def run_real_eval(model_path: str | Path, folder: str | Path, judge: Judge, back
     effect's frames should have (rims are then measured).
     """
     editor = Editor.load(Path(model_path), backend=backend)
-    paths, duplicates = distinct_files(find_images(folder), Path(folder))
-    paths = paths[:limit]
+    paths, duplicates = distinct_files(find_images(folder), Path(folder), limit)
     if not paths:
         raise FileNotFoundError(f"{folder}: no photos found")
     results = []
@@ -209,14 +208,19 @@ def run_real_eval(model_path: str | Path, folder: str | Path, judge: Judge, back
     return report, results
 
 
-def distinct_files(paths: list[Path], root: Path) -> tuple[list[Path], list[str]]:
+def distinct_files(paths: list[Path], root: Path, limit: int | None = None,
+                   ) -> tuple[list[Path], list[str]]:
     """``paths`` less byte-for-byte copies of an earlier one, and a line per copy left out
     ("b.jpg: the same file as a.jpg", names relative to ``root``). A photo set can hold the
     same portrait under two names; measured twice, it would weigh twice in every figure.
-    Files that cannot be read are kept (the measuring reports them)."""
+    Files that cannot be read are kept (the measuring reports them). With ``limit``, reading
+    stops once that many are kept (a quick run does not read the whole folder)."""
     seen: dict[str, Path] = {}
-    kept, copies = [], []
+    kept: list[Path] = []
+    copies: list[str] = []
     for path in paths:
+        if limit is not None and len(kept) >= limit:
+            break
         try:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:
