@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -34,7 +33,7 @@ from eyeedit.model.store import ModelFile, open_model
 from eyeedit.model.weights import save_generator
 from eyeedit.regions import region_spec
 from eyeedit.training.config import TrainConfig
-from eyeedit.training.runtime import Runtime, cpu_supports_bf16, plain_runtime
+from eyeedit.training.runtime import Runtime, cpu_supports_bf16, plain_runtime, processor_name
 from eyeedit.training.speed import reuse_freed_memory
 from eyeedit.training.state import build_state
 from eyeedit.training.train import make_batch, train_step
@@ -385,16 +384,14 @@ SPEED_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "a
 
 def machine() -> dict[str, Any]:
     """What this machine is, for the report header: CPU model, cores, speed-relevant flags."""
-    model, flags = "", []
+    flags = []
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            lines = fh.readlines()
-        model = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "")
-        present = set(next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), []))
+            present = set(next((ln.split(":", 1)[1].split() for ln in fh if ln.startswith("flags")), []))
         flags = [f for f in SPEED_FLAGS if f in present]
     except OSError:
         pass
-    return {"cpu": model or platform.processor() or platform.machine(), "cores": os.cpu_count(),
+    return {"cpu": processor_name(), "cores": os.cpu_count(),
             "threads": torch.get_num_threads(), "flags": flags, "bf16": cpu_supports_bf16(),
             "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
             "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}

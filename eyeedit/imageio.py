@@ -216,6 +216,25 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", durable: bool = Fals
         raise
 
 
+@contextlib.contextmanager
+def staged_folder(out_dir: str | os.PathLike) -> Iterator[Path]:
+    """A hidden temp folder beside ``out_dir`` to write a set of outputs into; only if the block
+    succeeds are its files moved into ``out_dir`` (same-named files replaced, nothing else
+    touched), so a failure halfway (a full disk, a bad input) leaves no half of a report."""
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        yield stage
+        for path in sorted(stage.rglob("*")):
+            if path.is_file():
+                target = out / path.relative_to(stage)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
 def remove_temp_files(*folders: Path, recursive: bool = True) -> None:
     """Delete the ``.NAME.*.tmp`` files that atomic writes in flight left in ``folders`` when
     their process was killed."""

@@ -12,6 +12,12 @@ from typing import Any
 REGION_NAMES = ("eyes", "glasses", "left-eye", "right-eye")
 
 
+# Crop sides, in pixels: an eye region cut smaller than this has nothing left to edit, and one
+# larger is more than a face photo holds (and its arrays would not fit in memory).
+MIN_CROP_SIDE = 8
+MAX_CROP_SIDE = 2048
+
+
 @dataclass(frozen=True)
 class RegionSpec:
     """Where the crop sits on the face and how large it is.
@@ -41,6 +47,8 @@ class RegionSpec:
         return (self.width, self.height)
 
     def with_size(self, width: int, height: int) -> RegionSpec:
+        if not (MIN_CROP_SIDE <= min(width, height) and max(width, height) <= MAX_CROP_SIDE):
+            raise ValueError(f"a {width}x{height} crop: each side must be {MIN_CROP_SIDE}-{MAX_CROP_SIDE} pixels")
         return replace(self, width=width, height=height)
 
     def to_dict(self) -> dict[str, Any]:

@@ -53,7 +53,7 @@ from eyeedit.viz import fit_height
 log = logging.getLogger(__name__)
 
 WEBCAM_JS = Path(__file__).with_name("webcam.js")
-MAX_FACES = 4  # faces edited per photo, as `apply` does by default
+MAX_FACES = 4  # faces edited per photo (the leftmost), so that a crowd does not stall the page
 DETECT_FACES = 8  # faces looked for, so that the page can say which ones were skipped
 PREVIEW_SIDE = 1280  # longest side of the before/after previews; the download is full size
 MAX_WEBCAMS = 4  # cameras streamed at once; each costs about a core at 640x480

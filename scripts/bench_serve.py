@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import re
 import shutil
 import socket
@@ -35,13 +34,7 @@ from playwright.sync_api import Page, sync_playwright
 
 from eyeedit.data.samples import astronaut, moving_face_video, write_y4m
 from eyeedit.imageio import write_image
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
+from eyeedit.training.runtime import processor_name
 
 
 def hd_photo() -> np.ndarray:
@@ -147,7 +140,7 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
     shown, server_ms = [t[0] for t in times], [t[1] for t in times]
-    print(f"{cpu_name()}, {len(os.sched_getaffinity(0))} CPUs, "
+    print(f"{processor_name()}, {len(os.sched_getaffinity(0))} CPUs, "
           f"{datetime.date.today().isoformat()}")
     print(f"photo 1920x1080, one face: shown {statistics.median(shown):.0f} ms after the upload "
           f"(median of {len(shown)}, {min(shown):.0f}-{max(shown):.0f}); server "

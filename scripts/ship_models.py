@@ -178,7 +178,11 @@ def _real_table(effect: str, name: str, real: dict) -> str:
         r = real["rims"]
         rows += [("rim colour difference, CIEDE2000 (median / p90)", _px(r["delta_e"])),
                  ("rim length within ±30% of its median width (median)", f"{r['even_share']['median']:.0%}")]
-    head = (f"`eyeedit eval {effect} --real runs/holdout/{name}`: {REAL_SETS.get(name, name)}.\n\n"
+    rim = f" --rim-color '{real['rims']['color']}'" if (real.get("rims") or {}).get("color") else ""
+    copies = len(real.get("duplicates", []))
+    twice = (f" ({real['photos'] + copies} files, {real['photos']} portraits: {copies} byte-identical "
+             "copies, measured once)") if copies else ""
+    head = (f"`eyeedit eval {effect} --real runs/holdout/{name}{rim}`: {REAL_SETS.get(name, name)}{twice}.\n\n"
             "| figure | value |\n| --- | --- |\n")
     return head + "\n".join(f"| {k} | {v} |" for k, v in rows)
 
@@ -233,6 +237,13 @@ def _alpha_line(g: dict, model: dict, meta_metrics: dict) -> str:
     return line
 
 
+def _trained_on(train: dict) -> str:
+    """"cpu (fp32)", or with what newer model files record: "cpu, Intel Xeon ... (bf16), 2026-12-06"."""
+    where = ", ".join(x for x in (train.get("device", "?"), train.get("hardware")) if x)
+    when = f", {train['finished']}" if train.get("finished") else ""
+    return f"{where} ({train.get('precision', '?')}){when}"
+
+
 def model_card(effect: str, meta: dict, report: dict, real_frames: bool = False) -> str:
     train = meta.get("training", {})
     cfg = train.get("config", {})
@@ -253,7 +264,7 @@ def model_card(effect: str, meta: dict, report: dict, real_frames: bool = False)
   {region['span']} inter-eye distances wide.
 - Training: {train.get('steps', '?')} steps of batch {cfg.get('batch_size', '?')}
   ({cfg.get('epochs', '?')} + {cfg.get('decay_epochs', '?')} decay epochs), {minutes:.0f} minutes on
-  {train.get('device', '?')} ({train.get('precision', '?')}), seed {cfg.get('seed', '?')}.
+  {_trained_on(train)}, seed {cfg.get('seed', '?')}.
 - Data: {data.get('train_pairs', '?')} training and {data.get('val_pairs', '?')} validation pairs
   (validation people never seen in training).
 

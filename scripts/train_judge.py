@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from datetime import date
 from pathlib import Path
@@ -41,6 +40,7 @@ from eyeedit.training.judge import (
     predict,
     train_judge,
 )
+from eyeedit.training.runtime import processor_name
 
 THRESHOLD = 0.5  # balanced training: "more likely than not" for a balanced prior
 SOURCES = ("congress", "london")
@@ -63,17 +63,6 @@ def load_crops(faces: Path, cache: Path, size: tuple[int, int]) -> AlignedCrops:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, crops=aligned.crops, paths=np.array(paths))
     return aligned
-
-
-def cpu_name() -> str:
-    """The CPU's model name (Linux), else what the platform module knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def summary(portraits: list[Portrait]) -> dict:
@@ -137,7 +126,7 @@ def main() -> None:
                  "credits": [CONGRESS_CREDIT, LONDON_CREDIT]},
         "training": {"config": cfg.to_dict(), "seconds": round(seconds, 1),
                      "torch": torch.__version__, "threads": torch.get_num_threads(),
-                     "cpu": cpu_name(), "date": date.today().isoformat(),
+                     "cpu": processor_name(), "date": date.today().isoformat(),
                      "eyeedit_version": __version__},
     }
     save_judge(args.out, net, cfg.network, region_spec("glasses"), THRESHOLD, meta)

@@ -135,6 +135,9 @@ def test_models_lists_sources(env, tmp_path):
     assert [r["source"] for r in tiny] == ["$EYEEDIT_MODELS", "user"]
     assert [r["active"] for r in tiny] == [True, False]
     assert tiny[0]["region"] == "eyes 256x128" and tiny[0]["metrics"]["val_psnr"] == 21.5
+    # what trained each model, as its file records it
+    shipped = next(r for r in rows if r["effect"] == "no-glasses" and r["source"] == "package")
+    assert shipped["trained"]["precision"] == "bf16" and shipped["trained"]["steps"] > 0
     table = CliRunner().invoke(cli, ["models"])
     assert table.exit_code == 0 and "wide" in table.output
 
@@ -353,3 +356,31 @@ def test_added_glasses_cast_their_shadow_unless_told_not_to(env, tmp_path, astro
     framed = np.nonzero((plain != astronaut).any(axis=2))[0]  # rows the frame itself changed
     rows = np.nonzero(darker)[0]
     assert rows.min() > framed.min() and rows.max() <= framed.max() + 8  # by the frame, below it
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--device", "bogus"], "is not cpu, cuda, cuda:N or mps"),
+    (["--strength", "nan"], "is not a finite number"),
+    (["--model", "{models}/tiny.safetensors"], "not both"),
+])
+def test_options_that_cannot_work_are_usage_errors_before_any_photo(env, model_dir, photos, tmp_path, extra, needle):
+    extra = [a.format(models=model_dir) for a in extra]
+    res = CliRunner().invoke(cli, ["apply", str(photos / "astro.jpg"), "-e", "tiny", "-o", str(tmp_path / "o"), *extra])
+    assert res.exit_code == 2 and needle in res.output and "Traceback" not in res.output, res.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_gpu_that_is_not_there_is_a_usage_error(env, photos, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    res = CliRunner().invoke(cli, ["apply", str(photos / "astro.jpg"), "-e", "tiny", "--device", "cuda"])
+    assert res.exit_code == 2 and "no CUDA GPU is available here" in res.output
+
+
+def test_a_face_index_beyond_the_faces_found_says_so(env, photos, tmp_path):
+    res = CliRunner().invoke(cli, ["apply", str(photos / "astro.jpg"), "-e", "tiny", "--face-index", "5",
+                                   "-o", str(tmp_path / "o")])
+    assert res.exit_code == 1, res.output
+    assert "face index 5 asked for, faces are numbered 0-0" in " ".join(res.output.split())

@@ -104,6 +104,23 @@ def test_export_cli(model_path, tmp_path):
     assert bad.exit_code == 1 and "missing.safetensors" in bad.output
 
 
+def test_export_never_writes_over_its_model_or_into_a_folder_it_cannot_write(model_path, tmp_path):
+    import hashlib
+    import shutil
+
+    model = tmp_path / "m.safetensors"
+    shutil.copy(model_path, model)
+    before = hashlib.sha256(model.read_bytes()).hexdigest()
+    res = CliRunner().invoke(cli, ["export", str(model), "--onnx", str(model)])
+    assert res.exit_code == 2 and "is the model file itself" in res.output
+    assert hashlib.sha256(model.read_bytes()).hexdigest() == before
+    notes = tmp_path / "notes.txt"  # a file where the output's folder should be
+    notes.write_text("mine")
+    res = CliRunner().invoke(cli, ["export", str(model), "--onnx", str(notes / "x.onnx")])
+    assert res.exit_code == 1 and "cannot write" in res.output and "Traceback" not in res.output
+    assert notes.read_text() == "mine"
+
+
 def test_damaged_cache_entry_is_exported_again(model_path):
     from eyeedit.editing.backends import cached_onnx
 

@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from eyeedit.cli.main import cli
@@ -55,9 +56,31 @@ def test_samples_and_crop(tmp_path):
     assert read_image(tmp_path / "c" / "two-faces_face0.png").shape == (64, 128, 3)
 
 
+def test_crop_never_writes_over_an_input_or_into_a_file(tmp_path, astronaut):
+    """An earlier crop given again among the inputs is never overwritten by the new one, and an
+    output folder that cannot be made is one line, not a traceback."""
+    from eyeedit.imageio import write_image
+
+    write_image(tmp_path / "a.png", astronaut)
+    earlier = tmp_path / "a_face0.png"
+    write_image(earlier, np.zeros((8, 8, 3), np.uint8))
+    before = earlier.read_bytes()
+    res = CliRunner().invoke(cli, ["crop", str(tmp_path / "a.png"), str(earlier), "-o", str(tmp_path)])
+    assert res.exit_code == 1 and "is one of the inputs, not overwritten" in res.output
+    assert earlier.read_bytes() == before and (tmp_path / "a_landmarks.png").is_file()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    res = CliRunner().invoke(cli, ["crop", str(tmp_path / "a.png"), "-o", str(notes / "out")])
+    assert res.exit_code == 1 and "Traceback" not in res.output and str(notes) in res.output
+    assert notes.read_text() == "mine"
+
+
 def test_crop_bad_size_is_usage_error(tmp_path):
     res = CliRunner().invoke(cli, ["crop", "x.png", "--size", "big"])
     assert res.exit_code == 2 and "WIDTHxHEIGHT" in res.output
+    for size in ("100000x100000", "4x4"):  # beyond memory, or nothing left to see
+        res = CliRunner().invoke(cli, ["crop", "x.png", "--size", size])
+        assert res.exit_code == 2 and "each side must be 8-2048 pixels" in res.output
 
 
 def test_demo_writes_aligned_crop(tmp_path, monkeypatch):
@@ -116,3 +139,16 @@ def test_demo_names_a_model_that_replaces_a_shipped_one(tmp_path, monkeypatch):
     page = (tmp_path / "demo" / "index.html").read_text()
     assert "<figcaption>glasses (user)</figcaption>" in page
     assert "<figcaption>makeup</figcaption>" in page
+
+
+@pytest.mark.parametrize("command", [["samples", "{out}"], ["demo", "-o", "{out}"]])
+def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path, monkeypatch, command):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    args = [a.format(out=notes / "out") for a in command]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 1 and "Traceback" not in res.output and "is a file, not a folder" in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+    assert notes.read_text() == "mine"

@@ -54,7 +54,9 @@ def test_load_eval_set_and_gallery(tmp_path):
         load_eval_set(tmp_path)
 
 
-def test_eval_cli_reports_model_and_identity(tmp_path, monkeypatch):
+@pytest.fixture
+def scored(tmp_path):
+    """A three-pair dataset and a tiny random model for it."""
     import torch
 
     from eyeedit.model.networks import GeneratorConfig, build_generator
@@ -67,14 +69,82 @@ def test_eval_cli_reports_model_and_identity(tmp_path, monkeypatch):
         write_image(tmp_path / "ds" / "val" / "B" / f"p{i}.png", b[i])
     torch.manual_seed(0)
     cfg = GeneratorConfig(ngf=4, depth=5)
-    spec = region_spec("eyes", (64, 32))
     model = save_generator(tmp_path / "m.safetensors", build_generator(cfg).eval(),
-                           {"effect": "x", "generator": cfg.to_dict(), "region": spec.to_dict()})
-    res = CliRunner().invoke(cli, ["eval", str(model), str(tmp_path / "ds"), "--json", "-o", str(tmp_path / "e")])
+                           {"effect": "x", "generator": cfg.to_dict(),
+                            "region": region_spec("eyes", (64, 32)).to_dict()})
+    return tmp_path / "ds", model
+
+
+def test_eval_cli_reports_model_and_identity(scored, tmp_path):
+    ds, model = scored
+    res = CliRunner().invoke(cli, ["eval", str(model), str(ds), "--json", "-o", str(tmp_path / "e")])
     assert res.exit_code == 0, res.output
     report = json.loads(res.output)
     assert set(report["results"]) == {"model", "identity"} and report["pairs"] == 3
     assert report["results"]["identity"]["psnr_mask"] < report["results"]["identity"]["psnr"]
     assert (tmp_path / "e" / "index.html").is_file() and (tmp_path / "e" / "metrics.json").is_file()
-    bad = CliRunner().invoke(cli, ["eval", str(tmp_path / "nope.safetensors"), str(tmp_path / "ds")])
+    bad = CliRunner().invoke(cli, ["eval", str(tmp_path / "nope.safetensors"), str(ds)])
     assert bad.exit_code == 1 and "nope.safetensors" in bad.output
+
+
+def _one_line(res, code, *needles):
+    assert res.exit_code == code and "Traceback" not in res.output, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
+    for needle in needles:
+        assert needle in res.output, res.output
+
+
+def _files(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def test_eval_refuses_a_report_inside_the_dataset(scored):
+    ds, model = scored
+    before = _files(ds)
+    _one_line(CliRunner().invoke(cli, ["eval", str(model), str(ds), "-o", str(ds / "val" / "A")]), 2,
+              "is inside PAIRS")
+    assert _files(ds) == before
+
+
+@pytest.mark.parametrize("damage", ["text", "size"])
+def test_eval_names_a_pair_image_it_cannot_use(scored, damage):
+    ds, model = scored
+    bad = ds / "val" / "B" / "p1.png"
+    if damage == "text":
+        bad.write_text("not a png")
+    else:
+        write_image(bad, np.zeros((16, 16, 3), np.uint8))
+    _one_line(CliRunner().invoke(cli, ["eval", str(model), str(ds)]), 1, "p1.png")
+
+
+def test_eval_names_a_checkpoint_it_cannot_use(scored, tmp_path):
+    ds, model = scored
+    (tmp_path / "ck").mkdir()
+    (tmp_path / "ck" / "step_00000002.safetensors").write_bytes(b"garbage")
+    res = CliRunner().invoke(cli, ["eval", str(model), str(ds), "--checkpoints", str(tmp_path / "ck")])
+    _one_line(res, 1, "step_00000002.safetensors", "not a checkpoint of this model")
+
+
+def test_eval_writes_all_of_its_report_or_none(scored, tmp_path, monkeypatch):
+    import eyeedit.cli.eval as ev
+
+    ds, model = scored
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    _one_line(CliRunner().invoke(cli, ["eval", str(model), str(ds), "-o", str(notes / "e")]), 1,
+              "notes.txt")
+    assert notes.read_text() == "mine"
+
+    def broken(folder, *args, **kwargs):  # the last part of the report fails to write
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ev, "write_text", broken)
+    _one_line(CliRunner().invoke(cli, ["eval", str(model), str(ds), "-o", str(tmp_path / "e")]), 1,
+              "No space left on device")
+    assert not (tmp_path / "e").exists() and not list(tmp_path.glob(".e.*"))
+
+
+def test_rim_colour_without_real_photos_is_a_usage_error(scored):
+    ds, model = scored
+    res = CliRunner().invoke(cli, ["eval", str(model), str(ds), "--rim-color", "black"])
+    assert res.exit_code == 2 and "give --real DIR too" in res.output

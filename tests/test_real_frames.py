@@ -136,6 +136,9 @@ def test_synth_cli_refuses_real_frames_without_donors_or_a_fill_model(faces_dir,
                                    "--reverse", "--real-frames", "1", "--frame-donors", str(donors),
                                    "--frame-model", "glasses"])
     assert res.exit_code == 2 and "not a fill generator" in res.output and not (tmp_path / "o").exists()
+    for extra in (["--frame-donors", str(donors)], ["--frame-model", "no-glasses"]):  # no --real-frames
+        res = CliRunner().invoke(cli, ["synth", str(faces_dir), str(tmp_path / "o"), "--effect", "glasses", *extra])
+        assert res.exit_code == 2 and "used only with --real-frames" in res.output and not (tmp_path / "o").exists()
 
 
 def test_the_first_pass_finds_most_of_a_drawn_frame(faces_dir, astronaut, astronaut_face):

@@ -204,3 +204,20 @@ def test_a_face_the_editor_declines_is_reported_not_a_crash(models):
     editor = Editor(lambda crops: crops, SPEC, EditOptions(max_yaw=5), name="identity")
     r = measure_photo(turned(astronaut(), 0.2), editor, Judge.load(judge_path), "turned")
     assert r.status == "skipped" and r.reason.startswith("head turned") and r.after is None
+
+
+def test_the_report_names_the_rim_colour_it_measured_against(tmp_path, fixture_dir, models):
+    """An adding model with alpha and --rim-color: the rims are measured and the report says
+    against which colour, so a figure quoted from it carries its command."""
+    _, judge = models
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(ngf=4, depth=5, alpha=True)
+    meta = {"effect": "glasses", "generator": cfg.to_dict(), "region": SPEC.to_dict()}
+    model = save_generator(tmp_path / "glasses.safetensors", build_generator(cfg).eval(), meta)
+    args = ["eval", str(model), "--real", str(fixture_dir), "--judge", str(judge), "--json"]
+    res = CliRunner().invoke(cli, args + ["--rim-color", "black"])
+    assert res.exit_code == 0, res.output
+    rims = json.loads(res.stdout)["real"]["rims"]
+    assert rims["color"] == "#141414" and 1 <= rims["measured"] <= 3
+    without = json.loads(CliRunner().invoke(cli, args).stdout)["real"]
+    assert without["rims"] is None

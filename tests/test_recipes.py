@@ -131,3 +131,18 @@ def test_run_end_to_end_skips_and_redoes(tmp_path, monkeypatch):
     changed = run_recipe(load_recipe(recipe_path), runs, _invoke, str(faces))
     assert [(r.step, r.status) for r in changed] == [
         ("data", "skipped"), ("train", "ran"), ("eval", "ran"), ("publish", "ran")]
+
+
+@pytest.mark.parametrize("line, needle", [("bogus-option = 3", "No such option '--bogus-option'"),
+                                          ("lr = -1", "--lr")])
+def test_a_bad_training_option_is_reported_before_the_data_step(tmp_path, line, needle):
+    """The recipe's [train] table is checked when the run starts: nothing is made first."""
+    from eyeedit.data.samples import write_samples
+
+    faces = tmp_path / "faces"
+    write_samples(faces)
+    recipe_path = tmp_path / "tiny.toml"
+    recipe_path.write_text(TINY.format(epochs=1).replace("[train]\n", f"[train]\n{line}\n"))
+    res = CliRunner().invoke(cli, ["run", str(recipe_path), "--faces", str(faces), "--out", str(tmp_path / "runs")])
+    assert res.exit_code == 1 and needle in res.output and "tiny.toml: [train]" in res.output, res.output
+    assert not (tmp_path / "runs").exists()

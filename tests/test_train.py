@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -249,6 +250,10 @@ def test_run_writes_everything(reference_run):
         assert key in meta
     assert meta["size"] == [W, H] and meta["channels"] == {"in": 3, "out": 3}
     assert meta["training"]["steps"] == TOTAL_STEPS and meta["training"]["precision"] == "fp32"
+    # the model file says what trained it and when (speeds differ widely between CPUs)
+    from eyeedit.training.runtime import processor_name
+    assert meta["training"]["hardware"] == processor_name() != ""
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", meta["training"]["finished"])
     assert set(meta["metrics"]) == {"l1", "psnr", "ssim"}
     assert [r["epoch"] for r in _records(run, "val")] == [1, 2, 3]
     assert [r["step"] for r in _records(run, "train")] == list(range(1, TOTAL_STEPS + 1))

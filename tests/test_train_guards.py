@@ -140,3 +140,24 @@ def test_apply_refuses_a_model_whose_region_contradicts_its_size(finished_run, t
                                    "-o", str(tmp_path / "out")])
     _one_line_error(res, str(model), "does not match its region")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("option, value", [("--lr", "nan"), ("--lr", "-1"), ("--lambda-l1", "inf"),
+                                           ("--log-every", "0"), ("--batch-size", "0"),
+                                           ("--effect", "judge")])
+def test_numbers_out_of_range_are_refused_before_anything_is_written(pairs, tmp_path, option, value):
+    res = _train(pairs, tmp_path / "run", option, value)
+    assert res.exit_code == 2 and "Invalid value for" in res.output and option in res.output, res.output
+    assert "Traceback" not in res.output and not (tmp_path / "run").exists()
+
+
+def test_a_run_that_diverges_writes_no_model(pairs, tmp_path):
+    """A learning rate far too large makes every weight nan: one line, exit 1, and no model
+    file that would paint black patches into photos."""
+    _one_line_error(_train(pairs, tmp_path / "run", "--lr", "1e30"), "training diverged", "no model written")
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_resume_and_overwrite_together_are_refused(pairs, tmp_path):
+    res = _train(pairs, tmp_path / "run", "--resume", "--overwrite")
+    assert res.exit_code == 2 and "give one" in res.output and not (tmp_path / "run").exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from eyeedit.cli.options import chosen_model, model_options, require_model, runtime_options
+from eyeedit.cli.options import Finite, chosen_model, model_options, require_model, runtime_options
 from eyeedit.cli.ui import fail, out, progress, warn
 from eyeedit.editing.batch import apply_one, check_not_overwriting_inputs, plan_jobs, unique_jobs
 from eyeedit.editing.editor import EditOptions, Editor
@@ -24,16 +24,16 @@ BLENDS = ["feather", "laplacian", "poisson"]
               help="Output file (one input) or folder. Default: <name>_<effect>.<ext> beside each input.")
 @click.option("--blend", type=click.Choice(BLENDS), default="feather", show_default=True,
               help="How the edit is blended in: alpha feathering, Laplacian pyramid, or Poisson (stills).")
-@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+@click.option("--strength", type=Finite(0, 1), default=1.0, show_default=True,
               help="0 leaves the photo unchanged, 1 applies the full edit.")
 @click.option("--color-match/--no-color-match", default=False, show_default=True,
               help="Match the generated crop's colours to the surrounding skin (Reinhard, Lab).")
 @click.option("--max-faces", type=click.IntRange(1), default=None,
               help="Edit at most this many faces per photo, the largest [default: every face].")
 @click.option("--face-index", type=click.IntRange(0), default=None, help="Edit only this face (0 = leftmost).")
-@click.option("--min-eye-distance", type=click.FloatRange(4), default=20.0, show_default=True, metavar="PX",
+@click.option("--min-eye-distance", type=Finite(4), default=20.0, show_default=True, metavar="PX",
               help="Smallest face looked for and edited (pixels between the eyes); larger scans faster.")
-@click.option("--max-yaw", type=click.FloatRange(0, 90, min_open=True), default=30.0, show_default=True,
+@click.option("--max-yaw", type=Finite(0, 90, min_open=True), default=30.0, show_default=True,
               help="Skip faces turned further than this many degrees (the models are trained on near-frontal faces).")
 @click.option("--keep-unedited", is_flag=True, help="Write photos without a face unchanged instead of skipping them.")
 @click.option("--overwrite", is_flag=True,

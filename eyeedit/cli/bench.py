@@ -20,7 +20,7 @@ from eyeedit.bench import (
     native_dtypes,
     with_shares,
 )
-from eyeedit.cli.options import chosen_model
+from eyeedit.cli.options import Finite, chosen_model
 from eyeedit.cli.ui import console, out
 from eyeedit.regions import parse_size
 from eyeedit.training.runtime import plain_runtime, setup_runtime
@@ -46,7 +46,7 @@ from eyeedit.training.runtime import plain_runtime, setup_runtime
               help="Training rounds: each side runs one step per round, in turn.")
 @click.option("--compile", "compile_", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
               help="torch.compile in the chosen training configuration (as `eyeedit train --compile`).")
-@click.option("--quality", type=click.FloatRange(0, min_open=True), default=None, metavar="MINUTES",
+@click.option("--quality", type=Finite(0, min_open=True), default=None, metavar="MINUTES",
               help="Also train the glasses recipe's model for MINUTES of step time per side (plain and "
                    "chosen, in turns) and score each: validation PSNR in the edit mask over identity.")
 @click.option("--faces", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,

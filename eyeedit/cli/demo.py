@@ -8,6 +8,7 @@ import click
 
 from eyeedit.cli.ui import console, fail, files_table
 from eyeedit.demo import run_demo
+from eyeedit.imageio import ImageError
 
 
 @click.command()
@@ -21,8 +22,10 @@ def demo(out_dir: Path) -> None:
     """
     try:
         result = run_demo(out_dir)
-    except RuntimeError as exc:
+    except (RuntimeError, ImageError) as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(f"{out_dir}: cannot write ({exc.strerror or exc})")
     files_table("Demo outputs", result.files)
     shown = ", ".join(result.effects) if result.effects else "no effect models installed yet"
     console.print(f"Effects: {shown}. Open [bold]{result.index}[/] to see everything "

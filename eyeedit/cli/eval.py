@@ -12,9 +12,10 @@ from rich.table import Table
 from eyeedit.cli.options import model_or_name
 from eyeedit.cli.ui import fail, out, progress
 from eyeedit.data.effects.glasses import METAL_COLORS, PLASTIC_COLORS
-from eyeedit.imageio import parse_color, write_text
+from eyeedit.imageio import ImageError, parse_color, staged_folder, write_text
 from eyeedit.model.judge import Judge
 from eyeedit.model.store import ModelError
+from eyeedit.training.checkpoints import CheckpointError
 from eyeedit.training.evaluate import load_eval_set, run_eval, write_gallery
 from eyeedit.training.real_photos import run_real_eval, write_real_gallery
 
@@ -66,6 +67,9 @@ def eval_command(model: str, pairs: Path | None, out_dir: Path | None, real_dir:
     """
     if pairs is None and real_dir is None:
         raise click.UsageError("give PAIRS, --real DIR, or both")
+    if rim_color is not None and real_dir is None:
+        raise click.UsageError("--rim-color measures rims on real photos: give --real DIR too")
+    _check_out_dir(out_dir, pairs, real_dir)
     model_file = model_or_name(model)
     report: dict = {}
     try:
@@ -76,16 +80,22 @@ def eval_command(model: str, pairs: Path | None, out_dir: Path | None, real_dir:
             real, photos = _measure_real(model_file.path, real_dir, judge_path, backend, limit, as_json,
                                          _rim_color(rim_color))
             report = {"model": str(model_file.path), "effect": real["effect"], **report, "real": real}
-    except (ModelError, FileNotFoundError) as exc:
+    except (ModelError, FileNotFoundError, ImageError, CheckpointError) as exc:
         fail(str(exc))
     outputs = report.pop("outputs", None)
     if out_dir is not None:
         title = f"eyeedit eval: {report['effect']} on"
-        if pairs is not None:
-            write_gallery(out_dir, data, outputs, f"{title} {pairs}", gallery_size)
-        if real_dir is not None:
-            write_real_gallery(out_dir / "real", photos, f"{title} {real_dir}", gallery_size)
-        write_text(out_dir / "metrics.json", json.dumps(report, indent=2))
+        try:
+            with staged_folder(out_dir) as stage:  # all of the report, or none of it
+                if pairs is not None:
+                    write_gallery(stage, data, outputs, f"{title} {pairs}", gallery_size)
+                if real_dir is not None:
+                    write_real_gallery(stage / "real", photos, f"{title} {real_dir}", gallery_size)
+                write_text(stage / "metrics.json", json.dumps(report, indent=2))
+        except ImageError as exc:
+            fail(str(exc))
+        except OSError as exc:
+            fail(f"{out_dir}: cannot write ({exc.strerror or exc})")
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -108,6 +118,17 @@ def _rim_color(text: str | None) -> tuple[int, int, int] | None:
     except ValueError:
         raise click.BadParameter(f"{text!r} is neither #rrggbb nor one of {', '.join(sorted(named))}",
                                  param_hint="--rim-color") from None
+
+
+def _check_out_dir(out_dir: Path | None, pairs: Path | None, real_dir: Path | None) -> None:
+    """-o must not lie inside what is measured: a gallery inside PAIRS breaks the dataset for
+    training, and one inside --real DIR would be measured as photos next time."""
+    if out_dir is None:
+        return
+    for source, hint in ((pairs, "PAIRS"), (real_dir, "--real")):
+        if source is not None and out_dir.resolve().is_relative_to(source.resolve()):
+            raise click.BadParameter(f"{out_dir} is inside {hint} {source}; write the report elsewhere",
+                                     param_hint="-o/--out")
 
 
 def _measure_real(model: Path, folder: Path, judge_path: Path | None, backend: str,

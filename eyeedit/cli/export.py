@@ -26,8 +26,13 @@ def export(model: str, onnx_path: Path, opset: int) -> None:
     and refused if any output differs by more than 1e-4.
     """
     model_file = model_or_name(model)
+    if onnx_path.resolve() == model_file.path.resolve():
+        raise click.BadParameter(f"{onnx_path} is the model file itself; name another file",
+                                 param_hint="--onnx")
     try:
         info = export_onnx(model_file, onnx_path, opset=opset)
     except (ModelError, RuntimeError) as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(f"{onnx_path}: cannot write ({exc.strerror or exc})")
     console.print(f"Wrote [bold]{info['path']}[/] (opset {opset}); max |PyTorch - ONNX| = {info['max_abs_diff']:.2e}")

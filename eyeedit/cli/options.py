@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,19 @@ from eyeedit.cli.ui import console, dataset_summary, fail, progress, warn
 from eyeedit.data.pairs import BuildReport, DatasetError, InputError, OutputError
 from eyeedit.data.workers import stop_cleanly_on_sigterm
 from eyeedit.model.store import EFFECT_NAME, ModelError, ModelFile, find_model, open_model, resolve
+
+
+class Finite(click.FloatRange):
+    """A float option in a range, refusing nan and inf: Python's comparisons with nan are all
+    false, so a plain range lets ``--strength nan`` through to fail deep inside."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 def _stack(*decorators: Callable) -> Callable:
@@ -52,15 +67,40 @@ def runtime_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto",
                      show_default=True,
                      help="Generator runtime: auto = ONNX Runtime on a CPU, PyTorch on a GPU."),
-        click.option("--device", default="cpu", show_default=True,
-                     help="Torch device for the generator (cpu, cuda, mps)."),
+        click.option("--device", default="cpu", show_default=True, callback=_check_device,
+                     help="Torch device for the generator (cpu, cuda, cuda:N, mps)."),
     )(f)
 
 
+DEVICE = re.compile(r"cpu|cuda(:\d+)?|mps")
+
+
+def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A device this machine has: asking for a GPU that is not there is a usage error here,
+    not a torch error halfway through the first photo."""
+    if not DEVICE.fullmatch(value):
+        raise click.BadParameter(f"{value!r} is not cpu, cuda, cuda:N or mps")
+    if value == "cpu":
+        return value
+    import torch  # only for a GPU, which runs PyTorch anyway
+
+    if value == "mps":
+        if not torch.backends.mps.is_available():
+            raise click.BadParameter("no Apple GPU (MPS) is available here")
+    elif not torch.cuda.is_available():
+        raise click.BadParameter("no CUDA GPU is available here")
+    elif ":" in value and int(value.split(":")[1]) >= torch.cuda.device_count():
+        raise click.BadParameter(f"{value}: there are {torch.cuda.device_count()} CUDA GPUs")
+    return value
+
+
 def require_model(effect: str | None, model_path: Path | None) -> None:
-    """A usage error when neither --effect nor --model is given."""
+    """A usage error unless exactly one of --effect and --model is given (with both, one of
+    them would be ignored without a word)."""
     if effect is None and model_path is None:
         raise click.UsageError("give an effect with --effect NAME (see `eyeedit models`) or a file with --model")
+    if effect is not None and model_path is not None:
+        raise click.UsageError(f"give --effect {effect} or --model {model_path}, not both")
 
 
 def chosen_model(effect: str | None, model_path: Path | None) -> ModelFile:

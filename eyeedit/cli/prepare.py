@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from eyeedit.cli.options import make_dataset
+from eyeedit.cli.options import Finite, make_dataset
 from eyeedit.data.prepare import PrepareConfig
 from eyeedit.data.prepare import prepare as run_prepare
 from eyeedit.data.workers import default_workers
@@ -21,15 +21,15 @@ from eyeedit.regions import REGION_NAMES, parse_size, region_spec
               default="eyes", show_default=True, help="Which eye region to crop.")
 @click.option("--size", default=None, metavar="WxH",
               help="Crop size, e.g. 256x128 (default: the region's).")
-@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1,
+@click.option("--val-fraction", type=Finite(0, 1, max_open=True), default=0.1,
               show_default=True,
               help="Share of pairs held out for validation (split by name hash).")
 @click.option("--face-index", type=click.IntRange(0, 3), default=None,
               help="Use the N-th face from the left (0-based) in both photos [default: the largest "
                    "face; photos with several faces of similar size are skipped].")
-@click.option("--max-yaw", type=click.FloatRange(0, 90, min_open=True), default=30.0,
+@click.option("--max-yaw", type=Finite(0, 90, min_open=True), default=30.0,
               show_default=True, help="Skip faces turned further than this many degrees (profile).")
-@click.option("--max-misalignment", type=click.FloatRange(0, min_open=True), default=0.06,
+@click.option("--max-misalignment", type=Finite(0, min_open=True), default=0.06,
               show_default=True,
               help="Skip pairs whose aligned eye and brow landmarks differ by more than this "
                    "(RMS, in inter-eye distances).")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from eyeedit.cli.options import chosen_model, model_options, require_model, runtime_options
+from eyeedit.cli.options import Finite, chosen_model, model_options, require_model, runtime_options
 from eyeedit.cli.ui import console, fail
 from eyeedit.editing.editor import EditOptions, Editor
 from eyeedit.editing.preview import PreviewConfig, SourceError, check_output, run_preview
@@ -24,15 +24,15 @@ from eyeedit.model.store import ModelError
 @click.option("--no-sync", is_flag=True, help="Process every frame of --video as fast as possible instead of in real time.")
 @click.option("--view", type=click.Choice(["side-by-side", "single"]), default="side-by-side", show_default=True,
               help="Window layout (key v switches).")
-@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True, help="Edit strength (keys [ and ]).")
+@click.option("--strength", type=Finite(0, 1), default=1.0, show_default=True, help="Edit strength (keys [ and ]).")
 @click.option("--blend", type=click.Choice(["feather", "laplacian"]), default="feather", show_default=True,
               help="Blend mode (Poisson is for stills: too slow for video).")
 @click.option("--max-faces", type=click.IntRange(1, 16), default=4, show_default=True,
               help="Most faces tracked and edited (the largest).")
 @click.option("--max-frames", type=click.IntRange(1), default=None, help="Stop after this many frames.")
-@click.option("--min-cutoff", type=click.FloatRange(min=0.001), default=0.2, show_default=True,
+@click.option("--min-cutoff", type=Finite(min=0.001), default=0.2, show_default=True,
               help="One Euro filter: cutoff (Hz) for a still face; lower is steadier.")
-@click.option("--beta", type=click.FloatRange(min=0), default=2.0, show_default=True,
+@click.option("--beta", type=Finite(min=0), default=2.0, show_default=True,
               help="One Euro filter: speed coefficient (per eye distance/s); higher follows motion faster.")
 @click.option("--no-smooth", is_flag=True, help="Turn smoothing off (for comparison).")
 @runtime_options

@@ -10,7 +10,7 @@ from rich.table import Table
 from eyeedit.cli.main import cli
 from eyeedit.cli.ui import console, fail, note_shadowing, out
 from eyeedit.model.store import user_model_path
-from eyeedit.recipes import RecipeError, load_recipe, run_recipe
+from eyeedit.recipes import RecipeError, StepPlan, load_recipe, plan, run_recipe
 
 
 @click.command("run")
@@ -28,6 +28,7 @@ def run_command(recipe: Path, faces: str | None, out_root: Path) -> None:
     """
     try:
         rec = load_recipe(recipe)
+        _check_steps(recipe, plan(rec, out_root, faces))
         console.print(f"[bold]{rec.name}[/]: {rec.description}")
         results = run_recipe(rec, out_root, _invoke, faces)
     except RecipeError as exc:
@@ -40,6 +41,23 @@ def run_command(recipe: Path, faces: str | None, out_root: Path) -> None:
     out.print(table)
     if rec.published_as is not None:
         note_shadowing(user_model_path(rec.published_as))
+
+
+def _check_steps(recipe: Path, plans: list[StepPlan]) -> None:
+    """Parse every step's command line before the first runs, so that a misspelt option or a
+    bad value in the recipe's last table is reported at once, naming the recipe, rather than
+    after the data step's minutes. Files and folders are not checked: earlier steps make them."""
+    for step in plans:
+        command = cli.get_command(click.Context(cli), step.argv[0])
+        if command is None:  # publishing is done by `run` itself, not by a command line
+            continue
+        try:
+            command.make_context(step.argv[0], list(step.argv[1:]), resilient_parsing=False).close()
+        except click.BadParameter as exc:
+            if not isinstance(getattr(exc.param, "type", None), click.Path):
+                raise RecipeError(f"{recipe}: [{step.step}] {exc.format_message()}") from None
+        except click.UsageError as exc:
+            raise RecipeError(f"{recipe}: [{step.step}] {exc.format_message()}") from None
 
 
 def _invoke(argv: list[str]) -> int:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from eyeedit.cli.ui import files_table
+from eyeedit.cli.ui import fail, files_table
 from eyeedit.data.samples import write_samples
+from eyeedit.imageio import ImageError
 
 
 @click.command()
@@ -18,4 +19,10 @@ def samples(folder: Path) -> None:
     The base image is scikit-image's public-domain astronaut portrait; the variants (rotated,
     scaled, mirrored, at the frame edge, two faces, no face) are generated from it.
     """
-    files_table("Sample images", write_samples(folder))
+    try:
+        written = write_samples(folder)
+    except ImageError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{folder}: cannot write ({exc.strerror or exc})")
+    files_table("Sample images", written)

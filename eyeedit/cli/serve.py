@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from eyeedit.cli.options import Finite
 from eyeedit.cli.ui import console, fail
 from eyeedit.model.store import ModelError, find_model
 
@@ -26,9 +27,9 @@ from eyeedit.model.store import ModelError, find_model
               help="Port to listen on.")
 @click.option("-e", "--effect", default=None,
               help="Effect selected when the page opens (default: glasses, or the first installed).")
-@click.option("--max-upload-mb", type=click.FloatRange(min=0.1), default=25.0, show_default=True,
+@click.option("--max-upload-mb", type=Finite(min=0.1), default=25.0, show_default=True,
               help="Largest file accepted per upload, in megabytes.")
-@click.option("--max-megapixels", type=click.FloatRange(min=0.1), default=40.0, show_default=True,
+@click.option("--max-megapixels", type=Finite(min=0.1), default=40.0, show_default=True,
               help="Largest photo edited, in millions of pixels (larger ones are refused).")
 @click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
               help="Generator runtime: auto = ONNX Runtime on a CPU, PyTorch on a GPU.")

@@ -6,8 +6,9 @@ from functools import partial
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
-from eyeedit.cli.options import make_dataset
+from eyeedit.cli.options import Finite, make_dataset
 from eyeedit.cli.ui import console
 from eyeedit.data.effects import EFFECTS
 from eyeedit.data.effects.eye_color import parse_target
@@ -63,11 +64,11 @@ from eyeedit.regions import parse_size
               help="Glasses only: the lens tint [default: mostly clear, sometimes tinted].")
 @click.option("--size", default=None, metavar="WxH",
               help="Crop size, e.g. 256x128 (default: the effect's region size).")
-@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1,
+@click.option("--val-fraction", type=Finite(0, 1, max_open=True), default=0.1,
               show_default=True,
               help="Share of people held out for validation (split by file stem, so all variants "
                    "and photos of one person land in the same split).")
-@click.option("--min-eye-distance", type=click.FloatRange(1), default=32.0, show_default=True,
+@click.option("--min-eye-distance", type=Finite(1), default=32.0, show_default=True,
               help="Skip faces whose eye centres are closer than this many pixels.")
 @click.option("--exclude", "exclude_specs", multiple=True, metavar="FILE[:COLUMN=V1,V2]",
               help="Leave out the photos named in FILE (one name per line), or in the first column "
@@ -115,6 +116,9 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
     finished is kept for resuming); 2 for bad options or a FACES/OUT that cannot
     be used.
     """
+    model_given = click.get_current_context().get_parameter_source("frame_model") == ParameterSource.COMMANDLINE
+    if not real_frames and (model_given or donor_spec):
+        raise click.UsageError("--frame-model and --frame-donors are used only with --real-frames N")
     try:
         if effect == "glasses":
             check_pins(style, material, color, tint)

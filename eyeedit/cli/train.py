@@ -9,10 +9,11 @@ from pathlib import Path
 import click
 from rich.progress import Progress
 
+from eyeedit.cli.options import Finite
 from eyeedit.cli.ui import console, fail, files_table, note_shadowing, progress
 from eyeedit.data.loader import load_pairs
 from eyeedit.data.pairs import DatasetError
-from eyeedit.model.store import EFFECT_NAME, install_model
+from eyeedit.model.store import EFFECT_NAME, NOT_EFFECTS, install_model
 from eyeedit.training.checkpoints import CheckpointError
 from eyeedit.training.config import ALPHA_WEIGHT, make_config
 from eyeedit.training.run_folder import RunError
@@ -26,15 +27,15 @@ from eyeedit.training.train import train as run_training
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Run folder (e.g. runs/glasses): checkpoints, metrics, samples, model.safetensors.")
 @click.option("--effect", default=None, help="Also install the model into the user store under this name.")
-@click.option("--epochs", default=100, show_default=True, help="Epochs at the initial learning rate.")
-@click.option("--decay-epochs", default=100, show_default=True, help="Further epochs with the rate falling linearly to 0.")
-@click.option("--batch-size", default=1, show_default=True, help="Pairs per step (per process under torchrun).")
-@click.option("--lr", default=2e-4, show_default=True, help="Adam learning rate (betas 0.5, 0.999).")
+@click.option("--epochs", type=click.IntRange(0), default=100, show_default=True, help="Epochs at the initial learning rate.")
+@click.option("--decay-epochs", type=click.IntRange(0), default=100, show_default=True, help="Further epochs with the rate falling linearly to 0.")
+@click.option("--batch-size", type=click.IntRange(1), default=1, show_default=True, help="Pairs per step (per process under torchrun).")
+@click.option("--lr", type=Finite(0, min_open=True), default=2e-4, show_default=True, help="Adam learning rate (betas 0.5, 0.999).")
 @click.option("--gan-loss", type=click.Choice(["vanilla", "lsgan", "hinge"]), default="vanilla",
               show_default=True, help="Adversarial objective.")
-@click.option("--lambda-l1", default=100.0, show_default=True, help="Weight of the L1 term in G's loss.")
-@click.option("--ngf", default=64, show_default=True, help="Generator width (channels of the first level).")
-@click.option("--depth", default=None, type=int, help="U-Net levels (default: up to 8, as many as the crop size allows).")
+@click.option("--lambda-l1", type=Finite(0), default=100.0, show_default=True, help="Weight of the L1 term in G's loss.")
+@click.option("--ngf", type=click.IntRange(1), default=64, show_default=True, help="Generator width (channels of the first level).")
+@click.option("--depth", default=None, type=click.IntRange(1), help="U-Net levels (default: up to 8, as many as the crop size allows).")
 @click.option("--norm", type=click.Choice(["batch", "instance"]), default="batch", show_default=True,
               help="Normalisation layers of G and D.")
 @click.option("--upsample", type=click.Choice(["transpose", "resize"]), default="transpose",
@@ -49,10 +50,10 @@ from eyeedit.training.train import train as run_training
               help="With --alpha, for removing things: G runs twice, first finding the solid "
                    "parts (alpha above --hole-threshold), then erasing them and painting them in "
                    "from the pixels around, so nothing of them shows through. Needs synth's edit masks.")
-@click.option("--hole-threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5,
+@click.option("--hole-threshold", type=Finite(0, 1, min_open=True, max_open=True), default=0.5,
               show_default=True, help="With --fill: where the first pass's alpha counts as something "
                                       "to erase (used when the model runs, not in training).")
-@click.option("--hole-low-threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+@click.option("--hole-low-threshold", type=Finite(0, 1, min_open=True, max_open=True), default=None,
               help="With --fill: the hole also follows faint frame (alpha above this, below "
                    "--hole-threshold) connected to sure frame, in crops that show enough sure frame "
                    "(used when the model runs, not in training) [default: off].")
@@ -61,13 +62,13 @@ from eyeedit.training.train import train as run_training
                    "alpha at each pixel (glasses are symmetric, so a rim it is sure of on one side "
                    "helps it find a faint one on the other). Used when the model runs, not in "
                    "training; one more first pass.")
-@click.option("--alpha-weight", type=click.FloatRange(0), default=ALPHA_WEIGHT, show_default=True,
+@click.option("--alpha-weight", type=Finite(0), default=ALPHA_WEIGHT, show_default=True,
               help="Weight of the alpha mask's cross-entropy against the dataset's edit masks.")
-@click.option("--ndf", default=64, show_default=True, help="Discriminator width.")
-@click.option("--n-layers", default=3, show_default=True, help="PatchGAN depth (3: 70x70 patches).")
+@click.option("--ndf", type=click.IntRange(1), default=64, show_default=True, help="Discriminator width.")
+@click.option("--n-layers", type=click.IntRange(1), default=3, show_default=True, help="PatchGAN depth (3: 70x70 patches).")
 @click.option("--discriminator", "d_kind", type=click.Choice(["patch", "pixel"]), default="patch",
               show_default=True, help="PatchGAN, or per-pixel (1x1) discriminator.")
-@click.option("--jitter", type=click.FloatRange(1.0), default=1.0, show_default=True,
+@click.option("--jitter", type=Finite(1.0), default=1.0, show_default=True,
               help="Scale-up before a random crop back to size (pix2pix: 1.12). Off by default: "
                    "aligned crops are not rescaled at inference, and a jittered model draws its "
                    "edit too large.")
@@ -83,10 +84,10 @@ from eyeedit.training.train import train as run_training
                    "and the run is long enough to repay compiling (CPUs with native bf16, runs of 10,000 "
                    "steps or more). Falls back to eager with a warning where it cannot compile. The first "
                    "steps include the compile time (about a minute on a CPU).")
-@click.option("--keep-checkpoints", default=3, show_default=True, help="How many recent checkpoints to keep.")
-@click.option("--checkpoint-every", default=0, show_default=True,
+@click.option("--keep-checkpoints", type=click.IntRange(1), default=3, show_default=True, help="How many recent checkpoints to keep.")
+@click.option("--checkpoint-every", type=click.IntRange(0), default=0, show_default=True,
               help="Also checkpoint every N steps (0: only at the end of each epoch).")
-@click.option("--log-every", default=10, show_default=True, help="Steps between metrics.jsonl records.")
+@click.option("--log-every", type=click.IntRange(1), default=10, show_default=True, help="Steps between metrics.jsonl records.")
 @click.option("--tensorboard", is_flag=True,
               help="Also log losses, metrics and sample grids to OUT/tensorboard/ "
                    "(needs `pip install 'eyeedit[tensorboard]'`; view with `tensorboard --logdir OUT`).")
@@ -102,6 +103,11 @@ def train(pairs: Path, out_dir: Path, effect: str | None, device: str, precision
     """
     if effect is not None and not EFFECT_NAME.match(effect):
         raise click.BadParameter(f"{effect!r} is not a model name (letters, digits, _ . -)",
+                                 param_hint="--effect")
+    if resume and overwrite:
+        raise click.UsageError("--resume continues the run in OUT and --overwrite deletes it: give one")
+    if effect in NOT_EFFECTS:
+        raise click.BadParameter(f"{effect!r} is the name of the glasses judge, not of an effect; pick another",
                                  param_hint="--effect")
     try:
         data = load_pairs(pairs)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+
 from eyeedit.geometry import fit_crop_from_image, warp_to_crop
 from eyeedit.imageio import ImageError, read_image, write_image
 from eyeedit.landmarks import detect_faces
@@ -20,8 +22,18 @@ def crop_images(
 
     Returns (files written, one-line problems such as unreadable files or photos without faces).
     """
+    images = list(images)
+    inputs = {p.resolve() for p in images}
     written: list[Path] = []
     problems: list[str] = []
+
+    def write(target: Path, pixels: np.ndarray) -> None:
+        # An input can carry an output's name (a crop made earlier, given again): never over it.
+        if target.resolve() in inputs:
+            problems.append(f"{target}: is one of the inputs, not overwritten")
+        else:
+            written.append(write_image(target, pixels))
+
     for path in images:
         try:
             image = read_image(path)
@@ -36,7 +48,7 @@ def crop_images(
         for i, face in enumerate(faces):
             crop_from_image = fit_crop_from_image(face.eye_corners, spec)
             crop = warp_to_crop(image, crop_from_image, spec.size)
-            written.append(write_image(out_dir / f"{path.stem}_face{i}.png", crop))
+            write(out_dir / f"{path.stem}_face{i}.png", crop)
             overlay = draw_face(overlay, face, crop_from_image, spec.size)
-        written.append(write_image(out_dir / f"{path.stem}_landmarks.png", overlay))
+        write(out_dir / f"{path.stem}_landmarks.png", overlay)
     return written, problems

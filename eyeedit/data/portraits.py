@@ -1,6 +1,6 @@
 """Labelled real portraits: who wears glasses, who is held out, and their aligned crops.
 
-The labelled set is the layout of ``../shared/faces`` (see its README): ``congress/*.jpg`` with
+The labelled set is laid out as the project's optional photo folder ``../shared/faces`` is: ``congress/*.jpg`` with
 hand labels in ``congress/glasses.csv`` (``file,glasses`` with 1, 0 or ``?``), and the London set
 ``london/{neutral,smiling}/NNN.jpg``, where nobody wears glasses and the same file name is the
 same person. A *person* id keeps a person's photos together in every split: for Congress the

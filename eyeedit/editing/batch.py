@@ -180,6 +180,8 @@ def apply_one(editor: Editor, job: Job, *, keep_unedited: bool = False, sbs: boo
         if found == 0:
             return Outcome(job, NO_FACE, reason="no face found")
         why = "; ".join(f"face {s.index}: {s.reason}" for s in result.skipped)
+        if not why and editor.options.face_index is not None:  # the face asked for is not there
+            why = f"face index {editor.options.face_index} asked for, faces are numbered 0-{found - 1}"
         reason = f"{found} face{'s' if found > 1 else ''} found, none editable ({why})"
         return Outcome(job, NO_EDITABLE_FACE, reason=reason, found=found, skipped=skipped)
     unchanged = (n == 0 or editor.options.strength == 0) and not sbs

@@ -26,12 +26,12 @@ from safetensors.torch import load_file
 
 from eyeedit.editing.backends import load_translator, translate_with_alpha
 from eyeedit.editing.torch_backend import TorchTranslator
-from eyeedit.imageio import read_image, write_image, write_text
+from eyeedit.imageio import ImageError, read_image, write_image, write_text
 from eyeedit.model.losses import mask_iou, ssim_map
 from eyeedit.model.networks import GeneratorConfig, build_generator
 from eyeedit.model.store import ModelFile
 from eyeedit.model.tensors import images_to_tensor
-from eyeedit.training.checkpoints import all_checkpoints
+from eyeedit.training.checkpoints import CheckpointError, all_checkpoints
 from eyeedit.training.plots import image_grid
 
 # A target pixel counts as edited when it differs from the input by more than this (0-255),
@@ -61,11 +61,24 @@ def load_eval_set(folder: str | Path, limit: int | None = None) -> EvalSet:
     names = [n for n in names if (split / "B" / f"{n}.png").is_file()][:limit]
     if not names:
         raise FileNotFoundError(f"{split}: no pairs found")
-    a = np.stack([read_image(split / "A" / f"{n}.png") for n in names])
-    b = np.stack([read_image(split / "B" / f"{n}.png") for n in names])
     has_masks = all((split / "mask" / f"{n}.png").is_file() for n in names)
-    masks = np.stack([read_image(split / "mask" / f"{n}.png")[..., 0] for n in names]) if has_masks else None
+    a = _same_size([split / "A" / f"{n}.png" for n in names])
+    b = _same_size([split / "B" / f"{n}.png" for n in names], a.shape[1:3])
+    masks = _same_size([split / "mask" / f"{n}.png" for n in names], a.shape[1:3])[..., 0] if has_masks else None
     return EvalSet(a, b, names, masks)
+
+
+def _same_size(paths: list[Path], size: tuple[int, ...] | None = None) -> np.ndarray:
+    """The images at ``paths`` stacked, (N, H, W, 3); ImageError naming the first that cannot be
+    read or whose (H, W) differs from ``size`` (default: the first image's)."""
+    images = []
+    for path in paths:
+        image = read_image(path)
+        size = size or image.shape[:2]
+        if image.shape[:2] != tuple(size):
+            raise ImageError(path, f"is {image.shape[1]}x{image.shape[0]}, its pair needs {size[1]}x{size[0]}")
+        images.append(image)
+    return np.stack(images)
 
 
 def edit_masks(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -143,8 +156,12 @@ def _checkpoint_translator(path: Path, meta: dict[str, Any]) -> Any:
     """A translator running the generator weights stored in a training checkpoint."""
     cfg = GeneratorConfig.from_dict(meta["generator"])
     g = build_generator(cfg)
-    tensors = load_file(str(path))
-    g.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("g/")})
+    try:
+        tensors = load_file(str(path))
+        g.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("g/")})
+    except Exception as exc:  # safetensors' own error type, or weights of another shape
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a checkpoint of this model ({first[:120]})") from None
     return TorchTranslator(g, cfg.in_channels)
 
 

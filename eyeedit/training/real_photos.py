@@ -205,6 +205,8 @@ def run_real_eval(model_path: str | Path, folder: str | Path, judge: Judge, back
     kind = effect_kind(read_metadata(model_path))
     report = summarize(results, kind, judge, editor, str(folder))
     report["duplicates"] = duplicates
+    if report.get("rims") and rim_color is not None:  # what the rims were compared with
+        report["rims"]["color"] = "#{:02x}{:02x}{:02x}".format(*rim_color)
     return report, results
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +33,27 @@ def cpu_supports_bf16() -> bool:
         pass
     mkldnn_check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
     return bool(mkldnn_check and mkldnn_check())
+
+
+def processor_name() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), else what the platform module knows: speed
+    figures and trained models name the CPU they came from, since speeds differ widely between
+    CPUs of one architecture."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def hardware_name(device: torch.device) -> str:
+    """What ``device`` is: the GPU's name for CUDA, else the CPU's (:func:`processor_name`)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return processor_name()
 
 
 @dataclass(frozen=True)

@@ -50,12 +50,13 @@ from eyeedit.training.config import TrainConfig
 from eyeedit.training.plots import image_grid, plot_curves
 from eyeedit.training.run_folder import (
     MetricsLog,
+    RunError,
     RunPaths,
     check_run_folder,
     clear_run,
     write_errors,
 )
-from eyeedit.training.runtime import Runtime
+from eyeedit.training.runtime import Runtime, hardware_name
 from eyeedit.training.speed import compiled, eager, reuse_freed_memory
 from eyeedit.training.state import GanState, build_state, unwrap, wrap_ddp
 
@@ -326,6 +327,7 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
         result = None
         if rt.is_main:
             g = unwrap(state.g)
+            ensure_finite(g, paths.root)
             metrics = val_metrics or (validate(g, data.val, rt) if len(data.val) else {})
             training = {"steps": state.step, "epochs": state.epoch, "seconds": seconds,
                         "steps_this_session": state.step - start_step, "replica_checksums": checksums}
@@ -444,6 +446,15 @@ def _check_data(data: PairData, cfg: TrainConfig) -> None:
                       f"mask is learned from the images alone", stacklevel=3)
 
 
+def ensure_finite(g: nn.Module, root: Path) -> None:
+    """Raise RunError if any of ``g``'s weights or buffers is nan or inf: a run that diverged
+    (a learning rate or loss weight far too large) must not leave a model that paints black."""
+    bad = [name for name, t in g.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise RunError(f"{root}: training diverged ({len(bad)} of the generator's tensors are not finite, "
+                       f"e.g. {bad[0]}); no model written. Try a lower --lr or --lambda-l1")
+
+
 def model_metadata(data: PairData, cfg: TrainConfig, rt: Runtime, effect: str,
                    metrics: dict[str, float], training: dict[str, Any]) -> dict[str, Any]:
     """The metadata stored in model.safetensors (everything needed to rebuild and use G)."""
@@ -458,5 +469,6 @@ def model_metadata(data: PairData, cfg: TrainConfig, rt: Runtime, effect: str,
         "data": data.summary(),
         "metrics": metrics,
         "training": {"precision": rt.precision, "device": str(rt.device),
+                     "hardware": hardware_name(rt.device), "finished": time.strftime("%Y-%m-%d", time.gmtime()),
                      "world_size": rt.world_size, "config": cfg.to_dict(), **training},
     }
