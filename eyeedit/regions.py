@@ -14,7 +14,7 @@ REGION_NAMES = ("eyes", "glasses", "left-eye", "right-eye")
 
 # Crop sides, in pixels: an eye region cut smaller than this has nothing left to edit, and one
 # larger is more than a face photo holds (and its arrays would not fit in memory).
-MIN_CROP_SIDE = 8
+MIN_CROP_SIDE = 16
 MAX_CROP_SIDE = 2048
 
 
@@ -36,8 +36,9 @@ class RegionSpec:
     def __post_init__(self) -> None:
         if self.name not in REGION_NAMES:
             raise ValueError(f"unknown region {self.name!r}; choose one of {', '.join(REGION_NAMES)}")
-        if self.width < 16 or self.height < 16:
-            raise ValueError(f"region size {self.width}x{self.height} is too small (min 16x16)")
+        if not (MIN_CROP_SIDE <= min(self.width, self.height) and max(self.width, self.height) <= MAX_CROP_SIDE):
+            raise ValueError(f"a {self.width}x{self.height} crop: each side must be "
+                             f"{MIN_CROP_SIDE}-{MAX_CROP_SIDE} pixels")
         if self.span <= 0 or not 0 < self.center_y < 1:
             raise ValueError(f"region span must be > 0 and center_y in (0, 1), got {self}")
 
@@ -47,8 +48,6 @@ class RegionSpec:
         return (self.width, self.height)
 
     def with_size(self, width: int, height: int) -> RegionSpec:
-        if not (MIN_CROP_SIDE <= min(width, height) and max(width, height) <= MAX_CROP_SIDE):
-            raise ValueError(f"a {width}x{height} crop: each side must be {MIN_CROP_SIDE}-{MAX_CROP_SIDE} pixels")
         return replace(self, width=width, height=height)
 
     def to_dict(self) -> dict[str, Any]:

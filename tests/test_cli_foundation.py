@@ -80,7 +80,7 @@ def test_crop_bad_size_is_usage_error(tmp_path):
     assert res.exit_code == 2 and "WIDTHxHEIGHT" in res.output
     for size in ("100000x100000", "4x4"):  # beyond memory, or nothing left to see
         res = CliRunner().invoke(cli, ["crop", "x.png", "--size", size])
-        assert res.exit_code == 2 and "each side must be 8-2048 pixels" in res.output
+        assert res.exit_code == 2 and "each side must be 16-2048 pixels" in res.output
 
 
 def test_demo_writes_aligned_crop(tmp_path, monkeypatch):
