@@ -167,7 +167,10 @@ def test_reduced_precision_torch_path_gives_alpha(alpha_model, precision):
     crops = np.random.default_rng(1).integers(0, 256, (1, H * 4, W * 4, 3), dtype=np.uint8)
     images, alpha = load_translator(open_model(alpha_model), "torch", precision=precision).with_alpha(crops)
     assert images.shape == crops.shape and alpha.dtype == np.float32
-    assert 0 <= alpha.min() and alpha.max() <= 1
+    # the same outputs as in fp32, within the reduced precision's rounding
+    ref_images, ref_alpha = load_translator(open_model(alpha_model), "torch").with_alpha(crops)
+    assert np.abs(alpha - ref_alpha).max() < 0.01  # bf16 measured 0.002, fp16 0.0003
+    assert np.abs(images.astype(int) - ref_images).mean() < 0.1 and np.abs(images.astype(int) - ref_images).max() <= 2
 
 
 # ----------------------------------------------------------------------------- synth's masks
@@ -292,8 +295,10 @@ def test_training_with_alpha_logs_the_alpha_loss_and_mask_iou(masked_pairs, tmp_
     assert all("G_alpha" in r for r in records if r["kind"] == "train")
     val = [r for r in records if r["kind"] == "val"]
     assert len(val) == 2 and all(0 <= r["mask_iou"] <= 1 for r in val)
+    assert all(r["G_alpha"] > 0 for r in records if r["kind"] == "train")  # the masks are learned from
     meta = open_model(out / "model.safetensors").metadata
-    assert meta["generator"]["alpha"] is True and "mask_iou" in meta["metrics"]
+    assert meta["generator"]["alpha"] is True
+    assert meta["metrics"]["mask_iou"] == pytest.approx(val[-1]["mask_iou"])  # the model's own last figure
     assert meta["training"]["config"]["alpha_weight"] == 5
     report = CliRunner().invoke(cli, ["eval", str(out / "model.safetensors"), str(masked_pairs), "--json"])
     assert report.exit_code == 0, report.output
@@ -650,9 +655,12 @@ def test_fill_training_runs_and_refuses_data_without_masks(masked_pairs, tmp_pat
     meta = open_model(out / "model.safetensors").metadata
     assert meta["generator"]["fill"] is True and 0 <= meta["metrics"]["mask_iou"] <= 1
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert all(r["G_L1_hole"] >= 0 and "G_alpha" in r for r in records if r["kind"] == "train")
-    assert all(0 <= r["find_iou"] <= 1 for r in records if r["kind"] == "val")
-    assert 0 <= meta["metrics"]["find_iou"] <= 1
+    train = [r for r in records if r["kind"] == "train"]
+    # the hole is painted and scored on every step (its L1 is zero only for a perfect paint)
+    assert train and all(r["G_L1_hole"] > 0 and r["G_alpha"] > 0 for r in train)
+    val = [r for r in records if r["kind"] == "val"]
+    assert val and all(0 <= r["find_iou"] <= 1 for r in val)
+    assert meta["metrics"]["find_iou"] == pytest.approx(val[-1]["find_iou"])
     bare = tmp_path / "bare"
     import shutil
     shutil.copytree(masked_pairs, bare)

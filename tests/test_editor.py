@@ -140,6 +140,18 @@ def test_face_at_frame_edge():
     img = sample_images()["astronaut-edge"]
     res = make_editor(tint, region="glasses").run(img)
     assert len(res.faces) == 1 and res.image.shape == img.shape
+    # the face is edited though its crop runs off the photo, and nothing outside the crop's box
+    from eyeedit.geometry import unwarp_from_crop
+
+    e = res.faces[0]
+    _, _, (x0, y0, x1, y1) = unwarp_from_crop(e.crop_in, e.crop_from_image, img.shape)
+    changed = np.abs(res.image.astype(int) - img).max(axis=2) > 0
+    outside = np.ones(changed.shape, bool)
+    outside[y0:y1, x0:x1] = False
+    assert not changed[outside].any()
+    eyes = np.round(e.face.eye_centers).astype(int)  # (2, 2) x, y in the photo
+    on_photo = [(x, y) for x, y in eyes if 0 <= x < img.shape[1] and 0 <= y < img.shape[0]]
+    assert on_photo and all(changed[max(0, y - 8):y + 8, max(0, x - 8):x + 8].mean() > 0.5 for x, y in on_photo)
 
 
 def test_timings_and_crops(astronaut):

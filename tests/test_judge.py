@@ -68,7 +68,7 @@ def _assert_refused(path: Path, *words: str) -> None:
 def test_truncated_file_is_refused(tmp_path):
     good = _tiny_judge(tmp_path / "good.safetensors").read_bytes()
     (tmp_path / "cut.safetensors").write_bytes(good[: len(good) - 100])
-    _assert_refused(tmp_path / "cut.safetensors", "corrupt weights")
+    _assert_refused(tmp_path / "cut.safetensors", "truncated (its weights need")
     (tmp_path / "head.safetensors").write_bytes(good[:40])
     _assert_refused(tmp_path / "head.safetensors", "not a safetensors file")
 

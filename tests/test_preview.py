@@ -79,7 +79,8 @@ def test_synced_replay_runs(clip):
     path, _, _ = clip
     editor = Editor(tint, region_spec("eyes"))
     stats = run_preview(editor, PreviewConfig(video=path, headless=True, sync=True, max_frames=10))
-    assert 1 <= stats.frames <= 10
+    assert 1 <= stats.frames <= 10 and stats.faces == stats.frames  # the face is in every frame
+    assert stats.seconds >= 0.9 * (stats.frames - 1) / 30  # played at the clip's 30 FPS, not faster
 
 
 def test_frames_without_face_pass_through():

@@ -78,13 +78,16 @@ def test_eval_real_reports_counts_ranges_and_gallery(tmp_path, fixture_dir, mode
     judged = real["judge"]
     for when in ("before", "after"):
         assert 0 <= judged[when]["glasses_share"] <= 1 and 0 < judged[when]["mean_probability"] < 1
-    assert 0 <= judged["still_glasses"]["of"] <= 3
+    # the share and mean are over the three faces: the per-photo figures give them back
+    after = [p["after"] for p in real["per_photo"] if p["after"] is not None]
+    assert len(after) == 3 and judged["after"]["mean_probability"] == pytest.approx(np.mean(after))
+    assert judged["still_glasses"]["of"] == sum(p["before"] >= 0.5 for p in real["per_photo"] if p["before"] is not None)
     drift = real["drift"]
-    assert 0 <= drift["found_again"] <= 3
+    assert drift["found_again"] == 3  # the random model leaves the astronaut's face findable
     for key in ("eye_corners_px", "iris_px"):
         d, floor = drift[key], drift["floor"][key]
-        if drift["found_again"]:
-            assert 0 <= d["median"] <= d["p90"]
+        # a random generator scrambles the crop: the landmarks move well beyond re-save jitter
+        assert d["median"] > floor["median"] and d["median"] <= d["p90"]
         assert floor["median"] is not None and 0 <= floor["median"] <= floor["p90"] < 2
     assert 0 < real["outside"]["changed_share_mean"] < 0.2
     assert real["outside"]["max_change_outside_crop"] == 0  # the editor touches only the crop's box

@@ -445,3 +445,13 @@ def test_curves_are_drawn_from_the_metrics(reference_run):
     curves = read_image(reference_run / "curves.png")
     assert curves.ndim == 3 and curves.shape[0] > 400 and curves.shape[1] > 600
     assert len(PANELS) == 6 and (curves < 250).mean() > 0.01  # axes, ticks and lines were drawn
+    # every panel plots its series from metrics.jsonl, and the lines change the picture: the
+    # same grid drawn without records ("no data" panels) differs from it
+    from eyeedit.training.plots import _series, plot_curves
+
+    records = _records(reference_run, "train") + _records(reference_run, "val")
+    for kind, key, _, _ in PANELS:
+        steps, values = _series(records, kind, key)
+        assert len(steps) > 0 and np.isfinite(values).all(), (kind, key)
+    empty = plot_curves([], reference_run.parent / "empty-curves.png")
+    assert empty.shape == curves.shape and np.abs(empty.astype(int) - curves).max(axis=2).mean() > 0.005

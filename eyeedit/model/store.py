@@ -122,6 +122,13 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
         raise ModelError(f"{p}: cannot read ({exc.strerror or exc})") from None
     if not isinstance(header, dict):
         raise ModelError(f"{p}: not a safetensors file (header is not a JSON object)")
+    # A cut-off download keeps its header: the tensor table says how many bytes must follow.
+    ends = [v["data_offsets"][1] for k, v in header.items()
+            if k != "__metadata__" and isinstance(v, dict) and isinstance(v.get("data_offsets"), list)
+            and len(v["data_offsets"]) == 2 and isinstance(v["data_offsets"][1], int)]
+    held = p.stat().st_size - 8 - n
+    if ends and max(ends) > held:
+        raise ModelError(f"{p}: truncated (its weights need {max(ends):,} bytes, the file holds {held:,})")
     return header
 
 
