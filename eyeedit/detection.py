@@ -42,6 +42,10 @@ SHORT_EYE_AT_INPUT = 7.5
 # 84% and 93%).
 EYE_AT_INPUT = 7.0
 MIN_EYE_DISTANCE = 20.0  # photo pixels: the smallest face looked for by default
+# Degrees of head turn (Face.yaw) beyond which a face is neither trained on (prepare) nor
+# edited (apply): the built-in models learned from faces within it, and further round the far
+# eye is foreshortened and half hidden.
+MAX_YAW = 30.0
 # Below this many detector pixels between the eyes, keypoints are off by up to ~0.5 eye
 # distances (measured on 16-25 px faces), too coarse to judge a mesh by.
 PRECISE_EYE_AT_INPUT = 12.0

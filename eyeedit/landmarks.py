@@ -85,8 +85,6 @@ NOSE_TIP = 1
 MOUTH_CENTER = 13  # inner upper lip, on the midline
 TEMPLES = (127, 356)  # subject's right, left: where glasses arms run toward the ears
 FACE_SIDES = (234, 454)  # cheek outline at eye height, subject's right then left
-FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
-             377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 from eyeedit.data.samples import astronaut
 from eyeedit.demo import face_box
-from eyeedit.editing.editor import EditOptions
+from eyeedit.editing.editor import EditOptions, EditResult
 from eyeedit.editing.webcam import (
     BLENDS,
     EffectModels,
@@ -93,7 +93,7 @@ class PhotoReport:
     """What happened to one uploaded photo, for the page."""
 
     name: str  # the file name as uploaded
-    status: str  # edited | no-face | unreadable | failed
+    status: str  # edited | no-face | no-editable-face | unreadable | failed
     message: str  # one line: what was done, or why not
     faces: list[str] = field(default_factory=list)  # one line per face found
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -139,9 +139,12 @@ class PhotoEditor:
         ms["detect"] = (time.perf_counter() - t0) * 1000
         result = editor.run(image, found[:MAX_FACES])
         ms.update((k, v) for k, v in result.timings_ms.items() if k != "detect")
-        faces = face_lines(found, len(result.faces))
-        if not result.faces:
+        faces = face_lines(found, result)
+        if not found:
             return PhotoReport(name, "no-face", f"{name}: no face found", faces, ms)
+        if not result.faces:  # found, but each too small or turned too far
+            return PhotoReport(name, "no-editable-face", f"{name}: {len(found)} face{'s' * (len(found) > 1)} "
+                               "found, none editable (see below)", faces, ms)
         t0 = time.perf_counter()
         try:
             download = write_image(out_dir / output_name(name, editor.name), result.image)
@@ -156,13 +159,21 @@ class PhotoEditor:
         return PhotoReport(name, "edited", message, faces, ms, before, after, download)
 
 
-def face_lines(found: list, edited: int) -> list[str]:
-    """One line per face found (left to right): where it is and whether it was edited."""
+def face_lines(found: list, result: EditResult) -> list[str]:
+    """One line per face found (left to right): where it is, and whether it was edited or why
+    not (too small, turned too far: the editor's own reason; or beyond the leftmost MAX_FACES)."""
+    edited = {e.index for e in result.faces}
+    reasons = {s.index: s.reason for s in result.skipped}
     lines = []
     for i, face in enumerate(found):
         x, y = (int(v) for v in face.center)
         where = f"face {i + 1} at ({x}, {y}), eyes {face.eye_distance:.0f} px apart"
-        status = "edited" if i < edited else f"skipped: only the {MAX_FACES} leftmost faces are edited"
+        if i in edited:
+            status = "edited"
+        elif i in reasons:
+            status = f"skipped: {reasons[i]}"
+        else:
+            status = f"skipped: only the {MAX_FACES} leftmost faces are edited"
         lines.append(f"{where}: {status}")
     return lines
 

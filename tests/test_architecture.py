@@ -91,3 +91,18 @@ def test_layers_import_downwards(module):
     layer = _layer(module)
     wrong = sorted(i for i in GRAPH[module] if i in MODULES and i != "eyeedit" and _layer(i) not in ALLOWED[layer])
     assert not wrong, f"{module} ({layer}) may not import {wrong}"
+
+
+def test_parsing_a_command_line_loads_no_heavy_library(tmp_path):
+    """Every command's options are parsed before it runs: `eyeedit --help` or a usage error must
+    not wait for PyTorch, ONNX Runtime or MediaPipe, and ONNX Runtime's import writes a file into
+    the temporary folder, which `serve` points at its own workspace only once it runs."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, eyeedit.cli.main as m; "
+            "print(sorted(n for n in ('torch', 'onnxruntime', 'mediapipe', 'gradio') if n in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert done.stdout.strip() == "[]" and not list(tmp_path.iterdir())

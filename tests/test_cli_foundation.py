@@ -153,3 +153,12 @@ def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path, monkeypatch,
     assert res.exit_code == 1 and "Traceback" not in res.output and "is a file, not a folder" in res.output
     assert res.exception is None or isinstance(res.exception, SystemExit)
     assert notes.read_text() == "mine"
+
+
+@pytest.mark.parametrize("command", ["prepare", "synth"])
+def test_a_dataset_size_no_unet_can_take_is_refused_before_any_photo(tmp_path, command):
+    (tmp_path / "raw").mkdir()
+    extra = ["--effect", "glasses"] if command == "synth" else []
+    res = CliRunner().invoke(cli, [command, str(tmp_path / "raw"), str(tmp_path / "out"), "--size", "255x127", *extra])
+    assert res.exit_code == 2 and "multiples of 4" in res.output and "e.g. 256x128" in res.output
+    assert not (tmp_path / "out").exists()

@@ -148,3 +148,17 @@ def test_rim_colour_without_real_photos_is_a_usage_error(scored):
     ds, model = scored
     res = CliRunner().invoke(cli, ["eval", str(model), str(ds), "--rim-color", "black"])
     assert res.exit_code == 2 and "give --real DIR too" in res.output
+
+
+def test_pairs_cropped_for_another_region_get_a_note(scored):
+    from eyeedit.regions import region_spec
+
+    ds, model = scored  # the model edits `eyes` crops
+    args = ["eval", str(model), str(ds), "--json"]
+    quiet = CliRunner().invoke(cli, args)
+    assert quiet.exit_code == 0 and "cropped for" not in quiet.output
+    (ds / "dataset.json").write_text(json.dumps({"region": region_spec("glasses", (64, 32)).to_dict()}))
+    noted = CliRunner().invoke(cli, args)
+    assert noted.exit_code == 0 and "cropped for the `glasses` region" in " ".join(noted.output.split())
+    (ds / "dataset.json").write_text(json.dumps({"region": region_spec("eyes", (64, 32)).to_dict()}))
+    assert "cropped for" not in CliRunner().invoke(cli, args).output

@@ -378,6 +378,44 @@ def canvas_pixels(page) -> np.ndarray:
         return np.asarray(img.convert("RGB"))
 
 
+def test_the_web_app_edits_as_apply_does_whatever_its_options():
+    """The editors the server makes per request keep what the model file says: the glasses
+    model's pinned frame colour and the shadow its frames cast, as `Editor.load` reads them."""
+    from eyeedit.editing.editor import EditOptions, Editor
+
+    loaded = Editor.load("glasses")
+    assert loaded.frame_color == "#141414" and loaded.frame_shadow  # the shipped model pins both
+    models = EffectModels()
+    served = models.editor("glasses", EditOptions(strength=0.5, blend="laplacian"))
+    assert (served.frame_color, served.frame_shadow, served.mask_kind) == \
+        (loaded.frame_color, loaded.frame_shadow, loaded.mask_kind)
+    assert served.options.strength == 0.5 and served.translate is models.editor("glasses", EditOptions()).translate
+    session = WebcamSession(models, Settings("glasses"))
+    try:
+        session.configure(Settings("glasses", strength=0.4))
+        kept = session.previewer.editor
+        assert kept.frame_color == loaded.frame_color and kept.options.strength == 0.4
+    finally:
+        session.close()
+
+
+def test_each_face_line_says_what_the_editor_did_with_that_face():
+    from types import SimpleNamespace
+
+    from eyeedit.editing.editor import EditResult, SkippedFace
+    from eyeedit.web import MAX_FACES, face_lines
+
+    found = [SimpleNamespace(center=(10 * i, 5), eye_distance=30 - i) for i in range(MAX_FACES + 1)]
+    # the first face is too small; the others up to MAX_FACES are edited; the last is beyond them
+    result = EditResult(np.zeros((1, 1, 3), np.uint8), faces=[SimpleNamespace(index=i) for i in range(1, MAX_FACES)],
+                        skipped=[SkippedFace(0, "face too small (eyes 30.0 px apart, needs 40)", (0, 0, 1, 1))])
+    lines = face_lines(found, result)
+    assert len(lines) == MAX_FACES + 1
+    assert lines[0].endswith("skipped: face too small (eyes 30.0 px apart, needs 40)")
+    assert all(line.endswith(": edited") for line in lines[1:MAX_FACES])
+    assert lines[MAX_FACES].endswith(f"only the {MAX_FACES} leftmost faces are edited")
+
+
 def test_stopping_removes_every_upload(page, server, tmp_path):
     """Last in this module: SIGTERM ends the server cleanly and its workspace goes with it."""
     upload(page, write_image(tmp_path / "last.png", astronaut()))
@@ -387,5 +425,7 @@ def test_stopping_removes_every_upload(page, server, tmp_path):
     page.close()  # an open page would hold the shutdown for its grace period
     server["proc"].send_signal(signal.SIGTERM)
     assert server["proc"].wait(timeout=30) == 0
-    assert not any(server["tmp"].iterdir())  # uploads and results are gone, nothing else was left
+    left = sorted(p.relative_to(server["tmp"]).as_posix() for p in server["tmp"].rglob("*"))
+    assert not left, left  # uploads and results are gone, nothing else was left
     assert not any(server["cwd"].iterdir())  # nothing written where it was started
+

@@ -10,11 +10,11 @@ from rich.table import Table
 
 from eyeedit.cli.options import Finite, chosen_model, model_options, require_model, runtime_options
 from eyeedit.cli.ui import fail, out, progress, warn
+from eyeedit.detection import MAX_YAW, MIN_EYE_DISTANCE
 from eyeedit.editing.batch import apply_one, check_not_overwriting_inputs, plan_jobs, unique_jobs
+from eyeedit.editing.blending import BLEND_MODES
 from eyeedit.editing.editor import EditOptions, Editor
 from eyeedit.model.store import ModelError
-
-BLENDS = ["feather", "laplacian", "poisson"]
 
 
 @click.command()
@@ -22,7 +22,7 @@ BLENDS = ["feather", "laplacian", "poisson"]
 @model_options
 @click.option("-o", "--out", type=click.Path(path_type=Path),
               help="Output file (one input) or folder. Default: <name>_<effect>.<ext> beside each input.")
-@click.option("--blend", type=click.Choice(BLENDS), default="feather", show_default=True,
+@click.option("--blend", type=click.Choice(BLEND_MODES), default="feather", show_default=True,
               help="How the edit is blended in: alpha feathering, Laplacian pyramid, or Poisson (stills).")
 @click.option("--strength", type=Finite(0, 1), default=1.0, show_default=True,
               help="0 leaves the photo unchanged, 1 applies the full edit.")
@@ -31,9 +31,9 @@ BLENDS = ["feather", "laplacian", "poisson"]
 @click.option("--max-faces", type=click.IntRange(1), default=None,
               help="Edit at most this many faces per photo, the largest [default: every face].")
 @click.option("--face-index", type=click.IntRange(0), default=None, help="Edit only this face (0 = leftmost).")
-@click.option("--min-eye-distance", type=Finite(4), default=20.0, show_default=True, metavar="PX",
+@click.option("--min-eye-distance", type=Finite(4), default=MIN_EYE_DISTANCE, show_default=True, metavar="PX",
               help="Smallest face looked for and edited (pixels between the eyes); larger scans faster.")
-@click.option("--max-yaw", type=Finite(0, 90, min_open=True), default=30.0, show_default=True,
+@click.option("--max-yaw", type=Finite(0, 90, min_open=True), default=MAX_YAW, show_default=True,
               help="Skip faces turned further than this many degrees (the models are trained on near-frontal faces).")
 @click.option("--keep-unedited", is_flag=True, help="Write photos without a face unchanged instead of skipping them.")
 @click.option("--overwrite", is_flag=True,

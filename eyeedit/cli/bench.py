@@ -23,7 +23,7 @@ from eyeedit.bench import (
 from eyeedit.cli.options import Finite, chosen_model
 from eyeedit.cli.ui import console, out
 from eyeedit.regions import parse_size
-from eyeedit.training.runtime import plain_runtime, setup_runtime
+from eyeedit.training.runtime import COMPILE_CHOICES, plain_runtime, setup_runtime
 
 
 @click.command()
@@ -44,7 +44,7 @@ from eyeedit.training.runtime import plain_runtime, setup_runtime
               default=("unet_256", "shipped"), show_default=True, help="Training configuration to time (repeat).")
 @click.option("--rounds", type=click.IntRange(1), default=8, show_default=True,
               help="Training rounds: each side runs one step per round, in turn.")
-@click.option("--compile", "compile_", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+@click.option("--compile", "compile_", type=click.Choice(COMPILE_CHOICES), default="auto", show_default=True,
               help="torch.compile in the chosen training configuration (as `eyeedit train --compile`).")
 @click.option("--quality", type=Finite(0, min_open=True), default=None, metavar="MINUTES",
               help="Also train the glasses recipe's model for MINUTES of step time per side (plain and "

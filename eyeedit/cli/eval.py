@@ -10,13 +10,14 @@ import click
 from rich.table import Table
 
 from eyeedit.cli.options import model_or_name
-from eyeedit.cli.ui import fail, out, progress
+from eyeedit.cli.ui import fail, out, progress, warn
 from eyeedit.data.effects.glasses import METAL_COLORS, PLASTIC_COLORS
 from eyeedit.imageio import ImageError, parse_color, staged_folder, write_text
 from eyeedit.model.judge import Judge
 from eyeedit.model.store import ModelError
+from eyeedit.regions import RegionSpec
 from eyeedit.training.checkpoints import CheckpointError
-from eyeedit.training.evaluate import load_eval_set, run_eval, write_gallery
+from eyeedit.training.evaluate import dataset_region, load_eval_set, run_eval, write_gallery
 from eyeedit.training.real_photos import run_real_eval, write_real_gallery
 
 
@@ -74,6 +75,7 @@ def eval_command(model: str, pairs: Path | None, out_dir: Path | None, real_dir:
     report: dict = {}
     try:
         if pairs is not None:
+            _note_other_region(pairs, model_file.region)
             data = load_eval_set(pairs, limit)
             report = run_eval(model_file, data, checkpoints, backend=backend)
         if real_dir is not None:
@@ -118,6 +120,15 @@ def _rim_color(text: str | None) -> tuple[int, int, int] | None:
     except ValueError:
         raise click.BadParameter(f"{text!r} is neither #rrggbb nor one of {', '.join(sorted(named))}",
                                  param_hint="--rim-color") from None
+
+
+def _note_other_region(pairs: Path, model: RegionSpec) -> None:
+    """A line when PAIRS were cropped for another region than the model edits: the sizes may
+    agree (both 256x128) while the crops frame the face differently, and the figures mean little."""
+    made = dataset_region(pairs)
+    if made is not None and (made.name, made.span, made.center_y) != (model.name, model.span, model.center_y):
+        warn(f"{pairs}: cropped for the `{made.name}` region, the model edits `{model.name}` crops; "
+             "the figures compare different framings", label="note")
 
 
 def _check_out_dir(out_dir: Path | None, pairs: Path | None, real_dir: Path | None) -> None:

@@ -13,6 +13,7 @@ import click
 from eyeedit.cli.ui import console, dataset_summary, fail, progress, warn
 from eyeedit.data.pairs import BuildReport, DatasetError, InputError, OutputError
 from eyeedit.data.workers import stop_cleanly_on_sigterm
+from eyeedit.editing.backends import BACKENDS
 from eyeedit.model.store import EFFECT_NAME, ModelError, ModelFile, find_model, open_model, resolve
 
 
@@ -27,6 +28,21 @@ class Finite(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return number
+
+
+# A U-Net halves the crop at each level and `train` needs at least two levels: a dataset's
+# crop sides must be multiples of 4, or no model can be trained on it.
+DATASET_MULTIPLE = 4
+
+
+def check_trainable_size(width: int, height: int) -> None:
+    """A usage error, before any photo is read, for a dataset crop size no U-Net can take."""
+    m = DATASET_MULTIPLE
+    if width % m or height % m:
+        near = f"{m * max(1, round(width / m))}x{m * max(1, round(height / m))}"
+        raise click.BadParameter(f"{width}x{height}: a dataset's crop sides must be multiples of {m} "
+                                 f"for a U-Net to train on it (e.g. {near}; 256x128 is the default)",
+                                 param_hint="--size")
 
 
 def _stack(*decorators: Callable) -> Callable:
@@ -64,7 +80,7 @@ def runtime_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--frame-shadow/--no-frame-shadow", default=True, show_default=True,
                      help="With a model that adds a frame (glasses): the frame casts a soft shadow "
                           "on the skin below it, like the frames it learned from."),
-        click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto",
+        click.option("--backend", type=click.Choice(BACKENDS), default="auto",
                      show_default=True,
                      help="Generator runtime: auto = ONNX Runtime on a CPU, PyTorch on a GPU."),
         click.option("--device", default="cpu", show_default=True, callback=_check_device,

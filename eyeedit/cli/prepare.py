@@ -7,10 +7,11 @@ from pathlib import Path
 
 import click
 
-from eyeedit.cli.options import Finite, make_dataset
+from eyeedit.cli.options import Finite, check_trainable_size, make_dataset
 from eyeedit.data.prepare import PrepareConfig
 from eyeedit.data.prepare import prepare as run_prepare
 from eyeedit.data.workers import default_workers
+from eyeedit.detection import MAX_YAW
 from eyeedit.regions import REGION_NAMES, parse_size, region_spec
 
 
@@ -27,7 +28,7 @@ from eyeedit.regions import REGION_NAMES, parse_size, region_spec
 @click.option("--face-index", type=click.IntRange(0, 3), default=None,
               help="Use the N-th face from the left (0-based) in both photos [default: the largest "
                    "face; photos with several faces of similar size are skipped].")
-@click.option("--max-yaw", type=Finite(0, 90, min_open=True), default=30.0,
+@click.option("--max-yaw", type=Finite(0, 90, min_open=True), default=MAX_YAW,
               show_default=True, help="Skip faces turned further than this many degrees (profile).")
 @click.option("--max-misalignment", type=Finite(0, min_open=True), default=0.06,
               show_default=True,
@@ -70,6 +71,7 @@ def prepare(raw: Path, out: Path, region: str, size: str | None, val_fraction: f
         spec = region_spec(region, parse_size(size) if size else None)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--size") from None
+    check_trainable_size(spec.width, spec.height)
     side_names = tuple(sides.split(",")) if sides else None
     if side_names is not None and (len(side_names) != 2 or not all(side_names)):
         raise click.BadParameter(f"{sides!r} is not BEFORE,AFTER", param_hint="--sides")

@@ -14,6 +14,7 @@ import click
 
 from eyeedit.cli.options import Finite
 from eyeedit.cli.ui import console, fail
+from eyeedit.editing.backends import BACKENDS
 from eyeedit.model.store import ModelError, find_model
 
 
@@ -31,7 +32,7 @@ from eyeedit.model.store import ModelError, find_model
               help="Largest file accepted per upload, in megabytes.")
 @click.option("--max-megapixels", type=Finite(min=0.1), default=40.0, show_default=True,
               help="Largest photo edited, in millions of pixels (larger ones are refused).")
-@click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
+@click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
               help="Generator runtime: auto = ONNX Runtime on a CPU, PyTorch on a GPU.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device for the generator (cpu, cuda, mps).")
 def serve(host: str, port: int, effect: str | None, max_upload_mb: float, max_megapixels: float,

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from eyeedit.cli.options import Finite, make_dataset
+from eyeedit.cli.options import Finite, check_trainable_size, make_dataset
 from eyeedit.cli.ui import console
 from eyeedit.data.effects import EFFECTS
 from eyeedit.data.effects.eye_color import parse_target
@@ -18,6 +18,7 @@ from eyeedit.data.effects.glasses import check_pins
 from eyeedit.data.effects.makeup import check_pins as check_makeup
 from eyeedit.data.real_frames import RealFrames
 from eyeedit.data.synth import (
+    DEFAULT_MIN_EYE_DISTANCE,
     InputError,
     SynthConfig,
     default_region,
@@ -68,7 +69,7 @@ from eyeedit.regions import parse_size
               show_default=True,
               help="Share of people held out for validation (split by file stem, so all variants "
                    "and photos of one person land in the same split).")
-@click.option("--min-eye-distance", type=Finite(1), default=32.0, show_default=True,
+@click.option("--min-eye-distance", type=Finite(1), default=DEFAULT_MIN_EYE_DISTANCE, show_default=True,
               help="Skip faces whose eye centres are closer than this many pixels.")
 @click.option("--exclude", "exclude_specs", multiple=True, metavar="FILE[:COLUMN=V1,V2]",
               help="Leave out the photos named in FILE (one name per line), or in the first column "
@@ -132,6 +133,7 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
         spec = default_region(effect, parse_size(size) if size else None)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--size") from None
+    check_trainable_size(spec.width, spec.height)
     try:
         exclude = read_exclusion_lists(exclude_specs)
         donors = read_exclusions(donor_spec) if donor_spec else ()

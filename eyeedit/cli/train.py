@@ -13,11 +13,19 @@ from eyeedit.cli.options import Finite
 from eyeedit.cli.ui import console, fail, files_table, note_shadowing, progress
 from eyeedit.data.loader import load_pairs
 from eyeedit.data.pairs import DatasetError
+from eyeedit.model.losses import GAN_LOSSES
+from eyeedit.model.networks import DISCRIMINATORS, NORMS, UPSAMPLES
 from eyeedit.model.store import EFFECT_NAME, NOT_EFFECTS, install_model
 from eyeedit.training.checkpoints import CheckpointError
 from eyeedit.training.config import ALPHA_WEIGHT, make_config
 from eyeedit.training.run_folder import RunError
-from eyeedit.training.runtime import setup_runtime, teardown_runtime
+from eyeedit.training.runtime import (
+    COMPILE_CHOICES,
+    DEVICES,
+    PRECISIONS,
+    setup_runtime,
+    teardown_runtime,
+)
 from eyeedit.training.train import TrainProgress, planned_steps
 from eyeedit.training.train import train as run_training
 
@@ -31,14 +39,14 @@ from eyeedit.training.train import train as run_training
 @click.option("--decay-epochs", type=click.IntRange(0), default=100, show_default=True, help="Further epochs with the rate falling linearly to 0.")
 @click.option("--batch-size", type=click.IntRange(1), default=1, show_default=True, help="Pairs per step (per process under torchrun).")
 @click.option("--lr", type=Finite(0, min_open=True), default=2e-4, show_default=True, help="Adam learning rate (betas 0.5, 0.999).")
-@click.option("--gan-loss", type=click.Choice(["vanilla", "lsgan", "hinge"]), default="vanilla",
+@click.option("--gan-loss", type=click.Choice(GAN_LOSSES), default="vanilla",
               show_default=True, help="Adversarial objective.")
 @click.option("--lambda-l1", type=Finite(0), default=100.0, show_default=True, help="Weight of the L1 term in G's loss.")
 @click.option("--ngf", type=click.IntRange(1), default=64, show_default=True, help="Generator width (channels of the first level).")
 @click.option("--depth", default=None, type=click.IntRange(1), help="U-Net levels (default: up to 8, as many as the crop size allows).")
-@click.option("--norm", type=click.Choice(["batch", "instance"]), default="batch", show_default=True,
+@click.option("--norm", type=click.Choice(NORMS), default="batch", show_default=True,
               help="Normalisation layers of G and D.")
-@click.option("--upsample", type=click.Choice(["transpose", "resize"]), default="transpose",
+@click.option("--upsample", type=click.Choice(UPSAMPLES), default="transpose",
               show_default=True, help="Decoder upsampling: transposed conv, or resize + conv (no checkerboard).")
 @click.option("--dropout/--no-dropout", default=True, show_default=True, help="Dropout 0.5 in the innermost decoder levels.")
 @click.option("--residual/--no-residual", default=False, show_default=True,
@@ -66,7 +74,7 @@ from eyeedit.training.train import train as run_training
               help="Weight of the alpha mask's cross-entropy against the dataset's edit masks.")
 @click.option("--ndf", type=click.IntRange(1), default=64, show_default=True, help="Discriminator width.")
 @click.option("--n-layers", type=click.IntRange(1), default=3, show_default=True, help="PatchGAN depth (3: 70x70 patches).")
-@click.option("--discriminator", "d_kind", type=click.Choice(["patch", "pixel"]), default="patch",
+@click.option("--discriminator", "d_kind", type=click.Choice(DISCRIMINATORS), default="patch",
               show_default=True, help="PatchGAN, or per-pixel (1x1) discriminator.")
 @click.option("--jitter", type=Finite(1.0), default=1.0, show_default=True,
               help="Scale-up before a random crop back to size (pix2pix: 1.12). Off by default: "
@@ -75,11 +83,11 @@ from eyeedit.training.train import train as run_training
 @click.option("--flip/--no-flip", default=True, show_default=True,
               help="Random horizontal flips (turn off for edits that are not left-right symmetric).")
 @click.option("--seed", default=0, show_default=True, help="Random seed (CPU runs reproduce exactly).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True,
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
               help="Where to train.")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="auto: bf16 on GPUs that have it (else fp16), bf16 on CPUs with native bf16, else fp32.")
-@click.option("--compile", "compile_", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+@click.option("--compile", "compile_", type=click.Choice(COMPILE_CHOICES), default="auto", show_default=True,
               help="torch.compile G, D and the losses. auto: where the compiled step measured faster "
                    "and the run is long enough to repay compiling (CPUs with native bf16, runs of 10,000 "
                    "steps or more). Falls back to eager with a warning where it cannot compile. The first "
@@ -130,7 +138,7 @@ def train(pairs: Path, out_dir: Path, effect: str | None, device: str, precision
         teardown_runtime(rt)
     if result is None:
         return
-    files = [result.model_path, out_dir / "metrics.jsonl", out_dir / "curves.png"]
+    files = [f for f in (result.model_path, out_dir / "metrics.jsonl", out_dir / "curves.png") if f.is_file()]
     if effect:
         files.append(install_model(result.model_path, effect))
         note_shadowing(files[-1])

@@ -46,6 +46,7 @@ from eyeedit.data.pairs import (
     write_pair,
 )
 from eyeedit.data.workers import ordered_map
+from eyeedit.detection import MAX_YAW
 from eyeedit.geometry import alignment_residual, fit_crop_from_image, transform_points, warp_to_crop
 from eyeedit.imageio import ImageError, find_images, read_image, same_file, write_image
 from eyeedit.landmarks import LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE, Face, detect_faces
@@ -71,7 +72,7 @@ MISALIGNMENT_POINTS = RIGHT_EYE + LEFT_EYE + RIGHT_BROW + LEFT_BROW
 DEFAULT_MAX_MISALIGNMENT = 0.06
 
 # London faces reach |yaw| 14 degrees; beyond ~30 the far eye is foreshortened and half-hidden.
-DEFAULT_MAX_YAW = 30.0
+DEFAULT_MAX_YAW = MAX_YAW
 
 OUTPUT_FORMATS = ("pairs", "aligned")
 

@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from eyeedit.detection import MIN_EYE_DISTANCE
+from eyeedit.detection import MAX_YAW, MIN_EYE_DISTANCE
 from eyeedit.editing.backends import load_translator, translate_with_alpha
 from eyeedit.editing.blending import (
+    BLEND_MODES,
     DEFAULT_MASK,
+    MASK_KINDS,
     alpha_mask,
     change_weight,
     composite,
@@ -62,9 +64,7 @@ class EditOptions:
     max_faces: int | None = None  # edit at most this many faces (the largest); None = all
     face_index: int | None = None  # edit only this face (left to right), else every face
     min_eye_distance: float = MIN_EYE_DISTANCE  # pixels: smaller faces are skipped as too small
-    # Degrees of head turn (Face.yaw). The built-in models were trained on faces within about
-    # 30 degrees (prepare's --max-yaw); beyond it the far eye is foreshortened and half hidden.
-    max_yaw: float = 30.0
+    max_yaw: float = MAX_YAW  # degrees of head turn (Face.yaw) beyond which a face is skipped
     mask: str | None = None  # eyes | eyes-brows | crop; None = the model's or the region's default
     adaptive: bool = True  # keep the photo's own pixels wherever the generator changed nothing
     frame_shadow: bool = True  # a model that adds a frame: the frame casts its shadow on the skin
@@ -72,6 +72,10 @@ class EditOptions:
     def __post_init__(self) -> None:
         if not 0 <= self.strength <= 1:
             raise ValueError(f"strength must be between 0 and 1, got {self.strength}")
+        if self.blend not in BLEND_MODES:  # here, not face by face halfway through a photo
+            raise ValueError(f"unknown blend mode {self.blend!r}; choose one of {', '.join(BLEND_MODES)}")
+        if self.mask is not None and self.mask not in MASK_KINDS:
+            raise ValueError(f"unknown mask kind {self.mask!r}; choose one of {', '.join(MASK_KINDS)}")
         if self.max_faces is not None and self.max_faces < 1:
             raise ValueError(f"max faces must be >= 1, got {self.max_faces}")
         if self.min_eye_distance <= 0 or self.max_yaw <= 0:
@@ -162,6 +166,7 @@ class Editor:
         self.translate = translate
         self.region = region
         self.options = options
+        self._model_mask = mask_kind  # the model's own, for with_options
         self.mask_kind = options.mask or mask_kind or DEFAULT_MASK[region.name]
         self.name = name
         # ``#rrggbb`` of the one colour a model with alpha was trained to paint (its data pinned
@@ -186,6 +191,13 @@ class Editor:
         return cls(translate, model_file.region, options, mask_kind=model_file.metadata.get("mask"),
                    name=model_file.effect, frame_color=data.get("frame_color"),
                    frame_shadow=data.get("frame_shadow"))
+
+    def with_options(self, options: EditOptions) -> Editor:
+        """A new editor for the same model (its generator shared, not loaded again) with other
+        options; everything the model file told :meth:`load` is kept (mask, frame colour and
+        shadow). The detector is not shared: each editor may run in its own thread."""
+        return Editor(self.translate, self.region, options, mask_kind=self._model_mask, name=self.name,
+                      frame_color=self.frame_color, frame_shadow=self.frame_shadow)
 
     @property
     def detector(self) -> FaceMeshDetector:

@@ -27,8 +27,9 @@ from eyeedit.model.store import resolve
 from eyeedit.regions import RegionSpec
 
 # Where the first pass counts as frame: sure above FRAME_SURE, and fainter frame above
-# FRAME_FAINT connected to it (hysteresis, as the editor's hole). Tighter than the editor's
-# hole (0.6 / 0.1, grown by 2 px): here skin beside the frame would be pasted with it.
+# FRAME_FAINT connected to it (hysteresis, as the editor's hole). Its faint end is tighter
+# than the editor's hole (the model's hole_low_threshold, 0.1 in the shipped no-glasses, and
+# grown by 2 px): here skin beside the frame would be pasted with it.
 FRAME_SURE = 0.5
 FRAME_FAINT = 0.25
 # Pieces smaller than this (pixels of a 256x128 crop) are specks, not frame.

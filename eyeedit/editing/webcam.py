@@ -19,13 +19,14 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from eyeedit.editing.blending import BLEND_MODES
 from eyeedit.editing.editor import EditOptions, Editor
 from eyeedit.editing.preview import PreviewConfig, Previewer
 from eyeedit.model.store import ModelError, find_model, list_models
 
 log = logging.getLogger(__name__)
 
-BLENDS = ("feather", "laplacian", "poisson")
+BLENDS = BLEND_MODES  # every mode: a photo or a frame at a time, the page offers all
 # A webcam frame larger than this is refused: the page asks for 640x480.
 MAX_FRAME_PIXELS = 1920 * 1080
 MAX_FRAME_BYTES = 4 * 1024 * 1024
@@ -86,7 +87,7 @@ class EffectModels:
             base = self._loaded.get(effect)
             if base is None:
                 base = self._loaded[effect] = self._load(effect)
-        return Editor(base.translate, base.region, options, mask_kind=base.mask_kind, name=base.name)
+        return base.with_options(options)
 
     def _load(self, effect: str) -> Editor:
         model = find_model(effect)
@@ -135,8 +136,8 @@ class WebcamSession:
             self.close()
             self.previewer = Previewer(self.models.editor(settings.effect, settings.options(video=True)),
                                        PreviewConfig())
-        else:
-            self.previewer.editor.options = settings.options(video=True)
+        else:  # the same generator and tracks; a new editor, so the mask follows the options too
+            self.previewer.editor = self.previewer.editor.with_options(settings.options(video=True))
         self.settings = settings
 
     def process(self, jpeg: bytes) -> tuple[bytes, dict[str, Any]]:

@@ -583,6 +583,3 @@ def folded_weight(weight: torch.Tensor) -> torch.Tensor:
 
     return taps(taps(weight, 2), 3).transpose(0, 1)  # transposed convs store (in, out, kh, kw)
 
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -7,8 +7,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import onnxruntime as ort
-
 from eyeedit.model.store import ModelFile
 
 # Bumped whenever the same model file exports to a different graph, so that cached exports
@@ -24,6 +22,11 @@ def make_session(model: bytes | str | Path, spin: bool = True) -> Any:
     but when other work shares the cores (Face Mesh between runs, a browser beside `eyeedit
     serve`) the spinning took a whole core from it.
     """
+    # Imported here, when a session is first needed: importing ONNX Runtime takes time and
+    # writes a session file into the temporary folder, which `serve` first points at a workspace
+    # of its own (every command's options are parsed before that, and must not import it).
+    import onnxruntime as ort
+
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)

@@ -15,6 +15,7 @@ and, when a checkpoint folder is given, each saved checkpoint of the model's own
 from __future__ import annotations
 
 import html
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from eyeedit.model.losses import mask_iou, ssim_map
 from eyeedit.model.networks import GeneratorConfig, build_generator
 from eyeedit.model.store import ModelFile
 from eyeedit.model.tensors import images_to_tensor
+from eyeedit.regions import RegionSpec
 from eyeedit.training.checkpoints import CheckpointError, all_checkpoints
 from eyeedit.training.plots import image_grid
 
@@ -66,6 +68,19 @@ def load_eval_set(folder: str | Path, limit: int | None = None) -> EvalSet:
     b = _same_size([split / "B" / f"{n}.png" for n in names], a.shape[1:3])
     masks = _same_size([split / "mask" / f"{n}.png" for n in names], a.shape[1:3])[..., 0] if has_masks else None
     return EvalSet(a, b, names, masks)
+
+
+def dataset_region(folder: str | Path) -> RegionSpec | None:
+    """The crop region a dataset's ``dataset.json`` records (``folder`` is the dataset or one of
+    its split folders), or None when there is none to read."""
+    root = Path(folder)
+    for candidate in (root / "dataset.json", root.parent / "dataset.json"):
+        if candidate.is_file():
+            try:
+                return RegionSpec.from_dict(json.loads(candidate.read_text())["region"])
+            except (OSError, ValueError, KeyError, TypeError):
+                return None
+    return None
 
 
 def _same_size(paths: list[Path], size: tuple[int, ...] | None = None) -> np.ndarray:
