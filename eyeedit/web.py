@@ -46,7 +46,7 @@ from eyeedit.editing.webcam import (
     WebcamSession,
     usable_effects,
 )
-from eyeedit.imageio import IMAGE_SUFFIXES, ImageError, read_image, write_image
+from eyeedit.imageio import IMAGE_SUFFIXES, ImageError, read_photo, write_image
 from eyeedit.landmarks import FaceMeshDetector
 from eyeedit.viz import fit_height
 
@@ -129,7 +129,7 @@ class PhotoEditor:
         ms: dict[str, float] = {}
         t0 = time.perf_counter()
         try:
-            image = read_image(source, max_pixels=self.max_pixels)
+            image, info = read_photo(source, max_pixels=self.max_pixels)
         except ImageError as exc:  # its reason never names the server's temporary path
             return PhotoReport(name, "unreadable", f"{name}: {exc.reason}")
         ms["read"] = (time.perf_counter() - t0) * 1000
@@ -147,7 +147,8 @@ class PhotoEditor:
                                "found, none editable (see below)", faces, ms)
         t0 = time.perf_counter()
         try:
-            download = write_image(out_dir / output_name(name, editor.name), result.image)
+            # as `apply` writes it: the photo's format, EXIF (camera, date) and colour profile
+            download = write_image(out_dir / output_name(name, editor.name), result.image, like=info)
             before = write_image(out_dir / "before.jpg", preview(image))
             after = write_image(out_dir / "after.jpg", preview(result.image))
         except ImageError as exc:  # e.g. the server's disk is full

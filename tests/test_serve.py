@@ -280,6 +280,7 @@ def test_photo_download_is_what_apply_writes(page, server, tmp_path):
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     exif = Image.Exif()
     exif[0x0112] = 8  # stored turned a quarter: shown upright, 400 wide and 512 high
+    exif[0x010F] = "Test camera maker"  # kept in the download, as apply keeps it
     Image.fromarray(astronaut()[:, 56:456]).rotate(-90, expand=True).save(
         tmp_path / "turned.jpg", exif=exif, quality=95)
     pick_effect(page, "blue-eyes")
@@ -293,7 +294,8 @@ def test_photo_download_is_what_apply_writes(page, server, tmp_path):
     page.wait_for_function("() => document.querySelector('#after img')?.naturalWidth === 400")
     downloaded = download(page, "face_blue-eyes.png", tmp_path)
     with Image.open(download(page, "turned_blue-eyes.jpg", tmp_path)) as img:
-        assert img.format == "JPEG" and img.size == (400, 512) and img.getexif().get(0x0112) is None
+        assert img.format == "JPEG" and img.size == (400, 512) and img.getexif().get(0x0112) in (None, 1)
+        assert img.getexif().get(0x010F) == "Test camera maker"
     assert cli_apply.wait(timeout=120) == 0
 
     with Image.open(downloaded) as img:
