@@ -76,9 +76,14 @@ def _london(folder: Path) -> list[Portrait]:
 
 
 def read_holdout(path: str | Path) -> frozenset[str]:
-    """The file names listed in a held-out list (blank lines and ``#`` comments skipped)."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    return frozenset(s for s in (line.split("#", 1)[0].strip() for line in lines) if s)
+    """The file names listed in a held-out list (see :func:`parse_name_list`)."""
+    return parse_name_list(Path(path).read_text(encoding="utf-8"))
+
+
+def parse_name_list(text: str) -> frozenset[str]:
+    """The names in a name list, the format of the held-out, donor and exclusion lists: one
+    file name a line, blank lines skipped, ``#`` starting a comment."""
+    return frozenset(s for s in (line.split("#", 1)[0].strip() for line in text.splitlines()) if s)
 
 
 def is_held_out(portrait: Portrait, holdout: frozenset[str]) -> bool:

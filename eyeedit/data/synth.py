@@ -57,6 +57,7 @@ from eyeedit.data.pairs import (
     split_of,
     write_pair,
 )
+from eyeedit.data.portraits import parse_name_list
 from eyeedit.data.real_frames import RealFrames, paste_frame
 from eyeedit.data.workers import ordered_map
 from eyeedit.geometry import fit_crop_from_image, warp_to_crop
@@ -170,9 +171,8 @@ def read_exclusions(spec: str) -> tuple[str, ...]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the exclusion list ({exc.__class__.__name__})") from None
-    if not condition:  # a plain list: one name a line, `#` starts a comment (pipelines/holdout.txt)
-        names = (line.split("#", 1)[0].strip() for line in text.splitlines())
-        return tuple(sorted({n for n in names if n}))
+    if not condition:  # a plain name list (pipelines/holdout.txt)
+        return tuple(sorted(parse_name_list(text)))
     column, _, values = condition.partition("=")
     rows = list(csv.DictReader(io.StringIO(text)))
     if not rows or column not in rows[0]:
