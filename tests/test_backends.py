@@ -73,6 +73,8 @@ def test_auto_rule():
     assert choose_backend("torch", "cpu") == "torch"
     with pytest.raises(ValueError):
         choose_backend("tensorrt", "cpu")
+    with pytest.raises(ValueError, match="the onnx backend runs on the CPU"):
+        choose_backend("onnx", "cuda")  # it would have run on the CPU while the GPU was asked for
 
 
 def test_onnx_cache_reused(model_path, tmp_path):

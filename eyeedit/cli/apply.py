@@ -8,7 +8,14 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from eyeedit.cli.options import Finite, chosen_model, model_options, require_model, runtime_options
+from eyeedit.cli.options import (
+    Finite,
+    check_backend,
+    chosen_model,
+    model_options,
+    require_model,
+    runtime_options,
+)
 from eyeedit.cli.ui import fail, out, progress, warn
 from eyeedit.detection import MAX_YAW, MIN_EYE_DISTANCE
 from eyeedit.editing.batch import apply_one, check_not_overwriting_inputs, plan_jobs, unique_jobs
@@ -63,6 +70,7 @@ def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None,
     failed (a summary table says why), 2 on usage errors.
     """
     require_model(effect, model_path)
+    check_backend(backend, device)
     try:
         jobs = unique_jobs(plan_jobs(list(inputs), out, effect or model_path.stem))
         check_not_overwriting_inputs(jobs)

@@ -13,7 +13,7 @@ import click
 from eyeedit.cli.ui import console, dataset_summary, fail, progress, warn
 from eyeedit.data.pairs import BuildReport, DatasetError, InputError, OutputError
 from eyeedit.data.workers import stop_cleanly_on_sigterm
-from eyeedit.editing.backends import BACKENDS
+from eyeedit.editing.backends import BACKENDS, choose_backend
 from eyeedit.model.store import EFFECT_NAME, ModelError, ModelFile, find_model, open_model, resolve
 
 
@@ -108,6 +108,14 @@ def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str
     elif ":" in value and int(value.split(":")[1]) >= torch.cuda.device_count():
         raise click.BadParameter(f"{value}: there are {torch.cuda.device_count()} CUDA GPUs")
     return value
+
+
+def check_backend(backend: str, device: str) -> None:
+    """A usage error for a backend that cannot run on ``device`` (before any photo is read)."""
+    try:
+        choose_backend(backend, device)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def require_model(effect: str | None, model_path: Path | None) -> None:

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from eyeedit.cli.options import Finite, chosen_model, model_options, require_model, runtime_options
+from eyeedit.cli.options import (
+    Finite,
+    check_backend,
+    chosen_model,
+    model_options,
+    require_model,
+    runtime_options,
+)
 from eyeedit.cli.ui import console, fail
 from eyeedit.editing.editor import EditOptions, Editor
 from eyeedit.editing.preview import PreviewConfig, SourceError, check_output, run_preview
@@ -56,6 +63,7 @@ def preview(effect: str | None, model_path: Path | None, camera: int, video: Pat
     only renamed into place when complete); 2 on usage errors.
     """
     require_model(effect, model_path)
+    check_backend(backend, device)
     if headless and output is None and max_frames is None and video is None:
         raise click.UsageError("--headless from a camera needs --output or --max-frames (nothing to show)")
     options = EditOptions(blend=blend, strength=strength, max_faces=max_faces, adaptive=adaptive_mask,

@@ -138,6 +138,8 @@ def choose_backend(backend: str, device: str) -> str:
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "onnx" and device != "cpu":  # its sessions run on the CPU only
+        raise ValueError(f"the onnx backend runs on the CPU; for --device {device} use --backend torch or auto")
     if backend != "auto":
         return backend
     if device != "cpu":
