@@ -54,7 +54,7 @@ def _crops(image: np.ndarray, face: Face, out: Path) -> list[Path]:
     for name, spec in REGIONS.items():
         crop_from_image = fit_crop_from_image(face.eye_corners, spec)
         crop = warp_to_crop(image, crop_from_image, spec.size)
-        files.append(write_image(out / f"astronaut_{name}.png", crop))
+        files.append(write_image(out / f"astronaut_crop-{name}.png", crop))
         tiles.append(fit_height(crop, 128))
         if name == "eyes":
             files.append(write_image(out / "astronaut_landmarks.png",

@@ -120,6 +120,8 @@ def test_unknown_effect_lists_available(env, photos):
     res = CliRunner().invoke(cli, ["apply", str(photos / "astro.jpg"), "-e", "nope"])
     assert res.exit_code == 1
     assert "unknown effect 'nope'" in res.output and "tiny" in res.output and "eyeedit train" in res.output
+    slip = CliRunner().invoke(cli, ["apply", str(photos / "astro.jpg"), "-e", "tinny"])
+    assert slip.exit_code == 1 and "did you mean 'tiny'?" in slip.output and "eyeedit train" not in slip.output
 
 
 def test_models_lists_sources(env, tmp_path):
@@ -386,3 +388,14 @@ def test_a_face_index_beyond_the_faces_found_says_so(env, photos, tmp_path):
                                    "-o", str(tmp_path / "o")])
     assert res.exit_code == 1, res.output
     assert "face index 5 asked for, faces are numbered 0-0" in " ".join(res.output.split())
+
+
+def test_a_second_effect_into_one_output_folder_says_whose_files_it_kept(env, photos, tmp_path):
+    out = tmp_path / "out"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["apply", str(photos / "astro.jpg"), "-e", "tiny", "-o", str(out)]).exit_code == 0
+    again = runner.invoke(cli, ["apply", str(photos / "astro.jpg"), "-e", "wide", "-o", str(out)],
+                          env={"COLUMNS": "300"})  # one table row a line
+    row = next(line for line in again.output.splitlines() if "astro.jpg" in line and "exists" in line)
+    assert again.exit_code == 0 and "exists, made by tiny; --overwrite redoes it" in row, again.output
+    assert [c.strip() for c in row.split("│")][3:5] == ["-", "-"]  # not looked at: no face counts

@@ -44,9 +44,20 @@ def test_samples_and_crop(tmp_path):
     runner = CliRunner()
     res = runner.invoke(cli, ["samples", str(tmp_path / "s")])
     assert res.exit_code == 0, res.output
-    names = sorted(p.stem for p in (tmp_path / "s").iterdir())
-    assert {"astronaut", "astronaut-rot30", "astronaut-small", "astronaut-flip", "astronaut-edge",
-            "two-faces", "no-face"} == set(names)
+    names = sorted(p.name for p in (tmp_path / "s").iterdir())
+    assert {f"{n}.png" for n in ("astronaut", "astronaut-rot30", "astronaut-small", "astronaut-flip",
+                                 "astronaut-edge", "two-faces", "no-face")} | {"moving-face.avi"} == set(names)
+    # the clip plays: 60 frames of 640x480, the face in them
+    import cv2
+
+    video = cv2.VideoCapture(str(tmp_path / "s" / "moving-face.avi"))
+    count, ok, frame = 0, True, None
+    while ok:
+        ok, got = video.read()
+        if ok:
+            count, frame = count + 1, got
+    video.release()
+    assert count == 60 and frame.shape == (480, 640, 3)
     res = runner.invoke(cli, ["crop", str(tmp_path / "s" / "two-faces.png"), str(tmp_path / "s" / "no-face.png"),
                               "-o", str(tmp_path / "c"), "--size", "128x64"])
     assert res.exit_code == 1  # one image had no face
@@ -91,7 +102,10 @@ def test_demo_writes_aligned_crop(tmp_path, monkeypatch):
     monkeypatch.delenv("EYEEDIT_MODELS", raising=False)
     res = CliRunner().invoke(cli, ["demo", "-o", str(tmp_path)])
     assert res.exit_code == 0, res.output
-    crop = read_image(tmp_path / "astronaut_eyes.png")
+    crop = read_image(tmp_path / "astronaut_crop-eyes.png")
+    # every output has a name of its own: the `glasses` region's crop and the `glasses`
+    # effect's photo once shared one, and the photo replaced the crop
+    assert read_image(tmp_path / "astronaut_crop-glasses.png").shape == (128, 256, 3)
     assert crop.shape == (128, 256, 3)
     overlay = read_image(tmp_path / "astronaut_landmarks.png")
     assert overlay.shape == (512, 512, 3)

@@ -32,7 +32,7 @@ def test_ctrl_c_exits_130_and_a_rerun_resumes(tmp_path):
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert "Interrupted." in err and "Traceback" not in err
+    assert "Interrupted. The same command again resumes where it stopped." in err and "Traceback" not in err
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
     done = len(manifest.read_text().splitlines())
     assert 2 <= done < 40

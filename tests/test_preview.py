@@ -306,3 +306,18 @@ def test_fill_models_find_the_hole_every_few_frames_and_reuse_it_between(clip):
     core = (slice(42, 48), slice(30, 190))  # the band, away from its edges
     cast = (edit.crop_out[core].astype(int) - edit.crop_in[core]).mean(axis=(0, 1))
     assert np.abs(cast).max() < 8  # where the tint added (40, 10, -20)
+
+
+def test_no_display_is_a_usage_error_not_a_silent_abort(clip, monkeypatch):
+    """Without --headless on a machine with no display, OpenCV's window aborted the process
+    with no word; the command now says what to do instead."""
+    from click.testing import CliRunner
+
+    from eyeedit.cli.main import cli
+
+    path, _, _ = clip
+    monkeypatch.setattr("sys.platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    res = CliRunner().invoke(cli, ["preview", "-e", "makeup", "--video", str(path), "--max-frames", "2"])
+    assert res.exit_code == 2 and "no display" in res.output and "--headless" in res.output

@@ -103,6 +103,7 @@ def test_eval_real_table_and_limit(fixture_dir, models):
                                    str(judge), "--limit", "2"])
     assert res.exit_code == 0, res.output
     assert "faces found in 2 of 2" in res.stdout and "still judged glasses" in res.stdout
+    assert "The judge misses faint remains" in " ".join(res.stdout.split())  # a removal effect: look too
 
 
 def test_a_copy_of_a_photo_is_measured_once(tmp_path, fixture_dir, models):

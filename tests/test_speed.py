@@ -157,6 +157,8 @@ def test_compile_choice_is_checked_and_recorded():
     assert (plain.optimizer, plain.compile, plain.small_convs, plain.fold_resize, plain.dense_grads,
             plain.reuse_memory, plain.channels_last) == ("plain", False, False, False, False, False, False)
     assert rt.dense_grads and "dense skip gradients" in rt.describe()
+    # folding applies to resize levels: a transposed-convolution generator has none to fold
+    assert "resize levels folded" in rt.describe("resize") and "resize levels folded" not in rt.describe("transpose")
 
 
 def test_auto_compiles_only_long_runs_where_it_measured_faster():

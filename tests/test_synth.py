@@ -195,6 +195,7 @@ def test_resume_skips_finished_photos_and_other_options_are_refused(faces_dir, t
     assert (out / "manifest.jsonl").read_text() == before
     other = _synth(faces_dir, out, "--effect", "makeup", "--seed", "9")
     assert other.exit_code == 2 and "--overwrite" in other.output
+    assert "seed: 0 -> 9" in " ".join(other.output.split())  # what differs is named
 
 
 def test_no_pair_at_all_exits_1(faces_dir, tmp_path):

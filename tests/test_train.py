@@ -455,3 +455,14 @@ def test_curves_are_drawn_from_the_metrics(reference_run):
         assert len(steps) > 0 and np.isfinite(values).all(), (kind, key)
     empty = plot_curves([], reference_run.parent / "empty-curves.png")
     assert empty.shape == curves.shape and np.abs(empty.astype(int) - curves).max(axis=2).mean() > 0.005
+
+
+def test_training_reports_l1_on_the_scale_eval_does(reference_run, pairs_dir):
+    """The model's validation L1 and `eyeedit eval`'s on the same pairs are one figure (eval's
+    outputs are rounded to 8 bits, so they agree to a few thousandths, not exactly)."""
+    meta = read_metadata(reference_run / "model.safetensors")
+    res = CliRunner().invoke(cli, ["eval", str(reference_run / "model.safetensors"), str(pairs_dir), "--json"])
+    assert res.exit_code == 0, res.output
+    evaluated = json.loads(res.stdout)["results"]["model"]
+    assert meta["metrics"]["l1"] == pytest.approx(evaluated["l1"], abs=0.005)
+    assert meta["metrics"]["psnr"] == pytest.approx(evaluated["psnr"], abs=0.5)

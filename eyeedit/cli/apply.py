@@ -18,7 +18,13 @@ from eyeedit.cli.options import (
 )
 from eyeedit.cli.ui import fail, out, progress, warn
 from eyeedit.detection import MAX_YAW, MIN_EYE_DISTANCE
-from eyeedit.editing.batch import apply_one, check_not_overwriting_inputs, plan_jobs, unique_jobs
+from eyeedit.editing.batch import (
+    EXISTS,
+    apply_one,
+    check_not_overwriting_inputs,
+    plan_jobs,
+    unique_jobs,
+)
 from eyeedit.editing.blending import BLEND_MODES
 from eyeedit.editing.editor import EditOptions, Editor
 from eyeedit.model.store import ModelError
@@ -106,9 +112,13 @@ def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None,
 def _summary(outcomes: list) -> None:
     table = Table(title="apply")
     for col in ("input", "status", "faces found", "edited", "output / reason"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # paths are wrapped, never cut short
     for o in outcomes:
         style = None if o.ok else "red"
         detail = str(o.job.target) if o.ok else o.reason
-        table.add_row(str(o.job.source), o.status, str(o.found), str(o.faces), detail, style=style)
+        looked = o.status != EXISTS  # an output kept as it was: its photo was not looked at
+        if not looked:
+            detail = f"{o.job.target} ({o.reason})"
+        table.add_row(str(o.job.source), o.status, str(o.found) if looked else "-",
+                      str(o.faces) if looked else "-", detail, style=style)
     out.print(table)

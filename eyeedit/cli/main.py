@@ -52,6 +52,15 @@ SECTIONS: dict[str, tuple[CommandEntry, ...]] = {
 COMMANDS = {entry.name: entry for entries in SECTIONS.values() for entry in entries}
 
 
+# What picks up an interrupted command where it stopped, said when Ctrl-C stops it.
+RESUME_HINTS = {
+    "train": "The same command with --resume continues from the last checkpoint",
+    "prepare": "The same command again resumes where it stopped",
+    "synth": "The same command again resumes where it stopped",
+    "run": "The same command again resumes the step it stopped in",
+}
+
+
 class LazyGroup(click.Group):
     """Commands are imported on first use; the help lists them by section from ``SECTIONS``."""
 
@@ -71,7 +80,8 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt:
             # Ctrl-C: the with-blocks on the way up have cleaned up (temporary files, workers);
             # exit as shells expect for SIGINT (128 + 2) rather than click's 1.
-            click.echo("\nInterrupted.", err=True)
+            hint = RESUME_HINTS.get(ctx.invoked_subcommand or "")
+            click.echo("\nInterrupted." + (f" {hint}." if hint else ""), err=True)
             ctx.exit(130)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

@@ -49,7 +49,7 @@ def models(as_json: bool) -> None:
         return
     table = Table(title="eyeedit models")
     for col in ("effect", "source", "size", "region", "validation", "path"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold" if col == "path" else "ellipsis")
     for r in rows:
         val = "[red]broken: cannot be used[/]" if r.get("broken") else _validation_summary(r["metrics"])
         name = r["effect"] if r["active"] else f"[dim]{r['effect']} (shadowed)[/]"

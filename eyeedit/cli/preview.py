@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -63,6 +65,9 @@ def preview(effect: str | None, model_path: Path | None, camera: int, video: Pat
     only renamed into place when complete); 2 on usage errors.
     """
     require_model(effect, model_path)
+    if not headless and not _has_display():  # OpenCV's window would abort the process, silently
+        raise click.UsageError("no display to show the preview on ($DISPLAY is not set); "
+                               "use --headless with --output FILE or --max-frames N")
     check_backend(backend, device)
     if headless and output is None and max_frames is None and video is None:
         raise click.UsageError("--headless from a camera needs --output or --max-frames (nothing to show)")
@@ -84,3 +89,10 @@ def preview(effect: str | None, model_path: Path | None, camera: int, video: Pat
     console.print(f"{stats.frames} frames in {stats.seconds:.1f} s ({stats.fps:.1f} FPS); per frame: {stages}")
     if output is not None and stats.frames:
         console.print(f"Recorded [bold]{output}[/]")
+
+
+def _has_display() -> bool:
+    """Whether a window can be opened: on Linux (X11 or Wayland) a display must be named."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))

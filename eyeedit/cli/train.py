@@ -126,7 +126,7 @@ def train(pairs: Path, out_dir: Path, effect: str | None, device: str, precision
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     if rt.is_main:
-        console.print(f"training on {rt.describe()}: {len(data.train)} train / {len(data.val)} val "
+        console.print(f"training on {rt.describe(cfg.generator.upsample)}: {len(data.train)} train / {len(data.val)} val "
                       f"pairs of {cfg.size[0]}x{cfg.size[1]}, U-Net depth {cfg.generator.depth}")
     try:
         with progress("img") if rt.is_main else contextlib.nullcontext() as bar:

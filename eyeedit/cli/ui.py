@@ -65,7 +65,7 @@ def progress(unit: str = "items") -> Progress:
 def files_table(title: str, files: Iterable[Path]) -> None:
     """Print the written files as a one-column table."""
     table = Table(title=title)
-    table.add_column("file")
+    table.add_column("file", overflow="fold")  # a path is wrapped, never cut short
     for f in files:
         table.add_row(str(f))
     out.print(table)

@@ -213,9 +213,8 @@ class DatasetWriter:
         run_file = self.root / "run.json"
         previous = _read_json(run_file) if run_file.exists() else None
         if previous is not None and previous != self.settings and not self.overwrite:
-            raise DatasetError(
-                f"{self.root}: made with different options; pass --overwrite to rebuild it"
-            )
+            raise DatasetError(f"{self.root}: made with different options ({_differences(previous, self.settings)}); "
+                               "pass --overwrite to rebuild it")
         if self.overwrite:
             self._clear()
         elif previous is None and self.root.exists() and any(self.root.iterdir()):
@@ -343,3 +342,11 @@ def build_dataset(open_folder: Callable[[], tuple[DatasetWriter, list[Any]]], co
             on_item(records)
     info = finish(writer, config)
     return BuildReport(writer.root, info, status_rows(writer.counts(), statuses))
+
+
+def _differences(before: Any, now: dict[str, Any], shown: int = 3) -> str:
+    """The settings that differ, as ``name: old -> new`` (the first few)."""
+    before = before if isinstance(before, dict) else {}
+    keys = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    parts = [f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in keys[:shown]]
+    return ", ".join(parts) + (f" and {len(keys) - shown} more" if len(keys) > shown else "")

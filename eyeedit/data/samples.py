@@ -7,6 +7,7 @@ and no face at all.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -132,15 +133,24 @@ def moving_face_video(
 
 
 def write_video(path: str | Path, frames_rgb: list[np.ndarray], fps: float = 30.0) -> Path:
-    """Write RGB frames as a video (MJPG in .avi, mp4v in .mp4)."""
+    """Write RGB frames as a video (MJPG in .avi, mp4v in .mp4), whole or not at all: into a
+    hidden file beside ``path`` (the container follows its suffix), renamed when complete."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     h, w = frames_rgb[0].shape[:2]
     codec = "mp4v" if p.suffix.lower() == ".mp4" else "MJPG"
-    writer = cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*codec), fps, (w, h))
-    for f in frames_rgb:
-        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    writer.release()
+    partial = p.with_name(f".{p.stem}.partial{p.suffix}")
+    writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*codec), fps, (w, h))
+    try:
+        if not writer.isOpened():
+            raise OSError(f"{p}: cannot write a {codec} video")
+        for f in frames_rgb:
+            writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+        writer.release()
+        os.replace(partial, p)
+    finally:
+        writer.release()
+        partial.unlink(missing_ok=True)
     return p
 
 

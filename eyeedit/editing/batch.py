@@ -96,15 +96,21 @@ def _expand(item: Path) -> Iterator[tuple[Path, Path]]:
 
 def own_outputs(folder: Path) -> set[str]:
     """Names of the files `apply` wrote into ``folder`` (from its outputs manifest)."""
+    return set(_manifest(folder))
+
+
+def _manifest(folder: Path) -> dict[str, str]:
+    """The outputs manifest of ``folder``: file name -> the effect that last wrote it."""
     try:
         lines = (folder / OUTPUTS_MANIFEST).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
-        return set()
-    names = set()
+        return {}
+    made: dict[str, str] = {}
     for line in lines:
-        with contextlib.suppress(json.JSONDecodeError, TypeError, KeyError):
-            names.add(json.loads(line)["file"])
-    return names
+        with contextlib.suppress(json.JSONDecodeError, TypeError, KeyError, AttributeError):
+            record = json.loads(line)
+            made[record["file"]] = str(record.get("effect", ""))
+    return made
 
 
 def _record_output(job: Job, effect: str) -> None:
@@ -168,7 +174,10 @@ def apply_one(editor: Editor, job: Job, *, keep_unedited: bool = False, sbs: boo
     copy of the input's bytes. An existing output is kept unless ``overwrite``.
     """
     if job.target.exists() and not overwrite:
-        return Outcome(job, EXISTS, reason="exists; --overwrite redoes it")
+        # Kept; said plainly when another effect made it (a second effect into one -o folder).
+        before = _manifest(job.target.parent).get(job.target.name)
+        made = f", made by {before}" if before and before != editor.name else ""
+        return Outcome(job, EXISTS, reason=f"exists{made}; --overwrite redoes it")
     try:
         image, info = read_photo(job.source)
     except ImageError as exc:

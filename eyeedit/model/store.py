@@ -14,6 +14,7 @@ shipped inside the package (``eyeedit/weights/``). A file is named explicitly in
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -207,6 +208,9 @@ def find_model(effect: str) -> ModelFile:
             return open_model(candidate, source)
     available = sorted({e.effect for e in list_models()})
     listing = ", ".join(available) if available else "none installed"
+    close = difflib.get_close_matches(effect, available, n=1)
+    if close:  # a slip of the keyboard, not a model to train
+        raise ModelError(f"unknown effect {effect!r}: did you mean {close[0]!r}? (available: {listing})")
     raise ModelError(
         f"unknown effect {effect!r} (available: {listing}); train one with "
         f"`eyeedit train PAIRS --out runs/{effect} --effect {effect}`"

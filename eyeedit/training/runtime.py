@@ -101,11 +101,13 @@ class Runtime:
         channels_last weights and 2.3-2.5x with contiguous ones (AMX Xeon, 2 threads)."""
         return self.memory_format if self.device.type == "cuda" else torch.contiguous_format
 
-    def describe(self) -> str:
+    def describe(self, upsample: str = "resize") -> str:
+        """One line: device, precision and the speed paths on (``upsample``: the generator's, as
+        folding applies to resize levels only)."""
         layout = "channels_last" if self.param_memory_format == self.memory_format else "channels_last activations"
         extras = [name for name, on in ((layout, self.channels_last), ("compiled", self.compile),
                                         ("small convs as GEMM", self.small_convs),
-                                        ("resize levels folded", self.fold_resize),
+                                        ("resize levels folded", self.fold_resize and upsample == "resize"),
                                         ("dense skip gradients", self.dense_grads),
                                         ("freed memory reused", self.reuse_memory)) if on]
         extras.append(f"{self.optimizer} Adam")

@@ -177,7 +177,8 @@ def _generator_losses(kind: str, logits: torch.Tensor, fake: torch.Tensor, b: to
 
 @torch.no_grad()
 def validate(g: nn.Module, pairs: PairSet, rt: Runtime, batch: int = 16) -> dict[str, float]:
-    """Validation L1 (on [-1, 1]), PSNR (dB) and SSIM of G in eval mode over ``pairs``; for a
+    """Validation L1 (on the 0-1 scale of pixel values, as `eyeedit eval` reports it), PSNR (dB)
+    and SSIM of G in eval mode over ``pairs``; for a
     generator with alpha on pairs with masks, also ``mask_iou`` (alpha > 0.5 against mask > 0.5)
     and for a fill generator ``find_iou`` (its first pass's alpha > 0.5 against the masks' solid
     parts, what it learns to erase)."""
@@ -189,7 +190,7 @@ def validate(g: nn.Module, pairs: PairSet, rt: Runtime, batch: int = 16) -> dict
         with rt.autocast():
             fake, alpha = eager(g)(a, with_alpha=True)
         fake = fake.float()
-        sums["l1"] += (fake - b).abs().flatten(1).mean(1).sum().item()
+        sums["l1"] += (fake - b).abs().flatten(1).mean(1).sum().item() / 2  # [-1, 1] -> 0-1 scale
         sums["psnr"] += psnr(fake, b).sum().item()
         sums["ssim"] += ssim(fake, b).sum().item()
         if alpha is not None and pairs.mask is not None:
