@@ -37,6 +37,7 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 from eyeedit.data.samples import astronaut
 from eyeedit.demo import face_box
+from eyeedit.editing.batch import edited_name
 from eyeedit.editing.editor import EditOptions, EditResult
 from eyeedit.editing.webcam import (
     BLENDS,
@@ -180,10 +181,10 @@ def face_lines(found: list, result: EditResult) -> list[str]:
 
 
 def output_name(name: str, effect: str) -> str:
-    """`<stem>_<effect><suffix>` as `apply` names it; PNG when the suffix is not an image's."""
+    """The download's name, as `apply` names an edit (:func:`edited_name`); PNG when the upload's
+    suffix is not an image's."""
     p = Path(name)
-    suffix = p.suffix if p.suffix.lower() in IMAGE_SUFFIXES else ".png"
-    return f"{p.stem}_{effect}{suffix}"
+    return edited_name(p.name if p.suffix.lower() in IMAGE_SUFFIXES else f"{p.stem}.png", effect)
 
 
 def preview(image: np.ndarray) -> np.ndarray:

@@ -75,11 +75,18 @@ def plan_jobs(inputs: list[Path], out: Path | None, effect: str) -> list[Job]:
     for item in inputs:
         for source, rel in _expand(item):
             if out is None:
-                target = source.with_name(f"{source.stem}_{effect}{source.suffix}")
+                target = source.with_name(edited_name(source.name, effect))
             else:
                 target = out / rel
             jobs.append(Job(source, target))
     return jobs
+
+
+def edited_name(name: str, effect: str) -> str:
+    """``<stem>_<effect><suffix>``: how `apply` names an edit written beside its photo (the web
+    app names its downloads the same way)."""
+    p = Path(name)
+    return f"{p.stem}_{effect}{p.suffix}"
 
 
 def _expand(item: Path) -> Iterator[tuple[Path, Path]]:
