@@ -161,3 +161,10 @@ def test_a_run_that_diverges_writes_no_model(pairs, tmp_path):
 def test_resume_and_overwrite_together_are_refused(pairs, tmp_path):
     res = _train(pairs, tmp_path / "run", "--resume", "--overwrite")
     assert res.exit_code == 2 and "give one" in res.output and not (tmp_path / "run").exists()
+
+
+def test_a_run_shorter_than_log_every_still_logs_its_last_losses(pairs, tmp_path):
+    assert _train(pairs, tmp_path / "run", "--log-every", "100").exit_code == 0
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in records if r["kind"] == "train"]
+    assert len(train) == 1 and train[0]["step"] == 9 and train[0]["G_L1"] > 0  # 3 epochs x 3 steps

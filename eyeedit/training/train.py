@@ -294,7 +294,9 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
                 state.step += 1
                 window_images += len(idx) * rt.world_size
                 images_done += len(idx) * rt.world_size
-                if state.step % cfg.log_every == 0:  # .item() waits for the device: only when logging
+                # .item() waits for the device: only when logging, and at the run's last step,
+                # so a run shorter than --log-every still has its losses on record
+                if state.step % cfg.log_every == 0 or state.step == cfg.total_epochs * steps_per_epoch:
                     losses = {k: v.item() for k, v in step_losses.items()}
                     now = time.perf_counter()
                     if log is not None:
