@@ -466,3 +466,26 @@ def test_training_reports_l1_on_the_scale_eval_does(reference_run, pairs_dir):
     evaluated = json.loads(res.stdout)["results"]["model"]
     assert meta["metrics"]["l1"] == pytest.approx(evaluated["l1"], abs=0.005)
     assert meta["metrics"]["psnr"] == pytest.approx(evaluated["psnr"], abs=0.5)
+
+
+def test_eval_scores_each_checkpoint_of_the_run(reference_run, pairs_dir, tmp_path):
+    """`eval --checkpoints` reads the generator out of each training checkpoint: the last one
+    holds the final weights, so it scores exactly as the model file; a model of another shape
+    is told apart from the run's checkpoints in one line."""
+    ckpts = reference_run / "checkpoints"
+    res = CliRunner().invoke(cli, ["eval", str(reference_run / "model.safetensors"), str(pairs_dir),
+                                   "--checkpoints", str(ckpts), "--json"])
+    assert res.exit_code == 0, res.output
+    results = json.loads(res.stdout)["results"]
+    steps = sorted(k for k in results if k.startswith("checkpoint "))
+    assert len(steps) == len(list(ckpts.glob("step_*.safetensors"))) >= 2
+    assert results[steps[-1]]["l1"] == pytest.approx(results["model"]["l1"], abs=1e-6)
+    assert results[steps[0]]["l1"] != pytest.approx(results["model"]["l1"], abs=1e-6)  # an earlier step
+    from eyeedit.model.networks import GeneratorConfig, build_generator
+    from eyeedit.model.weights import save_generator
+
+    meta = read_metadata(reference_run / "model.safetensors")
+    other = GeneratorConfig.from_dict({**meta["generator"], "ngf": 4})
+    wider = save_generator(tmp_path / "other.safetensors", build_generator(other).eval(), {**meta, "generator": other.to_dict()})
+    res = CliRunner().invoke(cli, ["eval", str(wider), str(pairs_dir), "--checkpoints", str(ckpts)])
+    assert res.exit_code == 1 and "not a checkpoint of this model" in res.output and "Traceback" not in res.output

@@ -100,26 +100,35 @@ def save(folder: Path, state: GanState, cfg: TrainConfig, rng: list[dict[str, to
     return path
 
 
-def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def _read(path: Path, prefix: str | None = "") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(the tensors whose names start with ``prefix``, the metadata) of a checkpoint; with
+    ``prefix=None`` no tensor is read (the metadata sits in the header)."""
     try:
         with safe_open(str(path), framework="pt", device="cpu") as fh:
             meta = json.loads((fh.metadata() or {}).get(META_KEY, "null"))
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open is not iterable)
+            if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+                raise CheckpointError(f"{path}: not an eyeedit checkpoint")
+            names = [] if prefix is None else [k for k in fh.keys() if k.startswith(prefix)]  # noqa: SIM118
+            tensors = {k: fh.get_tensor(k) for k in names}
     except (SafetensorError, OSError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0]})") from None
-    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not an eyeedit checkpoint")
     return tensors, meta
 
 
 def read_config(path: Path) -> dict[str, Any]:
     """The training config (as saved, a plain dict) of a checkpoint."""
-    return _read(path)[1]["config"]
+    return _read(path, None)[1]["config"]
 
 
 def read_data_fingerprint(path: Path) -> str:
     """The fingerprint of the dataset a checkpoint was trained on ('' if it did not record one)."""
-    return _read(path)[1].get("data", "")
+    return _read(path, None)[1].get("data", "")
+
+
+def generator_state(path: Path) -> dict[str, torch.Tensor]:
+    """The generator's weights in a checkpoint (a state dict), e.g. to evaluate each one."""
+    tensors, _ = _read(path, "g/")
+    return {k[2:]: v for k, v in tensors.items()}
 
 
 def load(path: Path, state: GanState, rt: Runtime) -> None:

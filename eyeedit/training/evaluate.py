@@ -23,7 +23,6 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from eyeedit.editing.backends import load_translator, translate_with_alpha
 from eyeedit.editing.torch_backend import TorchTranslator
@@ -33,7 +32,7 @@ from eyeedit.model.networks import GeneratorConfig, build_generator
 from eyeedit.model.store import ModelFile
 from eyeedit.model.tensors import images_to_tensor
 from eyeedit.regions import RegionSpec
-from eyeedit.training.checkpoints import CheckpointError, all_checkpoints
+from eyeedit.training.checkpoints import CheckpointError, all_checkpoints, generator_state
 from eyeedit.training.plots import image_grid
 
 # A target pixel counts as edited when it differs from the input by more than this (0-255),
@@ -172,10 +171,9 @@ def _checkpoint_translator(path: Path, meta: dict[str, Any]) -> Any:
     cfg = GeneratorConfig.from_dict(meta["generator"])
     g = build_generator(cfg)
     try:
-        tensors = load_file(str(path))
-        g.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("g/")})
-    except Exception as exc:  # safetensors' own error type, or weights of another shape
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        g.load_state_dict(generator_state(path))
+    except RuntimeError as exc:  # weights of another architecture
+        first = str(exc).strip().splitlines()[0]
         raise CheckpointError(f"{path}: not a checkpoint of this model ({first[:120]})") from None
     return TorchTranslator(g, cfg.in_channels)
 
