@@ -144,7 +144,7 @@ def train(pairs: Path, out_dir: Path, effect: str | None, device: str, precision
         note_shadowing(files[-1])
     files_table("Training outputs", files)
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items()) or "no validation pairs"
-    console.print(f"{result.steps} steps in {result.seconds:.0f} s; validation: {metrics}")
+    console.print(f"{result.steps} steps in {result.seconds:.{1 if result.seconds < 10 else 0}f} s; validation: {metrics}")
 
 
 def _progress_bar(bar: Progress | None) -> Callable[[TrainProgress], None] | None:
