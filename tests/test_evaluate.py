@@ -103,6 +103,11 @@ def test_eval_refuses_a_report_inside_the_dataset(scored):
     before = _files(ds)
     _one_line(CliRunner().invoke(cli, ["eval", str(model), str(ds), "-o", str(ds / "val" / "A")]), 2,
               "is inside PAIRS")
+    # PAIRS given as the split folder: the dataset's other split is off limits too
+    (ds / "dataset.json").write_text("{}")
+    before = _files(ds)
+    _one_line(CliRunner().invoke(cli, ["eval", str(model), str(ds / "val"), "-o", str(ds / "train" / "A")]), 2,
+              "is inside PAIRS")
     assert _files(ds) == before
 
 

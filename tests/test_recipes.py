@@ -146,3 +146,41 @@ def test_a_bad_training_option_is_reported_before_the_data_step(tmp_path, line, 
     res = CliRunner().invoke(cli, ["run", str(recipe_path), "--faces", str(faces), "--out", str(tmp_path / "runs")])
     assert res.exit_code == 1 and needle in res.output and "tiny.toml: [train]" in res.output, res.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_ctrl_c_in_a_step_stops_the_run_and_says_how_to_resume_it(tmp_path, monkeypatch):
+    """The steps run inside `eyeedit run`: Ctrl-C in one ends the whole run (130), with the
+    run's own advice, not the step's (`run` takes no --resume)."""
+    import eyeedit.cli.train as train_cli
+    from eyeedit.data.samples import write_samples
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_cli, "run_training", interrupted)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    faces = tmp_path / "faces"
+    write_samples(faces)
+    recipe_path = tmp_path / "tiny.toml"
+    recipe_path.write_text(TINY.format(epochs=1))
+    res = CliRunner().invoke(cli, ["run", str(recipe_path), "--faces", str(faces), "--out", str(tmp_path / "runs")])
+    assert res.exit_code == 130, res.output
+    text = " ".join(res.output.split())
+    assert "Interrupted. The same command again resumes the step it stopped in." in text
+    assert "--resume" not in text and not (tmp_path / "runs" / "tiny" / "eval").exists()  # eval never ran
+
+
+def test_the_resume_hint_follows_the_command_line(tmp_path, monkeypatch):
+    import eyeedit.cli.synth as synth_cli
+    from eyeedit.data.samples import write_samples
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synth_cli, "make_dataset", interrupted)
+    write_samples(tmp_path / "faces")
+    args = ["synth", str(tmp_path / "faces"), str(tmp_path / "pairs"), "--effect", "makeup"]
+    plain = CliRunner().invoke(cli, args)
+    assert plain.exit_code == 130 and "The same command again resumes where it stopped." in plain.output
+    again = CliRunner().invoke(cli, [*args, "--overwrite"])
+    assert again.exit_code == 130 and "The same command without --overwrite resumes" in again.output

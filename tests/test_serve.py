@@ -380,6 +380,15 @@ def canvas_pixels(page) -> np.ndarray:
         return np.asarray(img.convert("RGB"))
 
 
+def test_a_device_that_is_not_there_is_a_usage_error_before_the_server_starts():
+    from click.testing import CliRunner
+
+    from eyeedit.cli.main import cli
+
+    res = CliRunner().invoke(cli, ["serve", "--device", "bogus"])
+    assert res.exit_code == 2 and "is not cpu, cuda, cuda:N or mps" in res.output and "Traceback" not in res.output
+
+
 def test_the_web_app_edits_as_apply_does_whatever_its_options():
     """The editors the server makes per request keep what the model file says: the glasses
     model's pinned frame colour and the shadow its frames cast, as `Editor.load` reads them."""

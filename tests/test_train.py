@@ -254,6 +254,7 @@ def test_run_writes_everything(reference_run):
     from eyeedit.training.runtime import processor_name
     assert meta["training"]["hardware"] == processor_name() != ""
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", meta["training"]["finished"])
+    assert meta["training"]["l1_scale"] == "0-1"  # what its metrics' L1 is measured on
     assert set(meta["metrics"]) == {"l1", "psnr", "ssim"}
     assert [r["epoch"] for r in _records(run, "val")] == [1, 2, 3]
     assert [r["step"] for r in _records(run, "train")] == list(range(1, TOTAL_STEPS + 1))

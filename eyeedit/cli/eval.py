@@ -136,7 +136,9 @@ def _check_out_dir(out_dir: Path | None, pairs: Path | None, real_dir: Path | No
     training, and one inside --real DIR would be measured as photos next time."""
     if out_dir is None:
         return
-    for source, hint in ((pairs, "PAIRS"), (real_dir, "--real")):
+    # PAIRS may be a dataset's split folder: its whole dataset is off limits
+    dataset = pairs.parent if pairs is not None and (pairs.parent / "dataset.json").is_file() else pairs
+    for source, hint in ((dataset, "PAIRS"), (real_dir, "--real")):
         if source is not None and out_dir.resolve().is_relative_to(source.resolve()):
             raise click.BadParameter(f"{out_dir} is inside {hint} {source}; write the report elsewhere",
                                      param_hint="-o/--out")

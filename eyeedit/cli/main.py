@@ -52,13 +52,24 @@ SECTIONS: dict[str, tuple[CommandEntry, ...]] = {
 COMMANDS = {entry.name: entry for entries in SECTIONS.values() for entry in entries}
 
 
-# What picks up an interrupted command where it stopped, said when Ctrl-C stops it.
+# What picks up an interrupted command where it stopped, said when Ctrl-C stops it: the hint
+# for its command line without --overwrite, then with it (--overwrite clears what was made, so
+# the same command again would start over).
 RESUME_HINTS = {
-    "train": "The same command with --resume continues from the last checkpoint",
-    "prepare": "The same command again resumes where it stopped",
-    "synth": "The same command again resumes where it stopped",
-    "run": "The same command again resumes the step it stopped in",
+    "train": ("The same command with --resume continues from the last checkpoint",
+              "The same command with --resume in place of --overwrite continues from the last checkpoint"),
+    "prepare": ("The same command again resumes where it stopped",
+                "The same command without --overwrite resumes where it stopped"),
+    "synth": ("The same command again resumes where it stopped",
+              "The same command without --overwrite resumes where it stopped"),
+    "run": ("The same command again resumes the step it stopped in",) * 2,
 }
+ARGS_KEY = "eyeedit.args"  # the command line as given, in the context's shared meta
+
+
+# Whether a command is already running in this process: `eyeedit run` runs its steps as
+# command lines of their own, inside its own.
+_running = [False]
 
 
 class LazyGroup(click.Group):
@@ -74,15 +85,26 @@ class LazyGroup(click.Group):
         module = importlib.import_module(f"eyeedit.cli.{entry.module}")
         return getattr(module, entry.attr)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta.setdefault(ARGS_KEY, list(args))
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> object:
+        nested = _running[0]
+        _running[0] = True
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
+            if nested:  # a step of `eyeedit run`: the run itself says what to do
+                raise
             # Ctrl-C: the with-blocks on the way up have cleaned up (temporary files, workers);
             # exit as shells expect for SIGINT (128 + 2) rather than click's 1.
-            hint = RESUME_HINTS.get(ctx.invoked_subcommand or "")
+            hints = RESUME_HINTS.get(ctx.invoked_subcommand or "")
+            hint = hints[int("--overwrite" in ctx.meta.get(ARGS_KEY, []))] if hints else ""
             click.echo("\nInterrupted." + (f" {hint}." if hint else ""), err=True)
             ctx.exit(130)
+        finally:
+            _running[0] = nested
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         for section, entries in SECTIONS.items():

@@ -60,7 +60,7 @@ def models(as_json: bool) -> None:
 
 
 # What a model file records of its training run (older files lack hardware and finished).
-TRAINED_KEYS = ("steps", "seconds", "device", "hardware", "precision", "finished")
+TRAINED_KEYS = ("steps", "seconds", "device", "hardware", "precision", "finished", "l1_scale")
 
 
 def _trained(training: dict) -> dict:

@@ -83,7 +83,7 @@ def runtime_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--backend", type=click.Choice(BACKENDS), default="auto",
                      show_default=True,
                      help="Generator runtime: auto = ONNX Runtime on a CPU, PyTorch on a GPU."),
-        click.option("--device", default="cpu", show_default=True, callback=_check_device,
+        click.option("--device", default="cpu", show_default=True, callback=check_device,
                      help="Torch device for the generator (cpu, cuda, cuda:N, mps)."),
     )(f)
 
@@ -91,7 +91,7 @@ def runtime_options(f: Callable[..., Any]) -> Callable[..., Any]:
 DEVICE = re.compile(r"cpu|cuda(:\d+)?|mps")
 
 
-def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
+def check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """A device this machine has: asking for a GPU that is not there is a usage error here,
     not a torch error halfway through the first photo."""
     if not DEVICE.fullmatch(value):

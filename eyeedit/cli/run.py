@@ -63,9 +63,11 @@ def _check_steps(recipe: Path, plans: list[StepPlan]) -> None:
 def _invoke(argv: list[str]) -> int:
     """Run one recipe step as an eyeedit command line in this process; returns its exit status."""
     try:
-        cli.main(args=argv, prog_name="eyeedit", standalone_mode=False)
+        status = cli.main(args=argv, prog_name="eyeedit", standalone_mode=False)
     except click.ClickException as exc:
         raise RecipeError(f"eyeedit {argv[0]}: {exc.format_message()}") from None
+    except click.exceptions.Abort:  # Ctrl-C in the step (click turns it into Abort): stop the run
+        raise KeyboardInterrupt from None
     except SystemExit as exc:
         return int(exc.code or 0)
-    return 0
+    return status if isinstance(status, int) else 0

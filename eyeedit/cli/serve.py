@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from eyeedit.cli.options import Finite
+from eyeedit.cli.options import Finite, check_backend, check_device
 from eyeedit.cli.ui import console, fail
 from eyeedit.editing.backends import BACKENDS
 from eyeedit.model.store import ModelError, find_model
@@ -34,7 +34,8 @@ from eyeedit.model.store import ModelError, find_model
               help="Largest photo edited, in millions of pixels (larger ones are refused).")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
               help="Generator runtime: auto = ONNX Runtime on a CPU, PyTorch on a GPU.")
-@click.option("--device", default="cpu", show_default=True, help="Torch device for the generator (cpu, cuda, mps).")
+@click.option("--device", default="cpu", show_default=True, callback=check_device,
+              help="Torch device for the generator (cpu, cuda, cuda:N, mps).")
 def serve(host: str, port: int, effect: str | None, max_upload_mb: float, max_megapixels: float,
           backend: str, device: str) -> None:
     """Open eyeedit in a web browser: edit photos and your webcam without a terminal.
@@ -56,6 +57,7 @@ def serve(host: str, port: int, effect: str | None, max_upload_mb: float, max_me
     the address cannot be used (one line says why); 2 on usage errors.
     """
     check_address(host, port)
+    check_backend(backend, device)
     if effect is not None:
         check_effect(effect)  # before the slow start-up
     with workspace() as workdir:

@@ -9,6 +9,7 @@ inputs, and an output that exists is kept unless asked to be redone.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 from collections.abc import Iterator
@@ -107,17 +108,29 @@ def own_outputs(folder: Path) -> set[str]:
 
 
 def _manifest(folder: Path) -> dict[str, str]:
-    """The outputs manifest of ``folder``: file name -> the effect that last wrote it."""
+    """The outputs manifest of ``folder``: file name -> the effect that last wrote it. Read
+    again only when the file changed: a re-run over thousands of kept outputs asks once each."""
+    path = folder / OUTPUTS_MANIFEST
     try:
-        lines = (folder / OUTPUTS_MANIFEST).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
+        stat = path.stat()
+    except OSError:
         return {}
+    return dict(_read_manifest(str(path), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=16)
+def _read_manifest(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, str], ...]:
+    """The manifest's (file, effect) records; ``mtime_ns`` and ``size`` key the cache."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return ()
     made: dict[str, str] = {}
     for line in lines:
         with contextlib.suppress(json.JSONDecodeError, TypeError, KeyError, AttributeError):
             record = json.loads(line)
             made[record["file"]] = str(record.get("effect", ""))
-    return made
+    return tuple(made.items())
 
 
 def _record_output(job: Job, effect: str) -> None:

@@ -473,5 +473,8 @@ def model_metadata(data: PairData, cfg: TrainConfig, rt: Runtime, effect: str,
         "metrics": metrics,
         "training": {"precision": rt.precision, "device": str(rt.device),
                      "hardware": hardware_name(rt.device), "finished": time.strftime("%Y-%m-%d", time.gmtime()),
+                     # metrics' L1 is on the 0-1 scale of pixel values, as `eval` reports it
+                     # (model files without this key measured it on [-1, 1]: twice as large)
+                     "l1_scale": "0-1",
                      "world_size": rt.world_size, "config": cfg.to_dict(), **training},
     }
