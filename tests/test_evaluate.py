@@ -167,3 +167,10 @@ def test_pairs_cropped_for_another_region_get_a_note(scored):
     assert noted.exit_code == 0 and "cropped for the `glasses` region" in " ".join(noted.output.split())
     (ds / "dataset.json").write_text(json.dumps({"region": region_spec("eyes", (64, 32)).to_dict()}))
     assert "cropped for" not in CliRunner().invoke(cli, args).output
+
+
+def test_an_empty_checkpoints_folder_is_noted(scored, tmp_path):
+    ds, model = scored
+    (tmp_path / "none").mkdir()
+    res = CliRunner().invoke(cli, ["eval", str(model), str(ds), "--checkpoints", str(tmp_path / "none"), "--json"])
+    assert res.exit_code == 0 and "no checkpoints (step_*.safetensors) to score" in " ".join(res.output.split())

@@ -16,7 +16,7 @@ from eyeedit.imageio import ImageError, parse_color, staged_folder, write_text
 from eyeedit.model.judge import Judge
 from eyeedit.model.store import ModelError
 from eyeedit.regions import RegionSpec
-from eyeedit.training.checkpoints import CheckpointError
+from eyeedit.training.checkpoints import CheckpointError, all_checkpoints
 from eyeedit.training.evaluate import dataset_region, load_eval_set, run_eval, write_gallery
 from eyeedit.training.real_photos import REMOVAL, run_real_eval, write_real_gallery
 
@@ -76,6 +76,8 @@ def eval_command(model: str, pairs: Path | None, out_dir: Path | None, real_dir:
     try:
         if pairs is not None:
             _note_other_region(pairs, model_file.region)
+            if checkpoints is not None and not all_checkpoints(checkpoints):
+                warn(f"{checkpoints}: no checkpoints (step_*.safetensors) to score", label="note")
             data = load_eval_set(pairs, limit)
             report = run_eval(model_file, data, checkpoints, backend=backend)
         if real_dir is not None:
