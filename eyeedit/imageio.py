@@ -58,6 +58,7 @@ def write_failure(path: str | os.PathLike, exc: OSError) -> str:
 
 
 def is_image_path(path: Path) -> bool:
+    """Whether ``path`` names an image by its suffix (the formats eyeedit reads)."""
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 

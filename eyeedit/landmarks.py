@@ -664,4 +664,5 @@ def detect_faces(image: np.ndarray, max_faces: int | None = None,
 
 
 def largest_face(faces: list[Face]) -> Face | None:
+    """The face with the largest box (by area), or None when there is none."""
     return max(faces, key=lambda f: f.area) if faces else None

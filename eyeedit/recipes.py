@@ -42,6 +42,8 @@ class RecipeError(Exception):
 
 @dataclass(frozen=True)
 class Recipe:
+    """A recipe file (pipelines/*.toml): its name, where it lies, and its steps' options."""
+
     name: str
     path: Path
     description: str = ""

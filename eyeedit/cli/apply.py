@@ -20,6 +20,7 @@ from eyeedit.cli.ui import fail, out, progress, warn
 from eyeedit.detection import MAX_YAW, MIN_EYE_DISTANCE
 from eyeedit.editing.batch import (
     EXISTS,
+    Outcome,
     apply_one,
     check_not_overwriting_inputs,
     plan_jobs,
@@ -109,7 +110,7 @@ def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None,
     sys.exit(0 if all(o.ok for o in outcomes) else 1)
 
 
-def _summary(outcomes: list) -> None:
+def _summary(outcomes: list[Outcome]) -> None:
     table = Table(title="apply")
     for col in ("input", "status", "faces found", "edited", "output / reason"):
         table.add_column(col, overflow="fold")  # paths are wrapped, never cut short

@@ -118,6 +118,9 @@ class SkippedFace:
 
 @dataclass
 class EditResult:
+    """What :meth:`Editor.run` returns: the edited photo, each edited face's crops and masks,
+    per-stage timings, and the faces found but left unedited, with their reasons."""
+
     image: np.ndarray  # (H, W, 3) uint8 RGB, the edited photo
     faces: list[FaceEdit] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)

@@ -32,6 +32,9 @@ class SourceError(Exception):
 
 @dataclass(frozen=True)
 class PreviewConfig:
+    """Where frames come from (``camera`` index or ``video`` file), where they go (a window
+    unless ``headless``, and ``output``), and how the preview runs."""
+
     camera: int = 0
     video: Path | None = None
     output: Path | None = None

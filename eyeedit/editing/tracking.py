@@ -21,6 +21,8 @@ from eyeedit.regions import RegionSpec
 
 @dataclass(frozen=True)
 class SmoothingConfig:
+    """One Euro filter settings for each face's eye corners (see :class:`OneEuroFilter`)."""
+
     min_cutoff: float = 0.2  # Hz: smoothing of a still face
     beta: float = 2.0  # how fast the cutoff rises with speed (per eye distance / s)
     d_cutoff: float = 1.0  # Hz: smoothing of the speed estimate itself

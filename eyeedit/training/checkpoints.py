@@ -168,6 +168,7 @@ def all_checkpoints(folder: Path) -> list[Path]:
 
 
 def latest(folder: Path) -> Path | None:
+    """The checkpoint of the highest step in ``folder``, or None when it holds none."""
     files = all_checkpoints(folder)
     return files[-1] if files else None
 

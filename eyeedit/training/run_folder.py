@@ -28,6 +28,8 @@ class RunError(Exception):
 
 @dataclass(frozen=True)
 class RunPaths:
+    """Where each output of a training run lives under its folder ``root``."""
+
     root: Path
 
     @property
@@ -115,6 +117,8 @@ def _with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
 
 
 def clear_run(paths: RunPaths) -> None:
+    """Remove a run's outputs (checkpoints, samples, metrics, model, curves) to start again;
+    anything else in its folder is left alone."""
     for sub in ("checkpoints", "samples"):
         shutil.rmtree(paths.root / sub, ignore_errors=True)
     for f in (paths.metrics, paths.model, paths.curves):

@@ -211,5 +211,6 @@ COMPILE_AUTO: dict[tuple[str, str], int] = {("cpu", "bf16"): 10_000}
 
 
 def teardown_runtime(rt: Runtime) -> None:
+    """Undo :func:`setup_runtime`: leave the DDP process group when one was joined."""
     if rt.world_size > 1 and dist.is_initialized():
         dist.destroy_process_group()
