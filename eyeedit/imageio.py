@@ -49,7 +49,8 @@ def write_failure(path: str | os.PathLike, exc: OSError) -> str:
     """A one-line reason for an OSError raised while creating ``path`` (or its folders)."""
     if exc.errno in (errno.ENOTDIR, errno.EEXIST):
         # mkdir(parents=True) met a file where a folder of the path should be
-        blocker = next((q for q in Path(path).parents if q.exists() and not q.is_dir()), None)
+        # (the folder it was making, when the error names that, or one above it)
+        blocker = next((q for q in (Path(path), *Path(path).parents) if q.exists() and not q.is_dir()), None)
         if blocker is not None:
             return f"cannot write: {blocker} is a file, not a folder"
     if exc.errno in (errno.EACCES, errno.EPERM):

@@ -120,6 +120,7 @@ def test_export_never_writes_over_its_model_or_into_a_folder_it_cannot_write(mod
     notes.write_text("mine")
     res = CliRunner().invoke(cli, ["export", str(model), "--onnx", str(notes / "x.onnx")])
     assert res.exit_code == 1 and "cannot write" in res.output and "Traceback" not in res.output
+    assert f"{notes} is a file, not a folder" in res.output  # the reason, not the errno
     assert notes.read_text() == "mine"
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from eyeedit.cli.ui import fail, files_table, warn
+from eyeedit.cli.options import write_failures
+from eyeedit.cli.ui import files_table, warn
 from eyeedit.data.crops import crop_images
-from eyeedit.imageio import ImageError
 from eyeedit.regions import REGION_NAMES, parse_size, region_spec
 
 
@@ -32,10 +32,8 @@ def crop(images: tuple[Path, ...], out_dir: Path, region: str, size: str | None,
         spec = region_spec(region, parse_size(size) if size else None)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--size") from None
-    try:
+    with write_failures(out_dir):
         written, problems = crop_images(images, out_dir, spec, max_faces)
-    except ImageError as exc:  # the output folder cannot be written
-        fail(str(exc))
     files_table("Crops", written)
     for problem in problems:
         warn(problem)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
+from eyeedit.cli.options import write_failures
 from eyeedit.cli.ui import console, fail, files_table
 from eyeedit.demo import run_demo
-from eyeedit.imageio import ImageError
 
 
 @click.command()
@@ -21,11 +21,10 @@ def demo(out_dir: Path) -> None:
     available effect model, a grid of them (grid.png) and a page showing it all (index.html).
     """
     try:
-        result = run_demo(out_dir)
-    except (RuntimeError, ImageError) as exc:
+        with write_failures(out_dir):
+            result = run_demo(out_dir)
+    except RuntimeError as exc:
         fail(str(exc))
-    except OSError as exc:
-        fail(f"{out_dir}: cannot write ({exc.strerror or exc})")
     files_table("Demo outputs", result.files)
     shown = ", ".join(result.effects) if result.effects else "no effect models installed yet"
     console.print(f"Effects: {shown}. Open [bold]{result.index}[/] to see everything "

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from eyeedit.cli.options import model_or_name
+from eyeedit.cli.options import model_or_name, write_failures
 from eyeedit.cli.ui import fail, out, progress, warn
 from eyeedit.data.effects.glasses import METAL_COLORS, PLASTIC_COLORS
 from eyeedit.imageio import ImageError, parse_color, staged_folder, write_text
@@ -89,17 +89,12 @@ def eval_command(model: str, pairs: Path | None, out_dir: Path | None, real_dir:
     outputs = report.pop("outputs", None)
     if out_dir is not None:
         title = f"eyeedit eval: {report['effect']} on"
-        try:
-            with staged_folder(out_dir) as stage:  # all of the report, or none of it
-                if pairs is not None:
-                    write_gallery(stage, data, outputs, f"{title} {pairs}", gallery_size)
-                if real_dir is not None:
-                    write_real_gallery(stage / "real", photos, f"{title} {real_dir}", gallery_size)
-                write_text(stage / "metrics.json", json.dumps(report, indent=2))
-        except ImageError as exc:
-            fail(str(exc))
-        except OSError as exc:
-            fail(f"{out_dir}: cannot write ({exc.strerror or exc})")
+        with write_failures(out_dir), staged_folder(out_dir) as stage:  # all of the report, or none
+            if pairs is not None:
+                write_gallery(stage, data, outputs, f"{title} {pairs}", gallery_size)
+            if real_dir is not None:
+                write_real_gallery(stage / "real", photos, f"{title} {real_dir}", gallery_size)
+            write_text(stage / "metrics.json", json.dumps(report, indent=2))
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

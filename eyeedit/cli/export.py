@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from eyeedit.cli.options import model_or_name
+from eyeedit.cli.options import model_or_name, write_failures
 from eyeedit.cli.ui import console, fail
 from eyeedit.model.export import export_onnx
 from eyeedit.model.store import ModelError
@@ -30,9 +30,8 @@ def export(model: str, onnx_path: Path, opset: int) -> None:
         raise click.BadParameter(f"{onnx_path} is the model file itself; name another file",
                                  param_hint="--onnx")
     try:
-        info = export_onnx(model_file, onnx_path, opset=opset)
+        with write_failures(onnx_path):
+            info = export_onnx(model_file, onnx_path, opset=opset)
     except (ModelError, RuntimeError) as exc:
         fail(str(exc))
-    except OSError as exc:
-        fail(f"{onnx_path}: cannot write ({exc.strerror or exc})")
     console.print(f"Wrote [bold]{info['path']}[/] (opset {opset}); max |PyTorch - ONNX| = {info['max_abs_diff']:.2e}")

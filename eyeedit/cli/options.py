@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from eyeedit.cli.ui import console, dataset_summary, fail, progress, warn
 from eyeedit.data.pairs import BuildReport, DatasetError, InputError, OutputError
 from eyeedit.data.workers import stop_cleanly_on_sigterm
 from eyeedit.editing.backends import BACKENDS, choose_backend
+from eyeedit.imageio import ImageError, write_failure
 from eyeedit.model.store import EFFECT_NAME, ModelError, ModelFile, find_model, open_model, resolve
 
 
@@ -43,6 +45,20 @@ def check_trainable_size(width: int, height: int) -> None:
         raise click.BadParameter(f"{width}x{height}: a dataset's crop sides must be multiples of {m} "
                                  f"for a U-Net to train on it (e.g. {near}; 256x128 is the default)",
                                  param_hint="--size")
+
+
+@contextlib.contextmanager
+def write_failures(path: Path) -> Iterator[None]:
+    """Stop the command with one line (exit 1) when writing its outputs under ``path`` fails (a
+    file in the way, a read-only folder, a full disk): an image write names its own file, any
+    other write its file or ``path``, with :func:`eyeedit.imageio.write_failure`'s reason."""
+    try:
+        yield
+    except ImageError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        where = exc.filename or path
+        fail(f"{where}: {write_failure(where, exc)}")
 
 
 def _stack(*decorators: Callable) -> Callable:

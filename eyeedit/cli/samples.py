@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from eyeedit.cli.ui import fail, files_table
+from eyeedit.cli.options import write_failures
+from eyeedit.cli.ui import files_table
 from eyeedit.data.samples import astronaut, moving_face_video, write_samples, write_video
-from eyeedit.imageio import ImageError
 
 CLIP_FRAMES = 60  # 2 s at 30 FPS
 
@@ -22,13 +22,9 @@ def samples(folder: Path) -> None:
     scaled, mirrored, at the frame edge, two faces, no face) and moving-face.avi (2 s at 30 FPS,
     640x480, the face drifting: `eyeedit preview --video FOLDER/moving-face.avi`) are made from it.
     """
-    try:
+    with write_failures(folder):
         written = write_samples(folder)
         # a clip to try `eyeedit preview --video` on: 2 s of the face drifting
         frames, _ = moving_face_video(astronaut(), CLIP_FRAMES, (640, 480), seed=1)
         written.append(write_video(folder / "moving-face.avi", frames))
-    except ImageError as exc:
-        fail(str(exc))
-    except OSError as exc:
-        fail(f"{folder}: cannot write ({exc.strerror or exc})")
     files_table("Samples", written)

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from skimage import data
 
-from eyeedit.imageio import write_image
+from eyeedit.imageio import ImageError, write_image
 from eyeedit.landmarks import LEFT_EYE, LEFT_EYE_UPPER, RIGHT_EYE, RIGHT_EYE_UPPER
 
 # Where the astronaut's face is (pixel box x0, y0, x1, y1), measured with Face Mesh.
@@ -143,7 +143,7 @@ def write_video(path: str | Path, frames_rgb: list[np.ndarray], fps: float = 30.
     writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*codec), fps, (w, h))
     try:
         if not writer.isOpened():
-            raise OSError(f"{p}: cannot write a {codec} video")
+            raise ImageError(p, f"cannot write a {codec} video")
         for f in frames_rgb:
             writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
         writer.release()
