@@ -156,16 +156,19 @@ def test_rim_colour_without_real_photos_is_a_usage_error(scored):
 
 
 def test_pairs_cropped_for_another_region_get_a_note(scored):
+    from eyeedit.data.pairs import DATASET_FORMAT
     from eyeedit.regions import region_spec
 
     ds, model = scored  # the model edits `eyes` crops
     args = ["eval", str(model), str(ds), "--json"]
     quiet = CliRunner().invoke(cli, args)
     assert quiet.exit_code == 0 and "cropped for" not in quiet.output
-    (ds / "dataset.json").write_text(json.dumps({"region": region_spec("glasses", (64, 32)).to_dict()}))
+    (ds / "dataset.json").write_text(json.dumps({"format": DATASET_FORMAT,
+                                                 "region": region_spec("glasses", (64, 32)).to_dict()}))
     noted = CliRunner().invoke(cli, args)
     assert noted.exit_code == 0 and "cropped for the `glasses` region" in " ".join(noted.output.split())
-    (ds / "dataset.json").write_text(json.dumps({"region": region_spec("eyes", (64, 32)).to_dict()}))
+    (ds / "dataset.json").write_text(json.dumps({"format": DATASET_FORMAT,
+                                                 "region": region_spec("eyes", (64, 32)).to_dict()}))
     assert "cropped for" not in CliRunner().invoke(cli, args).output
 
 

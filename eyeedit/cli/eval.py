@@ -17,7 +17,13 @@ from eyeedit.model.judge import Judge
 from eyeedit.model.store import ModelError
 from eyeedit.regions import RegionSpec
 from eyeedit.training.checkpoints import CheckpointError, all_checkpoints
-from eyeedit.training.evaluate import dataset_region, load_eval_set, run_eval, write_gallery
+from eyeedit.training.evaluate import (
+    dataset_region,
+    dataset_root,
+    load_eval_set,
+    run_eval,
+    write_gallery,
+)
 from eyeedit.training.real_photos import REMOVAL, run_real_eval, write_real_gallery
 
 
@@ -134,7 +140,7 @@ def _check_out_dir(out_dir: Path | None, pairs: Path | None, real_dir: Path | No
     if out_dir is None:
         return
     # PAIRS may be a dataset's split folder: its whole dataset is off limits
-    dataset = pairs.parent if pairs is not None and (pairs.parent / "dataset.json").is_file() else pairs
+    dataset = pairs if pairs is None else dataset_root(pairs) or pairs
     for source, hint in ((dataset, "PAIRS"), (real_dir, "--real")):
         if source is not None and out_dir.resolve().is_relative_to(source.resolve()):
             raise click.BadParameter(f"{out_dir} is inside {hint} {source}; write the report elsewhere",

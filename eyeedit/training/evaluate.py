@@ -15,7 +15,6 @@ and, when a checkpoint folder is given, each saved checkpoint of the model's own
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import cv2
 import numpy as np
 import torch
 
+from eyeedit.data.pairs import DatasetError, load_info
 from eyeedit.editing.backends import load_translator, translate_with_alpha
 from eyeedit.editing.torch_backend import TorchTranslator
 from eyeedit.imageio import ImageError, read_image, write_image, write_text
@@ -69,17 +69,21 @@ def load_eval_set(folder: str | Path, limit: int | None = None) -> EvalSet:
     return EvalSet(a, b, names, masks)
 
 
-def dataset_region(folder: str | Path) -> RegionSpec | None:
-    """The crop region a dataset's ``dataset.json`` records (``folder`` is the dataset or one of
-    its split folders), or None when there is none to read."""
+def dataset_root(folder: str | Path) -> Path | None:
+    """The dataset a pairs folder belongs to: ``folder`` itself, or its parent when ``folder``
+    is one of its splits (the folder holding ``dataset.json``); None for bare A/ B/ folders."""
     root = Path(folder)
-    for candidate in (root / "dataset.json", root.parent / "dataset.json"):
-        if candidate.is_file():
-            try:
-                return RegionSpec.from_dict(json.loads(candidate.read_text())["region"])
-            except (OSError, ValueError, KeyError, TypeError):
-                return None
-    return None
+    return next((r for r in (root, root.parent) if (r / "dataset.json").is_file()), None)
+
+
+def dataset_region(folder: str | Path) -> RegionSpec | None:
+    """The crop region a dataset's ``dataset.json`` records (``folder`` as :func:`dataset_root`
+    takes it), or None when there is none to read."""
+    root = dataset_root(folder)
+    try:
+        return None if root is None else RegionSpec.from_dict(load_info(root)["region"])
+    except (DatasetError, KeyError, TypeError, ValueError):
+        return None
 
 
 def _same_size(paths: list[Path], size: tuple[int, ...] | None = None) -> np.ndarray:
