@@ -364,6 +364,8 @@ def test_added_glasses_cast_their_shadow_unless_told_not_to(env, tmp_path, astro
 
 @pytest.mark.parametrize("extra, needle", [
     (["--device", "bogus"], "is not cpu, cuda, cuda:N or mps"),
+    (["--device", "cuda", "--backend", "onnx"], "the onnx backend runs on the CPU"),  # either order
+    (["--backend", "onnx", "--device", "cuda"], "the onnx backend runs on the CPU"),
     (["--strength", "nan"], "is not a finite number"),
     (["--model", "{models}/tiny.safetensors"], "not both"),
 ])

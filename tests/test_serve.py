@@ -387,6 +387,8 @@ def test_a_device_that_is_not_there_is_a_usage_error_before_the_server_starts():
 
     res = CliRunner().invoke(cli, ["serve", "--device", "bogus"])
     assert res.exit_code == 2 and "is not cpu, cuda, cuda:N or mps" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(cli, ["serve", "--device", "cuda", "--backend", "onnx"])
+    assert res.exit_code == 2 and "the onnx backend runs on the CPU" in res.output and "Traceback" not in res.output
 
 
 def test_the_web_app_edits_as_apply_does_whatever_its_options():

@@ -10,7 +10,6 @@ from rich.table import Table
 
 from eyeedit.cli.options import (
     Finite,
-    check_backend,
     chosen_model,
     model_options,
     require_model,
@@ -77,7 +76,6 @@ def apply(inputs: tuple[Path, ...], effect: str | None, model_path: Path | None,
     failed (a summary table says why), 2 on usage errors.
     """
     require_model(effect, model_path)
-    check_backend(backend, device)
     try:
         jobs = unique_jobs(plan_jobs(list(inputs), out, effect or model_path.stem))
         check_not_overwriting_inputs(jobs)

@@ -96,9 +96,16 @@ def runtime_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--frame-shadow/--no-frame-shadow", default=True, show_default=True,
                      help="With a model that adds a frame (glasses): the frame casts a soft shadow "
                           "on the skin below it, like the frames it learned from."),
-        click.option("--backend", type=click.Choice(BACKENDS), default="auto",
-                     show_default=True,
-                     help="Generator runtime: auto = ONNX Runtime on a CPU, PyTorch on a GPU."),
+        backend_options,
+    )(f)
+
+
+def backend_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--backend and --device, checked together when parsed (see :func:`check_device`)."""
+    return _stack(
+        # eager: parsed before --device, whose check needs it
+        click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
+                     is_eager=True, help="Generator runtime: auto = ONNX Runtime on a CPU, PyTorch on a GPU."),
         click.option("--device", default="cpu", show_default=True, callback=check_device,
                      help="Torch device for the generator (cpu, cuda, cuda:N, mps)."),
     )(f)
@@ -108,10 +115,14 @@ DEVICE = re.compile(r"cpu|cuda(:\d+)?|mps")
 
 
 def check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """A device this machine has: asking for a GPU that is not there is a usage error here,
-    not a torch error halfway through the first photo."""
+    """A device this machine has, and one the chosen --backend runs on: asking for a GPU that is
+    not there is a usage error here, not a torch error halfway through the first photo."""
     if not DEVICE.fullmatch(value):
         raise click.BadParameter(f"{value!r} is not cpu, cuda, cuda:N or mps")
+    try:
+        choose_backend(ctx.params.get("backend", "auto"), value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
     if value == "cpu":
         return value
     import torch  # only for a GPU, which runs PyTorch anyway
@@ -124,14 +135,6 @@ def check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
     elif ":" in value and int(value.split(":")[1]) >= torch.cuda.device_count():
         raise click.BadParameter(f"{value}: there are {torch.cuda.device_count()} CUDA GPUs")
     return value
-
-
-def check_backend(backend: str, device: str) -> None:
-    """A usage error for a backend that cannot run on ``device`` (before any photo is read)."""
-    try:
-        choose_backend(backend, device)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
 
 
 def require_model(effect: str | None, model_path: Path | None) -> None:

@@ -10,7 +10,6 @@ import click
 
 from eyeedit.cli.options import (
     Finite,
-    check_backend,
     chosen_model,
     model_options,
     require_model,
@@ -68,7 +67,6 @@ def preview(effect: str | None, model_path: Path | None, camera: int, video: Pat
     if not headless and not _has_display():  # OpenCV's window would abort the process, silently
         raise click.UsageError("no display to show the preview on ($DISPLAY is not set); "
                                "use --headless with --output FILE or --max-frames N")
-    check_backend(backend, device)
     if headless and output is None and max_frames is None and video is None:
         raise click.UsageError("--headless from a camera needs --output or --max-frames (nothing to show)")
     options = EditOptions(blend=blend, strength=strength, max_faces=max_faces, adaptive=adaptive_mask,

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import click
 
-from eyeedit.cli.options import Finite, check_backend, check_device
+from eyeedit.cli.options import Finite, backend_options
 from eyeedit.cli.ui import console, fail
-from eyeedit.editing.backends import BACKENDS
 from eyeedit.model.store import ModelError, find_model
 
 
@@ -32,10 +31,7 @@ from eyeedit.model.store import ModelError, find_model
               help="Largest file accepted per upload, in megabytes.")
 @click.option("--max-megapixels", type=Finite(min=0.1), default=40.0, show_default=True,
               help="Largest photo edited, in millions of pixels (larger ones are refused).")
-@click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
-              help="Generator runtime: auto = ONNX Runtime on a CPU, PyTorch on a GPU.")
-@click.option("--device", default="cpu", show_default=True, callback=check_device,
-              help="Torch device for the generator (cpu, cuda, cuda:N, mps).")
+@backend_options
 def serve(host: str, port: int, effect: str | None, max_upload_mb: float, max_megapixels: float,
           backend: str, device: str) -> None:
     """Open eyeedit in a web browser: edit photos and your webcam without a terminal.
@@ -57,7 +53,6 @@ def serve(host: str, port: int, effect: str | None, max_upload_mb: float, max_me
     the address cannot be used (one line says why); 2 on usage errors.
     """
     check_address(host, port)
-    check_backend(backend, device)
     if effect is not None:
         check_effect(effect)  # before the slow start-up
     with workspace() as workdir:
