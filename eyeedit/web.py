@@ -38,9 +38,9 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from eyeedit.data.samples import astronaut
 from eyeedit.demo import face_box
 from eyeedit.editing.batch import edited_name
+from eyeedit.editing.blending import BLEND_MODES
 from eyeedit.editing.editor import EditOptions, EditResult
 from eyeedit.editing.webcam import (
-    BLENDS,
     EffectModels,
     FrameError,
     Settings,
@@ -310,7 +310,7 @@ def build_blocks(models: EffectModels, effects: list[str], default: str, cfg: Se
         with gr.Row():
             effect = gr.Dropdown(effects, value=default, label="Effect", elem_id="effect")
             strength = gr.Slider(0, 1, value=1.0, step=0.05, label="Strength", elem_id="strength")
-            blend = gr.Radio(list(BLENDS), value="feather", label="Blend", elem_id="blend",
+            blend = gr.Radio(list(BLEND_MODES), value="feather", label="Blend", elem_id="blend",
                              info="poisson: photos only (the webcam uses feather)")
             color = gr.Checkbox(False, label="Colour match", elem_id="color-match",
                                 info="match the edit's colours to the skin around it")

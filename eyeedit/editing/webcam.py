@@ -26,7 +26,6 @@ from eyeedit.model.store import ModelError, find_model, list_models
 
 log = logging.getLogger(__name__)
 
-BLENDS = BLEND_MODES  # every mode: a photo or a frame at a time, the page offers all
 # A webcam frame larger than this is refused: the page asks for 640x480.
 MAX_FRAME_PIXELS = 1920 * 1080
 MAX_FRAME_BYTES = 4 * 1024 * 1024
@@ -58,7 +57,7 @@ class Settings:
         except (TypeError, ValueError):
             raise FrameError("strength must be a number") from None
         blend = data.get("blend", "feather")
-        if blend not in BLENDS:
+        if blend not in BLEND_MODES:  # the page offers every mode, for photos and frames alike
             raise FrameError(f"unknown blend {blend!r}")
         return cls(effect, min(max(strength, 0.0), 1.0), blend, bool(data.get("color_match", False)))
 
