@@ -135,6 +135,9 @@ def test_webcam_refuses_bad_frames_and_settings():
         Settings.from_dict({"effect": "nope"}, ["glasses"])
     with pytest.raises(FrameError, match="unknown blend"):
         Settings.from_dict({"effect": "glasses", "blend": "cubist"}, ["glasses"])
+    for odd in (float("nan"), float("inf")):  # what json.loads makes of NaN and Infinity
+        with pytest.raises(FrameError, match="strength must be a finite number"):
+            Settings.from_dict({"effect": "glasses", "strength": odd}, ["glasses"])
     clamped = Settings.from_dict({"effect": "glasses", "strength": 7, "blend": "poisson"}, ["glasses"])
     assert clamped.strength == 1.0 and clamped.options(video=True).blend == "feather"
     assert clamped.options(video=False).blend == "poisson"

@@ -9,6 +9,7 @@ weights are shared: :class:`EffectModels` loads each effect once per process.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -56,6 +57,8 @@ class Settings:
             strength = float(data.get("strength", 1.0))
         except (TypeError, ValueError):
             raise FrameError("strength must be a number") from None
+        if not math.isfinite(strength):  # JSON as Python reads it allows NaN and Infinity
+            raise FrameError("strength must be a finite number")
         blend = data.get("blend", "feather")
         if blend not in BLEND_MODES:  # the page offers every mode, for photos and frames alike
             raise FrameError(f"unknown blend {blend!r}")
