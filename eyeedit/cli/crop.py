@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 
 import click
 
-from eyeedit.cli.options import write_failures
+from eyeedit.cli.options import crop_spec, write_failures
 from eyeedit.cli.ui import files_table, warn
 from eyeedit.data.crops import crop_images
-from eyeedit.regions import REGION_NAMES, parse_size, region_spec
+from eyeedit.regions import REGION_NAMES, region_spec
 
 
 @click.command()
@@ -28,10 +29,7 @@ def crop(images: tuple[Path, ...], out_dir: Path, region: str, size: str | None,
     Outputs go to OUT as <name>_face<i>.png (the crop) and <name>_landmarks.png.
     Exits 1 if any image could not be read or had no face.
     """
-    try:
-        spec = region_spec(region, parse_size(size) if size else None)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--size") from None
+    spec = crop_spec(partial(region_spec, region), size)
     with write_failures(out_dir):
         written, problems = crop_images(images, out_dir, spec, max_faces)
     files_table("Crops", written)

@@ -17,6 +17,7 @@ from eyeedit.data.workers import stop_cleanly_on_sigterm
 from eyeedit.editing.backends import BACKENDS, choose_backend
 from eyeedit.imageio import ImageError, write_failure
 from eyeedit.model.store import EFFECT_NAME, ModelError, ModelFile, find_model, open_model, resolve
+from eyeedit.regions import RegionSpec, parse_size
 
 
 class Finite(click.FloatRange):
@@ -37,14 +38,22 @@ class Finite(click.FloatRange):
 DATASET_MULTIPLE = 4
 
 
-def check_trainable_size(width: int, height: int) -> None:
-    """A usage error, before any photo is read, for a dataset crop size no U-Net can take."""
+def crop_spec(region: Callable[[tuple[int, int] | None], RegionSpec], size: str | None,
+              dataset: bool = False) -> RegionSpec:
+    """The crop --size asks for (``region`` makes the spec from a (width, height), or from None
+    for its own size), a usage error naming --size when it cannot be one; for a ``dataset``,
+    also when no U-Net could train on it."""
+    try:
+        spec = region(parse_size(size) if size else None)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--size") from None
     m = DATASET_MULTIPLE
-    if width % m or height % m:
-        near = f"{m * max(1, round(width / m))}x{m * max(1, round(height / m))}"
-        raise click.BadParameter(f"{width}x{height}: a dataset's crop sides must be multiples of {m} "
+    if dataset and (spec.width % m or spec.height % m):
+        near = f"{m * max(1, round(spec.width / m))}x{m * max(1, round(spec.height / m))}"
+        raise click.BadParameter(f"{spec.width}x{spec.height}: a dataset's crop sides must be multiples of {m} "
                                  f"for a U-Net to train on it (e.g. {near}; 256x128 is the default)",
                                  param_hint="--size")
+    return spec
 
 
 @contextlib.contextmanager

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from eyeedit.cli.options import Finite, check_trainable_size, make_dataset
+from eyeedit.cli.options import Finite, crop_spec, make_dataset
 from eyeedit.data.prepare import PrepareConfig
 from eyeedit.data.prepare import prepare as run_prepare
 from eyeedit.data.workers import default_workers
 from eyeedit.detection import MAX_YAW
-from eyeedit.regions import REGION_NAMES, parse_size, region_spec
+from eyeedit.regions import REGION_NAMES, region_spec
 
 
 @click.command()
@@ -67,11 +67,7 @@ def prepare(raw: Path, out: Path, region: str, size: str | None, val_fraction: f
     stops taking writes (disk full: what was finished is kept for resuming); 2 for
     bad options or a RAW/OUT folder that cannot be used.
     """
-    try:
-        spec = region_spec(region, parse_size(size) if size else None)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--size") from None
-    check_trainable_size(spec.width, spec.height)
+    spec = crop_spec(partial(region_spec, region), size, dataset=True)
     side_names = tuple(sides.split(",")) if sides else None
     if side_names is not None and (len(side_names) != 2 or not all(side_names)):
         raise click.BadParameter(f"{sides!r} is not BEFORE,AFTER", param_hint="--sides")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from eyeedit.cli.options import Finite, check_trainable_size, make_dataset
+from eyeedit.cli.options import Finite, crop_spec, make_dataset
 from eyeedit.cli.ui import console
 from eyeedit.data.effects import EFFECTS
 from eyeedit.data.effects.eye_color import parse_target
@@ -28,7 +28,6 @@ from eyeedit.data.synth import (
 )
 from eyeedit.data.synth import synth as run_synth
 from eyeedit.data.workers import default_workers
-from eyeedit.regions import parse_size
 
 
 @click.command()
@@ -129,11 +128,7 @@ def synth(faces: Path, out: Path, effect: str, reverse: bool, seed: int, variant
             parse_target(color)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    try:
-        spec = default_region(effect, parse_size(size) if size else None)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--size") from None
-    check_trainable_size(spec.width, spec.height)
+    spec = crop_spec(partial(default_region, effect), size, dataset=True)
     try:
         exclude = read_exclusion_lists(exclude_specs)
         donors = read_exclusions(donor_spec) if donor_spec else ()
